@@ -1,0 +1,3 @@
+//! The Hyperion node.
+
+#![warn(missing_docs)]

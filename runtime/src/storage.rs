@@ -1,0 +1,297 @@
+//! Typed storage items, declared by pallets as constants.
+//!
+//! Key layout (as in Substrate, so its tools' intuitions carry over):
+//!
+//! ```text
+//! value:      twox128(pallet) ++ twox128(item)
+//! map:        twox128(pallet) ++ twox128(item) ++ H(SCALE(key))
+//! double map: twox128(pallet) ++ twox128(item) ++ H1(SCALE(key1)) ++ H2(SCALE(key2))
+//!
+//! H = Blake2_128Concat: blake2_128(k) ++ k   for keys a user chooses (addresses, ids):
+//!                                           the hash spreads them, the suffix keeps them
+//!                                           iterable
+//!     Identity:         k                     only for keys no user controls
+//! ```
+//!
+//! Values are SCALE-encoded. A stored value that does not decode means the state is corrupt;
+//! that is a broken invariant and panics.
+
+use hyperion_primitives::hashing::{blake2_128, twox_128};
+use parity_scale_codec::{Decode, Encode};
+use std::marker::PhantomData;
+
+use crate::context::{QueryContext, StorageRead, StorageWrite};
+
+/// How a map key is turned into the storage key suffix.
+pub trait StorageHasher {
+    /// Name shown in metadata.
+    const NAME: &'static str;
+    /// The suffix for an encoded key.
+    fn hash(encoded: &[u8]) -> Vec<u8>;
+    /// The encoded key back from a suffix, when the hasher keeps it (`None` otherwise).
+    fn reverse(suffix: &[u8]) -> Option<&[u8]>;
+}
+
+/// `blake2_128(k) ++ k`: for keys that users choose.
+pub struct Blake2_128Concat;
+/// `k` as is: only for keys no user controls.
+pub struct Identity;
+
+impl StorageHasher for Blake2_128Concat {
+    const NAME: &'static str = "Blake2_128Concat";
+    fn hash(encoded: &[u8]) -> Vec<u8> {
+        let mut out = blake2_128(encoded).to_vec();
+        out.extend_from_slice(encoded);
+        out
+    }
+    fn reverse(suffix: &[u8]) -> Option<&[u8]> {
+        suffix.get(16..)
+    }
+}
+
+impl StorageHasher for Identity {
+    const NAME: &'static str = "Identity";
+    fn hash(encoded: &[u8]) -> Vec<u8> {
+        encoded.to_vec()
+    }
+    fn reverse(suffix: &[u8]) -> Option<&[u8]> {
+        Some(suffix)
+    }
+}
+
+/// `twox128(pallet) ++ twox128(item)`.
+pub fn storage_prefix(pallet: &str, item: &str) -> Vec<u8> {
+    let mut key = twox_128(pallet.as_bytes()).to_vec();
+    key.extend_from_slice(&twox_128(item.as_bytes()));
+    key
+}
+
+fn decode_stored<V: Decode>(key: &[u8], raw: &[u8]) -> V {
+    V::decode(&mut &raw[..])
+        .unwrap_or_else(|e| panic!("corrupt state: value at 0x{} does not decode: {e}", hex::encode(key)))
+}
+
+/// A single value.
+pub struct StorageValue<V> {
+    /// The pallet's storage name.
+    pub pallet: &'static str,
+    /// The item's name.
+    pub item: &'static str,
+    _value: PhantomData<fn() -> V>,
+}
+
+impl<V: Encode + Decode> StorageValue<V> {
+    /// Declares the item `pallet::item`.
+    pub const fn new(pallet: &'static str, item: &'static str) -> Self {
+        Self { pallet, item, _value: PhantomData }
+    }
+
+    /// The storage key.
+    pub fn key(&self) -> Vec<u8> {
+        storage_prefix(self.pallet, self.item)
+    }
+
+    /// The value, if set.
+    pub fn get<S: StorageRead + ?Sized>(&self, s: &mut S) -> Option<V> {
+        let key = self.key();
+        s.read_raw(&key).map(|raw| decode_stored(&key, &raw))
+    }
+
+    /// Sets the value.
+    pub fn put<S: StorageWrite + ?Sized>(&self, s: &mut S, value: &V) {
+        s.write_raw(self.key(), Some(value.encode()));
+    }
+
+    /// Removes the value.
+    pub fn kill<S: StorageWrite + ?Sized>(&self, s: &mut S) {
+        s.write_raw(self.key(), None);
+    }
+}
+
+impl<V: Encode + Decode + Default> StorageValue<V> {
+    /// The value, or its default.
+    pub fn get_or_default<S: StorageRead + ?Sized>(&self, s: &mut S) -> V {
+        self.get(s).unwrap_or_default()
+    }
+}
+
+/// A map from `K` to `V`, keys hashed with `H`.
+pub struct StorageMap<K, V, H> {
+    /// The pallet's storage name.
+    pub pallet: &'static str,
+    /// The item's name.
+    pub item: &'static str,
+    _types: PhantomData<fn() -> (K, V, H)>,
+}
+
+impl<K: Encode + Decode, V: Encode + Decode, H: StorageHasher> StorageMap<K, V, H> {
+    /// Declares the item `pallet::item`.
+    pub const fn new(pallet: &'static str, item: &'static str) -> Self {
+        Self { pallet, item, _types: PhantomData }
+    }
+
+    /// The storage key of `k`.
+    pub fn key(&self, k: &K) -> Vec<u8> {
+        let mut key = storage_prefix(self.pallet, self.item);
+        key.extend_from_slice(&H::hash(&k.encode()));
+        key
+    }
+
+    /// The value at `k`, if any.
+    pub fn get<S: StorageRead + ?Sized>(&self, s: &mut S, k: &K) -> Option<V> {
+        let key = self.key(k);
+        s.read_raw(&key).map(|raw| decode_stored(&key, &raw))
+    }
+
+    /// Sets the value at `k`.
+    pub fn insert<S: StorageWrite + ?Sized>(&self, s: &mut S, k: &K, value: &V) {
+        s.write_raw(self.key(k), Some(value.encode()));
+    }
+
+    /// Removes the value at `k`.
+    pub fn remove<S: StorageWrite + ?Sized>(&self, s: &mut S, k: &K) {
+        s.write_raw(self.key(k), None);
+    }
+
+    /// Up to `limit` entries in storage-key order, after the entry of `start_after` when given.
+    /// Only for hashers that keep the key ([`Blake2_128Concat`], [`Identity`]).
+    pub fn iter(&self, q: &QueryContext, start_after: Option<&K>, limit: usize) -> Vec<(K, V)> {
+        let prefix = storage_prefix(self.pallet, self.item);
+        let after = start_after.map(|k| self.key(k));
+        q.snapshot()
+            .pairs(&prefix, after.as_deref(), limit)
+            .into_iter()
+            .map(|(key, raw)| {
+                let suffix = H::reverse(&key[prefix.len()..])
+                    .unwrap_or_else(|| panic!("corrupt state: short key 0x{}", hex::encode(&key)));
+                (decode_stored(&key, suffix), decode_stored(&key, &raw))
+            })
+            .collect()
+    }
+}
+
+impl<K: Encode + Decode, V: Encode + Decode + Default, H: StorageHasher> StorageMap<K, V, H> {
+    /// The value at `k`, or the default.
+    pub fn get_or_default<S: StorageRead + ?Sized>(&self, s: &mut S, k: &K) -> V {
+        self.get(s, k).unwrap_or_default()
+    }
+}
+
+/// A map keyed by two keys, each with its own hasher.
+pub struct StorageDoubleMap<K1, K2, V, H1, H2> {
+    /// The pallet's storage name.
+    pub pallet: &'static str,
+    /// The item's name.
+    pub item: &'static str,
+    _types: PhantomData<fn() -> (K1, K2, V, H1, H2)>,
+}
+
+impl<K1, K2, V, H1, H2> StorageDoubleMap<K1, K2, V, H1, H2>
+where
+    K1: Encode + Decode,
+    K2: Encode + Decode,
+    V: Encode + Decode,
+    H1: StorageHasher,
+    H2: StorageHasher,
+{
+    /// Declares the item `pallet::item`.
+    pub const fn new(pallet: &'static str, item: &'static str) -> Self {
+        Self { pallet, item, _types: PhantomData }
+    }
+
+    /// The storage key of `(k1, k2)`.
+    pub fn key(&self, k1: &K1, k2: &K2) -> Vec<u8> {
+        let mut key = storage_prefix(self.pallet, self.item);
+        key.extend_from_slice(&H1::hash(&k1.encode()));
+        key.extend_from_slice(&H2::hash(&k2.encode()));
+        key
+    }
+
+    /// The value at `(k1, k2)`, if any.
+    pub fn get<S: StorageRead + ?Sized>(&self, s: &mut S, k1: &K1, k2: &K2) -> Option<V> {
+        let key = self.key(k1, k2);
+        s.read_raw(&key).map(|raw| decode_stored(&key, &raw))
+    }
+
+    /// Sets the value at `(k1, k2)`.
+    pub fn insert<S: StorageWrite + ?Sized>(&self, s: &mut S, k1: &K1, k2: &K2, value: &V) {
+        s.write_raw(self.key(k1, k2), Some(value.encode()));
+    }
+
+    /// Removes the value at `(k1, k2)`.
+    pub fn remove<S: StorageWrite + ?Sized>(&self, s: &mut S, k1: &K1, k2: &K2) {
+        s.write_raw(self.key(k1, k2), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperion_state::{ChangeSet, MemoryStateDb, StateDb};
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Mem(HashMap<Vec<u8>, Vec<u8>>);
+    impl StorageRead for Mem {
+        fn read_raw(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+            self.0.get(key).cloned()
+        }
+    }
+    impl StorageWrite for Mem {
+        fn write_raw(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+            match value {
+                Some(v) => self.0.insert(key, v),
+                None => self.0.remove(&key),
+            };
+        }
+    }
+
+    const COUNTER: StorageValue<u32> = StorageValue::new("Test", "Counter");
+    const MAP: StorageMap<u64, u32, Blake2_128Concat> = StorageMap::new("Test", "Map");
+    const DOUBLE: StorageDoubleMap<u8, u8, bool, Identity, Blake2_128Concat> =
+        StorageDoubleMap::new("Test", "Double");
+
+    #[test]
+    fn key_layout_is_fixed() {
+        // twox128("System") ++ twox128("Number"), the same bytes as Substrate's System::Number.
+        assert_eq!(
+            hex::encode(storage_prefix("System", "Number")),
+            "26aa394eea5630e07c48ae0c9558cef702a5c1b19ab7a04f536c519aca4983ac"
+        );
+        let key = MAP.key(&7);
+        assert_eq!(key.len(), 32 + 16 + 8);
+        assert_eq!(&key[48..], &7u64.to_le_bytes());
+        assert_eq!(DOUBLE.key(&1, &2)[32], 1);
+    }
+
+    #[test]
+    fn typed_access() {
+        let mut s = Mem::default();
+        assert_eq!(COUNTER.get(&mut s), None);
+        COUNTER.put(&mut s, &5);
+        assert_eq!(COUNTER.get_or_default(&mut s), 5);
+        MAP.insert(&mut s, &1, &10);
+        assert_eq!(MAP.get(&mut s, &1), Some(10));
+        MAP.remove(&mut s, &1);
+        assert_eq!(MAP.get(&mut s, &1), None);
+        DOUBLE.insert(&mut s, &1, &2, &true);
+        assert_eq!(DOUBLE.get(&mut s, &1, &2), Some(true));
+        assert_eq!(DOUBLE.get(&mut s, &2, &1), None);
+    }
+
+    #[test]
+    fn map_iteration_pages() {
+        let db = MemoryStateDb::new(1);
+        let changes: ChangeSet =
+            (0u64..10).map(|i| (MAP.key(&i), Some((i as u32 * 2).encode()))).collect();
+        db.commit(0, &changes, None).unwrap();
+        let q = QueryContext::new(db.snapshot(0).unwrap());
+        let first = MAP.iter(&q, None, 4);
+        assert_eq!(first.len(), 4);
+        let rest = MAP.iter(&q, Some(&first[3].0), 100);
+        assert_eq!(rest.len(), 6);
+        let mut all: Vec<_> = first.into_iter().chain(rest).collect();
+        all.sort();
+        assert_eq!(all, (0u64..10).map(|i| (i, i as u32 * 2)).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,105 @@
+//! Hyperion's state: the traits every state backend implements, and their in-memory backend.
+//!
+//! State is a flat map from byte keys to byte values. Each committed block creates a new
+//! **version** (the block number); readers take a pinned [`Snapshot`] of a version that stays
+//! valid and unchanged while later blocks commit. A commit takes a [`ChangeSet`] and returns the
+//! **state root**: the `sp-trie` `LayoutV1` root (Blake2-256) over every key and value, so that
+//! any backend (the in-memory one here, MetisDB later) gives the same root for the same state.
+//!
+//! Block bodies are committed to with [`ordered_root`], the same trie over SCALE-compact indices.
+
+#![warn(missing_docs)]
+
+mod memory;
+mod trie;
+
+use hyperion_primitives::{BlockNumber, Hash};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use memory::MemoryStateDb;
+pub use trie::{empty_root, ordered_root, trie_root};
+
+/// Changes of one block: `Some(value)` writes a key, `None` deletes it. Sorted by key.
+pub type ChangeSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Errors of state backends.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The version was never committed or has been pruned.
+    #[error("state of block {0} is not available (not committed yet, or pruned)")]
+    UnknownVersion(BlockNumber),
+    /// Commits must extend the latest version by exactly one block.
+    #[error("cannot commit block {got}: the next block must be {expected}")]
+    NotNext {
+        /// The number that would have been accepted.
+        expected: BlockNumber,
+        /// The number given.
+        got: BlockNumber,
+    },
+    /// A root can only be computed on top of the latest version.
+    #[error("cannot compute a root on top of block {0}: it is not the latest state")]
+    NotLatest(BlockNumber),
+    /// The computed root is not the expected one; nothing was committed.
+    #[error("state root mismatch: expected {expected}, computed {computed}")]
+    RootMismatch {
+        /// The root the caller expected (from a block header).
+        expected: Hash,
+        /// The root of the state after applying the changes.
+        computed: Hash,
+    },
+    /// The trie node store is missing a node: the backend is corrupt.
+    #[error("state trie is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// This crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Read access to one version of the state.
+pub trait StateRead: Send + Sync {
+    /// The value of `key`, if any.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+
+    /// Up to `limit` pairs whose keys start with `prefix`, in key order, starting strictly after
+    /// `start_after` when given.
+    fn pairs(
+        &self,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)>;
+}
+
+/// A pinned, immutable view of one version. Cheap to clone; it stays readable while newer
+/// versions commit, and the version is never reclaimed while a snapshot of it is alive.
+pub type Snapshot = Arc<dyn StateRead>;
+
+/// A versioned state store with one writer and any number of readers.
+///
+/// Contract: versions are block numbers, committed in order without gaps starting at 0
+/// (genesis). `commit` is atomic: on error nothing changes.
+pub trait StateDb: Send + Sync {
+    /// The latest committed version and its root, or `None` before genesis.
+    fn latest(&self) -> Option<(BlockNumber, Hash)>;
+
+    /// A pinned snapshot of `number`.
+    fn snapshot(&self, number: BlockNumber) -> Result<Snapshot>;
+
+    /// The root of `number`.
+    fn root(&self, number: BlockNumber) -> Result<Hash>;
+
+    /// The root that committing `changes` on top of `parent` would give, without committing.
+    /// `parent` must be the latest version.
+    fn compute_root(&self, parent: BlockNumber, changes: &ChangeSet) -> Result<Hash>;
+
+    /// Commits `changes` as version `number` (the latest plus one, or 0 on an empty store) and
+    /// returns the new root. With `expected_root`, a different root is an error and nothing is
+    /// committed.
+    fn commit(
+        &self,
+        number: BlockNumber,
+        changes: &ChangeSet,
+        expected_root: Option<Hash>,
+    ) -> Result<Hash>;
+}
