@@ -1,3 +1,63 @@
-//! The Hyperion node.
+//! The Hyperion node: the `hyperion` binary's library.
+//!
+//! - [`chain_spec`]: chain specs (embedded `dev` and `local`, or a JSON file).
+//! - [`service`]: the running node: state, block store, mempool, block production and import.
+//! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names).
+//! - [`mempool`], [`block_store`], [`metrics`]: the parts the service is made of.
+//! - [`commands`]: the CLI's subcommands (`key`, `build-spec`, `tx`, ...).
 
 #![warn(missing_docs)]
+
+pub mod block_store;
+pub mod chain_spec;
+pub mod cli;
+pub mod commands;
+pub mod mempool;
+pub mod metrics;
+pub mod rpc;
+pub mod service;
+
+use std::sync::Arc;
+
+use hyperion_runtime::Runtime;
+use pallet_balances::Balances;
+
+/// Errors of the node.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A chain spec is malformed; `field` is the path of the offending field.
+    #[error("invalid chain spec: {field}: {message}")]
+    ChainSpec {
+        /// Path of the offending field, e.g. `genesis.runtime.balances.balances[1]`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The block store failed or is damaged.
+    #[error(transparent)]
+    BlockStore(#[from] block_store::Error),
+    /// The state backend failed.
+    #[error(transparent)]
+    State(#[from] hyperion_state::Error),
+    /// The runtime refused something.
+    #[error(transparent)]
+    Runtime(#[from] hyperion_runtime::Error),
+    /// A file or network operation failed.
+    #[error("{0}")]
+    Io(String),
+    /// The stored chain is not the chain of the spec.
+    #[error("{0}")]
+    WrongChain(String),
+}
+
+/// This crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Index of the balances pallet in the default runtime.
+pub const BALANCES_INDEX: u8 = 1;
+
+/// The default chain's runtime: `system` (0) and `balances` (1).
+pub fn default_runtime() -> Arc<Runtime> {
+    let balances = Arc::new(Balances::new(BALANCES_INDEX));
+    Arc::new(Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances)]).expect("the default runtime is well formed"))
+}

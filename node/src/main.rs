@@ -1,1 +1,139 @@
-fn main() {}
+//! The `hyperion` binary.
+
+use anyhow::Context as _;
+use clap::Parser;
+use hyperion_node::chain_spec::ChainSpec;
+use hyperion_node::cli::{Cli, Command, RunArgs};
+use hyperion_node::mempool::PoolConfig;
+use hyperion_node::service::{chain_dir, run_author, Node};
+use hyperion_node::{commands, metrics, rpc};
+use hyperion_primitives::Pair;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.run.log.as_deref());
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Key(cmd)) => commands::key(cmd),
+        Some(Command::BuildSpec { chain, raw }) => commands::build_spec(&chain, raw),
+        Some(Command::PurgeChain { chain, yes }) => commands::purge_chain(&chain, yes),
+        Some(Command::ExportBlocks { chain, from, to, output }) => {
+            commands::export_blocks(&chain, from, to, output.as_deref())
+        }
+        Some(Command::ImportBlocks { chain, input }) => commands::import_blocks(&chain, input.as_deref()),
+        Some(Command::Tx { pallet, call, rest }) => {
+            return match runtime().and_then(|rt| rt.block_on(commands::tx(&pallet, &call, &rest))) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    let filter = filter.map(str::to_string).or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!("invalid --log filter {filter:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Runs the node until SIGINT or SIGTERM.
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let spec = ChainSpec::load(&args.chain.chain())?;
+    let temp = if args.tmp || (args.chain.dev && args.chain.base_path.is_none()) {
+        Some(tempfile::Builder::new().prefix("hyperion-").tempdir().context("creating a temporary base path")?)
+    } else {
+        None
+    };
+    let base = match &temp {
+        Some(dir) => dir.path().to_path_buf(),
+        None => args.chain.base_path_or_default(),
+    };
+    let dir = chain_dir(&base, &spec);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = args.name.clone().unwrap_or_else(|| "hyperion-node".into());
+    tracing::info!(target: "hyperion", "Hyperion node {}", env!("CARGO_PKG_VERSION"));
+    tracing::info!(target: "hyperion", chain = %spec.name, id = %spec.id, path = %dir.display(), "chain {} ({})", spec.name, spec.id);
+
+    let proposer = validator_key(&args, &spec)?;
+    let block_time_ms = args.block_time_ms.unwrap_or(spec.genesis.block_time_ms).max(1);
+    let node = Node::open(spec, hyperion_node::default_runtime(), &dir, PoolConfig::default(), name)?;
+    let best = node.best_header();
+    tracing::info!(target: "hyperion", genesis = %node.genesis_hash, best = best.number, "best block #{} ({})", best.number, best.hash());
+
+    let cors = match args.rpc_cors.as_deref() {
+        Some("all") => None,
+        Some(list) => Some(list.split(',').map(|s| s.trim().to_string()).collect()),
+        None if args.chain.dev => None,
+        None => Some(vec!["http://localhost".into(), "http://127.0.0.1".into(), "https://localhost".into()]),
+    };
+    runtime()?.block_on(async move {
+        let rpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.rpc_port));
+        let (rpc, _) = rpc::start(node.clone(), rpc_addr, cors).await.with_context(|| format!("starting RPC on {rpc_addr}"))?;
+        let metrics_task = if args.no_prometheus {
+            None
+        } else {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.prometheus_port));
+            Some(metrics::serve(node.metrics.clone(), addr).await.with_context(|| format!("serving metrics on {addr}"))?)
+        };
+        let author = proposer.map(|pair| {
+            let address = pair.public().address();
+            tracing::info!(target: "hyperion", %address, block_time_ms, "producing a block every {block_time_ms} ms as {address}");
+            tokio::spawn(run_author(node.clone(), address, block_time_ms))
+        });
+        shutdown_signal().await;
+        tracing::info!(target: "hyperion", "shutting down");
+        if let Some(task) = author {
+            task.abort();
+        }
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
+        let _ = rpc.stop();
+        anyhow::Ok(())
+    })?;
+    drop(temp);
+    Ok(())
+}
+
+/// The validator key, when this node produces blocks.
+fn validator_key(args: &RunArgs, spec: &ChainSpec) -> anyhow::Result<Option<Pair>> {
+    let Some(key) = args.dev_key() else {
+        if args.validator {
+            anyhow::bail!("--validator needs a key: use --alice, --bob, ... (a keystore comes with the network)");
+        }
+        return Ok(None);
+    };
+    let pair = Pair::from_string(&format!("//{key:?}"))?;
+    if !spec.validator_keys().contains(&pair.public()) {
+        anyhow::bail!("//{key:?} ({}) is not a validator of chain {:?}", pair.public().to_hex(), spec.id);
+    }
+    Ok(Some(pair))
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -178,6 +178,7 @@ impl<K: Encode + Decode, V: Encode + Decode + Default, H: StorageHasher> Storage
 }
 
 /// A map keyed by two keys, each with its own hasher.
+#[allow(clippy::type_complexity)]
 pub struct StorageDoubleMap<K1, K2, V, H1, H2> {
     /// The pallet's storage name.
     pub pallet: &'static str,

@@ -1,0 +1,46 @@
+//! Hyperion's comparative benchmarks.
+//!
+//! Each suite measures one path of the chain and, in the same run and on the same inputs, a
+//! **baseline**: the least a correct implementation must do for the same result. It reports both
+//! figures and `ratio = ours / baseline`, so that a number means something on any machine: above
+//! 1 we beat the floor, below 1 the ratio is our overhead. Every suite checks that both sides did
+//! the same work and reached the same result, so it cannot silently measure nothing.
+//!
+//! Suites (one subcommand each of the `hyperion-bench` binary):
+//!
+//! - [`runtime`]: native transfers per second through block building, execution and commit.
+//!
+//! Output: a table, or with `--json` one line per case:
+//!
+//! ```text
+//! {"suite":"runtime","case":"propose/accounts=1000/txs_per_block=1000",
+//!  "baseline":41234.5,"ours":20321.9,"ratio":0.49,"unit":"transfers/s"}
+//! ```
+//!
+//! Inputs are generated from fixed seeds and nothing depends on timing, so two runs measure the
+//! same work. Timings use [`std::time::Instant`]; each figure is the median of the repetitions.
+
+#![warn(missing_docs)]
+
+mod report;
+pub mod runtime;
+
+pub use report::{median, table, Row};
+
+/// Errors of a benchmark run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The runtime refused to build, execute or set up a chain.
+    #[error(transparent)]
+    Runtime(#[from] hyperion_runtime::Error),
+    /// The state backend failed.
+    #[error(transparent)]
+    State(#[from] hyperion_state::Error),
+    /// A side did not do the expected work, or the two sides disagree: the figures would be
+    /// meaningless.
+    #[error("benchmark check failed: {0}")]
+    Check(String),
+}
+
+/// This crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,71 @@
+//! `hyperion-bench`: Hyperion's comparative benchmarks, one subcommand per suite.
+//!
+//! ```text
+//! hyperion-bench runtime              # full sizes, readable table
+//! hyperion-bench --json --quick runtime   # small sizes, one JSON line per case
+//! ```
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hyperion_bench::{runtime, table, Row};
+
+/// Comparative benchmarks: each case is measured against a baseline in the same run.
+#[derive(Parser, Debug)]
+#[command(name = "hyperion-bench", version)]
+struct Cli {
+    /// Print one JSON line per case
+    /// (`{"suite","case","baseline","ours","ratio","unit"}`) instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Small sizes, for CI smoke runs.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Repetitions of each case; the median is reported.
+    #[arg(long, global = true, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repetitions: u32,
+    /// The suite to run.
+    #[command(subcommand)]
+    suite: Suite,
+}
+
+#[derive(Subcommand, Debug)]
+enum Suite {
+    /// Native transfers per second through build + execute + commit, against a minimal
+    /// reference ledger (signature, nonce and balance checks, a trie root per block).
+    Runtime,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut rows = Vec::new();
+    match cli.suite {
+        Suite::Runtime => {
+            let cases: &[runtime::Case] = if cli.quick {
+                &runtime::QUICK_CASES
+            } else {
+                &runtime::CASES
+            };
+            for case in cases {
+                let outcome = runtime::run_case(case, cli.repetitions)
+                    .and_then(|o| o.check().map(|()| o))
+                    .with_context(|| format!("runtime suite, {case:?}"))?;
+                emit(&outcome.rows(), cli.json, &mut rows);
+            }
+        }
+    }
+    if !cli.json {
+        print!("{}", table(&rows));
+    }
+    Ok(())
+}
+
+/// Prints JSON rows as soon as a case is done; keeps table rows for the end.
+fn emit(case_rows: &[Row], json: bool, rows: &mut Vec<Row>) {
+    if json {
+        for row in case_rows {
+            println!("{}", row.to_json_line());
+        }
+    } else {
+        rows.extend_from_slice(case_rows);
+    }
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics, served at `http://127.0.0.1:<prometheus-port>/metrics`.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The node's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Best block number.
+    pub best_height: Gauge,
+    /// Finalized block number.
+    pub finalized_height: Gauge,
+    /// Extrinsics included in imported blocks.
+    pub transactions: Counter,
+    /// Extrinsics in the mempool.
+    pub mempool_size: Gauge,
+    /// Bytes of extrinsics in the mempool.
+    pub mempool_bytes: Gauge,
+    /// Time to build or execute a block, in seconds.
+    pub block_execution_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `hyperion_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hyperion");
+        let metrics = Self {
+            best_height: Gauge::default(),
+            finalized_height: Gauge::default(),
+            transactions: Counter::default(),
+            mempool_size: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            block_execution_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            registry: Registry::default(),
+        };
+        registry.register("best_height", "Best block number", metrics.best_height.clone());
+        registry.register("finalized_height", "Finalized block number", metrics.finalized_height.clone());
+        registry.register("transactions", "Extrinsics included in imported blocks", metrics.transactions.clone());
+        registry.register("mempool_size", "Extrinsics in the mempool", metrics.mempool_size.clone());
+        registry.register("mempool_bytes", "Bytes of extrinsics in the mempool", metrics.mempool_bytes.clone());
+        registry.register(
+            "block_execution_seconds",
+            "Time to build or execute a block",
+            metrics.block_execution_seconds.clone(),
+        );
+        Self { registry, ..metrics }
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Serves `/metrics` on `addr` until the task is dropped.
+pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(target: "hyperion::metrics", %addr, "Prometheus metrics at http://{addr}/metrics");
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let metrics = metrics.clone();
+                    async move {
+                        let response = if req.uri().path() == "/metrics" {
+                            Response::builder()
+                                .header("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                                .body(Full::new(Bytes::from(metrics.render())))
+                        } else {
+                            Response::builder().status(404).body(Full::new(Bytes::from_static(b"not found\n")))
+                        };
+                        Ok::<_, std::convert::Infallible>(response.expect("static response parts are valid"))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    }))
+}

@@ -1,0 +1,318 @@
+//! The running node: state, block store, mempool, block production and import.
+//!
+//! Durability: a block is appended to the block store and synced to disk before its state is
+//! committed and before anyone (RPC, subscribers) sees it. On start the node opens the block
+//! store (which drops a torn last record), checks that block 0 is this spec's genesis, and
+//! re-executes every stored block on the in-memory state, checking each state root, so that a
+//! node killed at any moment comes back at its last durable block with the same state root.
+
+use hyperion_primitives::{Address, Block, Extrinsic, Hash, Header, Receipt};
+use hyperion_runtime::{InvalidTransaction, Runtime, StorageRead};
+use hyperion_state::{MemoryStateDb, Snapshot, StateDb};
+use parity_scale_codec::DecodeLimit;
+use parking_lot::{Mutex, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
+
+use crate::block_store::{BlockStore, StoredBlock};
+use crate::chain_spec::ChainSpec;
+use crate::mempool::{Mempool, PoolConfig, PoolError};
+use crate::metrics::Metrics;
+use crate::{Error, Result};
+
+/// How many recent states stay readable for RPC queries `at` a block.
+pub const STATE_VERSIONS_KEPT: u64 = 256;
+/// Nesting depth limit when decoding extrinsics from outside.
+const DECODE_DEPTH_LIMIT: u32 = 32;
+/// Capacity of the new-head notification channel (slow subscribers skip heads).
+const HEADS_CHANNEL: usize = 64;
+
+/// Why an extrinsic submitted from outside was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The bytes do not decode as an extrinsic, or exceed the size limit.
+    #[error(transparent)]
+    Invalid(#[from] InvalidTransaction),
+    /// The pool refused it.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+struct Chain {
+    store: BlockStore,
+    best: Header,
+}
+
+/// A running node's shared state.
+pub struct Node {
+    /// The chain spec.
+    pub spec: ChainSpec,
+    /// The runtime.
+    pub runtime: Arc<Runtime>,
+    /// The state.
+    pub state: Arc<MemoryStateDb>,
+    /// The transaction pool.
+    pub pool: Mutex<Mempool>,
+    /// The genesis block's hash.
+    pub genesis_hash: Hash,
+    /// New best headers.
+    pub heads: broadcast::Sender<Header>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The node's name (`--name`).
+    pub name: String,
+    chain: RwLock<Chain>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The data folder of a chain: `<base>/chains/<id>`.
+pub fn chain_dir(base: &Path, spec: &ChainSpec) -> PathBuf {
+    base.join("chains").join(&spec.id)
+}
+
+impl Node {
+    /// Opens (or creates) the chain under `chain_dir`, replaying stored blocks.
+    pub fn open(spec: ChainSpec, runtime: Arc<Runtime>, chain_dir: &Path, pool: PoolConfig, name: String) -> Result<Arc<Self>> {
+        let state = Arc::new(MemoryStateDb::new(STATE_VERSIONS_KEPT));
+        let genesis_changes = spec.genesis_changes(&runtime)?;
+        let root = state.commit(0, &genesis_changes, None)?;
+        let genesis = Runtime::genesis_header(root, spec.genesis.timestamp_ms);
+        let genesis_hash = genesis.hash();
+        runtime.set_genesis_hash(genesis_hash);
+
+        let mut store = BlockStore::open(&chain_dir.join("blocks"))?;
+        match store.get(0)? {
+            None => store.append(&StoredBlock {
+                block: Block { header: genesis.clone(), extrinsics: vec![], certificate: None },
+                receipts: vec![],
+                block_events: vec![],
+            })?,
+            Some(stored) if stored.block.hash() == genesis_hash => {}
+            Some(stored) => {
+                return Err(Error::WrongChain(format!(
+                    "{} holds a chain with genesis {}, but chain spec {:?} has genesis {genesis_hash}; \
+                     use another --base-path or `hyperion purge-chain --chain ...`",
+                    store.path().display(),
+                    stored.block.hash(),
+                    spec.id
+                )))
+            }
+        }
+        let best = replay(&runtime, &state, &store, genesis)?;
+        let metrics = Arc::new(Metrics::new());
+        metrics.best_height.set(best.number as i64);
+        metrics.finalized_height.set(best.number as i64);
+        let (heads, _) = broadcast::channel(HEADS_CHANNEL);
+        Ok(Arc::new(Self {
+            spec,
+            runtime,
+            state,
+            pool: Mutex::new(Mempool::new(pool)),
+            genesis_hash,
+            heads,
+            metrics,
+            name,
+            chain: RwLock::new(Chain { store, best }),
+        }))
+    }
+
+    /// The best block's header.
+    pub fn best_header(&self) -> Header {
+        self.chain.read().best.clone()
+    }
+
+    /// The finalized block's header (a single validator finalizes each block it produces).
+    pub fn finalized_header(&self) -> Header {
+        self.best_header()
+    }
+
+    /// A stored block by number.
+    pub fn block(&self, number: u64) -> Result<Option<StoredBlock>> {
+        Ok(self.chain.read().store.get(number)?)
+    }
+
+    /// The number of a stored block by hash.
+    pub fn number_of(&self, hash: &Hash) -> Option<u64> {
+        self.chain.read().store.number_of(hash)
+    }
+
+    /// Where an extrinsic was included: block number and index.
+    pub fn extrinsic_location(&self, hash: &Hash) -> Option<(u64, u32)> {
+        self.chain.read().store.tx_location(hash)
+    }
+
+    /// A pinned snapshot of the state after block `number`.
+    pub fn snapshot(&self, number: u64) -> Result<Snapshot> {
+        Ok(self.state.snapshot(number)?)
+    }
+
+    /// The state after the best block.
+    pub fn best_snapshot(&self) -> Snapshot {
+        let number = self.chain.read().best.number;
+        self.state.snapshot(number).expect("the best state is always kept")
+    }
+
+    /// The next nonce of `who`, counting its extrinsics in the pool.
+    pub fn next_nonce(&self, who: &Address) -> u64 {
+        let on_chain = hyperion_runtime::system::ACCOUNT_NONCE.get_or_default(&mut SnapshotReader(self.best_snapshot()), who);
+        self.pool.lock().next_nonce(who).map_or(on_chain, |n| n.max(on_chain))
+    }
+
+    /// Decodes, checks and pools an extrinsic from outside.
+    pub fn submit(&self, bytes: &[u8]) -> std::result::Result<Hash, SubmitError> {
+        let mut reader = SnapshotReader(self.best_snapshot());
+        let limits = hyperion_runtime::system::BLOCK_LIMITS.get(&mut reader).expect("set at genesis");
+        if bytes.len() > limits.max_extrinsic_bytes as usize {
+            return Err(InvalidTransaction::TooLarge { size: bytes.len(), max: limits.max_extrinsic_bytes as usize }.into());
+        }
+        let xt = decode_extrinsic(bytes)?;
+        let valid = self.runtime.validate(&mut reader, &xt, bytes.len())?;
+        let mut pool = self.pool.lock();
+        let hash = pool.submit(Arc::new(xt), bytes.len(), valid)?;
+        self.metrics.mempool_size.set(pool.len() as i64);
+        self.metrics.mempool_bytes.set(pool.bytes() as i64);
+        tracing::debug!(target: "hyperion::pool", %hash, "extrinsic pooled");
+        Ok(hash)
+    }
+
+    /// Builds a block from the pool on top of the best block, stores and commits it.
+    pub fn author_block(&self, proposer: Address) -> Result<Header> {
+        let started = Instant::now();
+        let mut source = self.pool.lock().block_source();
+        let parent = self.best_header();
+        let built = self.runtime.build_block(self.state.as_ref(), &parent, proposer, now_ms(), &mut source)?;
+        let dropped: Vec<Hash> = built
+            .rejected
+            .iter()
+            .filter(|(_, why)| !matches!(why, InvalidTransaction::ExhaustsBlock | InvalidTransaction::FutureNonce { .. }))
+            .map(|(hash, _)| *hash)
+            .collect();
+        let stored = StoredBlock { block: built.block, receipts: built.receipts, block_events: built.block_events };
+        self.import_executed(stored, &built.changes, started)?;
+        self.pool.lock().remove(&dropped);
+        Ok(self.best_header())
+    }
+
+    /// Executes and imports a block from outside (`import-blocks`, sync).
+    pub fn import_block(&self, block: Block) -> Result<()> {
+        let started = Instant::now();
+        let parent = self.best_header();
+        let executed = self.runtime.execute_block(self.state.as_ref(), &parent, &block)?;
+        let stored = StoredBlock { block, receipts: executed.receipts, block_events: executed.block_events };
+        self.import_executed(stored, &executed.changes, started)
+    }
+
+    /// Makes an executed block durable, then commits its state and announces it.
+    fn import_executed(&self, stored: StoredBlock, changes: &hyperion_state::ChangeSet, started: Instant) -> Result<()> {
+        let header = stored.block.header.clone();
+        let hash = header.hash();
+        let included: Vec<Hash> = stored.block.extrinsics.iter().map(Extrinsic::hash).collect();
+        {
+            let mut chain = self.chain.write();
+            chain.store.append(&stored)?;
+            self.state.commit(header.number, changes, Some(header.state_root)).expect("the root was computed on this state");
+            chain.best = header.clone();
+        }
+        let elapsed = started.elapsed();
+        let snapshot = self.best_snapshot();
+        {
+            let mut pool = self.pool.lock();
+            let mut reader = SnapshotReader(snapshot);
+            pool.on_block_imported(&included, |who| hyperion_runtime::system::ACCOUNT_NONCE.get_or_default(&mut reader, who));
+            self.metrics.mempool_size.set(pool.len() as i64);
+            self.metrics.mempool_bytes.set(pool.bytes() as i64);
+        }
+        self.metrics.best_height.set(header.number as i64);
+        self.metrics.finalized_height.set(header.number as i64);
+        self.metrics.transactions.inc_by(included.len() as u64);
+        self.metrics.block_execution_seconds.observe(elapsed.as_secs_f64());
+        tracing::info!(
+            target: "hyperion::service",
+            number = header.number,
+            %hash,
+            txs = included.len(),
+            time_ms = elapsed.as_millis() as u64,
+            "✨ Imported block"
+        );
+        let _ = self.heads.send(header);
+        Ok(())
+    }
+
+    /// The receipt of an included extrinsic, with the block's hash, number and its index.
+    pub fn receipt(&self, hash: &Hash) -> Result<Option<(Header, u32, Receipt)>> {
+        let Some((number, index)) = self.extrinsic_location(hash) else { return Ok(None) };
+        let Some(stored) = self.block(number)? else { return Ok(None) };
+        Ok(stored.receipts.get(index as usize).cloned().map(|r| (stored.block.header, index, r)))
+    }
+}
+
+/// Decodes an extrinsic, refusing trailing bytes and deep nesting.
+pub fn decode_extrinsic(bytes: &[u8]) -> std::result::Result<Extrinsic, InvalidTransaction> {
+    let mut input = bytes;
+    let xt = Extrinsic::decode_with_depth_limit(DECODE_DEPTH_LIMIT, &mut input)
+        .map_err(|e| InvalidTransaction::Malformed(e.to_string()))?;
+    if !input.is_empty() {
+        return Err(InvalidTransaction::Malformed(format!("{} trailing bytes", input.len())));
+    }
+    Ok(xt)
+}
+
+/// Decodes a whole block from outside (bounded by the caller's read size).
+pub fn decode_block(bytes: &[u8]) -> std::result::Result<Block, String> {
+    Block::decode_all_with_depth_limit(DECODE_DEPTH_LIMIT, &mut &bytes[..]).map_err(|e| e.to_string())
+}
+
+/// Re-executes stored blocks 1.. on the genesis state; returns the best header.
+fn replay(runtime: &Runtime, state: &MemoryStateDb, store: &BlockStore, genesis: Header) -> Result<Header> {
+    let Some(best) = store.best_number() else { return Ok(genesis) };
+    if best > 0 {
+        tracing::info!(target: "hyperion::service", best, "re-executing {best} stored blocks");
+    }
+    let mut parent = genesis;
+    for number in 1..=best {
+        let stored = store.get(number)?.ok_or_else(|| Error::Io(format!("block {number} vanished from the store")))?;
+        let executed = runtime.execute_block(state, &parent, &stored.block).map_err(|e| {
+            Error::Io(format!("stored block {number} does not re-execute ({e}); the block store at {} is damaged or from another node version", store.path().display()))
+        })?;
+        state.commit(number, &executed.changes, Some(stored.block.header.state_root))?;
+        parent = stored.block.header;
+    }
+    Ok(parent)
+}
+
+/// [`StorageRead`] over a snapshot.
+pub struct SnapshotReader(pub Snapshot);
+
+impl StorageRead for SnapshotReader {
+    fn read_raw(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+}
+
+/// Produces a block every `block_time_ms` until the task is dropped.
+pub async fn run_author(node: Arc<Node>, proposer: Address, block_time_ms: u64) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(block_time_ms));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let node = node.clone();
+        match tokio::task::spawn_blocking(move || node.author_block(proposer)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(target: "hyperion::service", error = %e, "block production failed; stopping");
+                std::process::exit(1);
+            }
+            Err(e) => {
+                tracing::error!(target: "hyperion::service", error = %e, "block production panicked; stopping");
+                std::process::exit(1);
+            }
+        }
+    }
+}
