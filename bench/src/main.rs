@@ -40,11 +40,7 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     match cli.suite {
         Suite::Runtime => {
-            let cases: &[runtime::Case] = if cli.quick {
-                &runtime::QUICK_CASES
-            } else {
-                &runtime::CASES
-            };
+            let cases: &[runtime::Case] = if cli.quick { &runtime::QUICK_CASES } else { &runtime::CASES };
             for case in cases {
                 let outcome = runtime::run_case(case, cli.repetitions)
                     .and_then(|o| o.check().map(|()| o))

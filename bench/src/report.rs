@@ -96,13 +96,7 @@ mod tests {
     use super::*;
 
     fn row() -> Row {
-        Row {
-            suite: "runtime",
-            case: "c".into(),
-            baseline: 200.0,
-            ours: 100.0,
-            unit: "x/s",
-        }
+        Row { suite: "runtime", case: "c".into(), baseline: 200.0, ours: 100.0, unit: "x/s" }
     }
 
     #[test]
@@ -118,10 +112,7 @@ mod tests {
 
     #[test]
     fn table_aligns_columns() {
-        let long = Row {
-            case: "a much longer case".into(),
-            ..row()
-        };
+        let long = Row { case: "a much longer case".into(), ..row() };
         let text = table(&[row(), long]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);

@@ -117,7 +117,7 @@ impl ChainSpec {
         let de = &mut serde_json::Deserializer::from_str(text);
         let spec: ChainSpec = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            invalid(if path == "." { "(root)".into() } else { path }, e.inner().to_string())
+            invalid(if path == "." || path == "?" { "(document)".into() } else { path }, e.inner().to_string())
         })?;
         spec.check()?;
         Ok(spec)

@@ -61,3 +61,6 @@ pub fn default_runtime() -> Arc<Runtime> {
     let balances = Arc::new(Balances::new(BALANCES_INDEX));
     Arc::new(Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances)]).expect("the default runtime is well formed"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -46,22 +46,14 @@ impl Chain {
     pub fn new(endowed: &[Address], proposer: Address) -> Result<Self> {
         let balances = Arc::new(Balances::new(BALANCES_INDEX));
         let runtime = Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances)])?;
-        let endowments: Vec<_> = endowed
-            .iter()
-            .map(|a| json!([a, ENDOWMENT.to_string()]))
-            .collect();
+        let endowments: Vec<_> = endowed.iter().map(|a| json!([a, ENDOWMENT.to_string()])).collect();
         let mut genesis = runtime.default_genesis();
         genesis.insert("balances".into(), json!({ "balances": endowments }));
         let genesis = runtime.genesis_changes(&genesis)?;
         let root = MemoryStateDb::new(1).commit(0, &genesis, None)?;
         let genesis_header = Runtime::genesis_header(root, 0);
         runtime.set_genesis_hash(genesis_header.hash());
-        Ok(Self {
-            runtime,
-            genesis,
-            genesis_header,
-            proposer,
-        })
+        Ok(Self { runtime, genesis, genesis_header, proposer })
     }
 
     /// The genesis hash transactions are signed for.
@@ -73,9 +65,7 @@ impl Chain {
     pub fn fees(&self) -> Result<FeeConfig> {
         let state = self.genesis_state()?;
         let mut reader = QueryContext::new(state.snapshot(0)?);
-        system::FEE_CONFIG
-            .get(&mut reader)
-            .ok_or_else(|| Error::Check("genesis has no fee config".into()))
+        system::FEE_CONFIG.get(&mut reader).ok_or_else(|| Error::Check("genesis has no fee config".into()))
     }
 
     /// A fresh state holding only genesis (not timed).
@@ -96,13 +86,7 @@ impl Chain {
         for txs in blocks {
             let mut source = SliceSource(txs.iter());
             let timestamp_ms = head.timestamp_ms + BLOCK_TIME_MS;
-            let block = self.runtime.build_block(
-                &state,
-                &head,
-                self.proposer,
-                timestamp_ms,
-                &mut source,
-            )?;
+            let block = self.runtime.build_block(&state, &head, self.proposer, timestamp_ms, &mut source)?;
             let header = &block.block.header;
             state.commit(header.number, &block.changes, Some(header.state_root))?;
             head = header.clone();
@@ -111,9 +95,7 @@ impl Chain {
         let elapsed = start.elapsed();
         for (txs, block) in blocks.iter().zip(&built) {
             if let Some((hash, reason)) = block.rejected.first() {
-                return Err(Error::Check(format!(
-                    "the proposer left out {hash}: {reason}"
-                )));
+                return Err(Error::Check(format!("the proposer left out {hash}: {reason}")));
             }
             check_receipts(txs.len(), &block.receipts, "proposer")?;
         }
@@ -143,9 +125,7 @@ impl Chain {
 
     /// Nonce and free balance of each of `accounts` in the latest version of `state`.
     pub fn ledger(&self, state: &MemoryStateDb, accounts: &[Address]) -> Result<Vec<AccountState>> {
-        let (latest, _) = state
-            .latest()
-            .ok_or_else(|| Error::Check("empty state".into()))?;
+        let (latest, _) = state.latest().ok_or_else(|| Error::Check("empty state".into()))?;
         let mut reader = QueryContext::new(state.snapshot(latest)?);
         Ok(accounts
             .iter()
@@ -161,16 +141,10 @@ impl Chain {
 /// Fails unless there are `expected` receipts, all successful.
 fn check_receipts(expected: usize, receipts: &[Receipt], who: &str) -> Result<()> {
     if receipts.len() != expected {
-        return Err(Error::Check(format!(
-            "the {who} applied {} of {expected} transfers",
-            receipts.len()
-        )));
+        return Err(Error::Check(format!("the {who} applied {} of {expected} transfers", receipts.len())));
     }
     match receipts.iter().position(|r| !r.success) {
-        Some(i) => Err(Error::Check(format!(
-            "{who}: transfer {i} failed: {:?}",
-            receipts[i].error
-        ))),
+        Some(i) => Err(Error::Check(format!("{who}: transfer {i} failed: {:?}", receipts[i].error))),
         None => Ok(()),
     }
 }

@@ -51,24 +51,12 @@ impl Case {
 
 /// The cases of a full run: 10 000 transfers each.
 pub const CASES: [Case; 2] = [
-    Case {
-        accounts: 1_000,
-        txs_per_block: 1_000,
-        blocks: 10,
-    },
-    Case {
-        accounts: 10_000,
-        txs_per_block: 2_000,
-        blocks: 5,
-    },
+    Case { accounts: 1_000, txs_per_block: 1_000, blocks: 10 },
+    Case { accounts: 10_000, txs_per_block: 2_000, blocks: 5 },
 ];
 
 /// Small cases for smoke runs (`--quick`).
-pub const QUICK_CASES: [Case; 1] = [Case {
-    accounts: 64,
-    txs_per_block: 32,
-    blocks: 3,
-}];
+pub const QUICK_CASES: [Case; 1] = [Case { accounts: 64, txs_per_block: 32, blocks: 3 }];
 
 /// Who proposes every block: an account nobody sends from.
 pub fn proposer() -> Address {
@@ -111,23 +99,14 @@ impl CaseOutcome {
     /// Fails unless both runtime paths end with the baseline's ledger and the transfers moved
     /// funds, that is unless the figures compare equal work.
     pub fn check(&self) -> Result<()> {
-        for (path, ledger) in [
-            ("proposer", &self.proposer_ledger),
-            ("validator", &self.validator_ledger),
-        ] {
-            if let Some((ours, theirs)) = ledger
-                .iter()
-                .zip(&self.baseline_ledger)
-                .find(|(a, b)| a != b)
-            {
+        for (path, ledger) in [("proposer", &self.proposer_ledger), ("validator", &self.validator_ledger)] {
+            if let Some((ours, theirs)) = ledger.iter().zip(&self.baseline_ledger).find(|(a, b)| a != b) {
                 return Err(Error::Check(format!(
                     "the {path} path and the baseline disagree: {ours:?} vs {theirs:?}"
                 )));
             }
             if ledger.len() != self.baseline_ledger.len() {
-                return Err(Error::Check(format!(
-                    "the {path} ledger has the wrong length"
-                )));
+                return Err(Error::Check(format!("the {path} ledger has the wrong length")));
             }
         }
         let sent: u64 = self.baseline_ledger.iter().map(|a| a.nonce).sum();
@@ -142,11 +121,7 @@ impl CaseOutcome {
 
     /// The report rows: the proposer and the validator path, each against the baseline.
     pub fn rows(&self) -> Vec<Row> {
-        let Case {
-            accounts,
-            txs_per_block,
-            ..
-        } = self.case;
+        let Case { accounts, txs_per_block, .. } = self.case;
         let row = |path: &str, ours: f64| Row {
             suite: SUITE,
             case: format!("{path}/accounts={accounts}/txs_per_block={txs_per_block}"),
@@ -154,10 +129,7 @@ impl CaseOutcome {
             ours,
             unit: UNIT,
         };
-        vec![
-            row("propose", self.propose_tps),
-            row("validate", self.validate_tps),
-        ]
+        vec![row("propose", self.propose_tps), row("validate", self.validate_tps)]
     }
 }
 
@@ -166,23 +138,13 @@ impl CaseOutcome {
 /// a transfer or block building is not deterministic; [`CaseOutcome::check`] compares the sides.
 pub fn run_case(case: &Case, repetitions: u32) -> Result<CaseOutcome> {
     assert!(repetitions >= 1, "at least one repetition");
-    assert!(
-        case.accounts >= 2 && case.txs_per_block >= 1 && case.blocks >= 1,
-        "{case:?}"
-    );
+    assert!(case.accounts >= 2 && case.txs_per_block >= 1 && case.blocks >= 1, "{case:?}");
     let pairs: Vec<Pair> = (0..case.accounts).map(account_pair).collect();
     let endowed: Vec<Address> = pairs.iter().map(|p| p.public().address()).collect();
     let chain = Chain::new(&endowed, proposer())?;
     let fees = chain.fees()?;
-    let blocks = sign_blocks(
-        &pairs,
-        &endowed,
-        chain.genesis_hash(),
-        case.blocks,
-        case.txs_per_block,
-    );
-    let new_reference =
-        || ReferenceLedger::new(chain.genesis_hash(), fees, proposer(), &endowed, ENDOWMENT);
+    let blocks = sign_blocks(&pairs, &endowed, chain.genesis_hash(), case.blocks, case.txs_per_block);
+    let new_reference = || ReferenceLedger::new(chain.genesis_hash(), fees, proposer(), &endowed, ENDOWMENT);
 
     let mut times: [Vec<f64>; 3] = Default::default();
     let mut last = None;
@@ -195,10 +157,7 @@ pub fn run_case(case: &Case, repetitions: u32) -> Result<CaseOutcome> {
         if *first_head.get_or_insert(head) != head {
             return Err(Error::Check("block building is not deterministic".into()));
         }
-        for (samples, time) in times
-            .iter_mut()
-            .zip([baseline_time, propose_time, validate_time])
-        {
+        for (samples, time) in times.iter_mut().zip([baseline_time, propose_time, validate_time]) {
             samples.push(time.as_secs_f64());
         }
         last = Some((reference, proposer_state, validator_state));
@@ -221,10 +180,7 @@ pub fn run_case(case: &Case, repetitions: u32) -> Result<CaseOutcome> {
 }
 
 /// The baseline's timed run over all blocks.
-fn run_baseline(
-    mut ledger: ReferenceLedger,
-    blocks: &[Vec<Tx>],
-) -> Result<(ReferenceLedger, Duration)> {
+fn run_baseline(mut ledger: ReferenceLedger, blocks: &[Vec<Tx>]) -> Result<(ReferenceLedger, Duration)> {
     let mut roots = Vec::with_capacity(blocks.len());
     let start = std::time::Instant::now();
     for txs in blocks {

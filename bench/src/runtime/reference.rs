@@ -43,47 +43,24 @@ impl ReferenceLedger {
         endowed: &[Address],
         endowment: Balance,
     ) -> Self {
-        let accounts = endowed
-            .iter()
-            .map(|a| {
-                (
-                    *a,
-                    Account {
-                        nonce: 0,
-                        free: endowment,
-                    },
-                )
-            })
-            .collect();
-        Self {
-            genesis_hash,
-            fees,
-            proposer,
-            holders_pool: holders_pool_account(),
-            accounts,
-        }
+        let accounts = endowed.iter().map(|a| (*a, Account { nonce: 0, free: endowment })).collect();
+        Self { genesis_hash, fees, proposer, holders_pool: holders_pool_account(), accounts }
     }
 
     /// Applies a block of transfers, all of which must be valid and succeed; returns the root
     /// of the whole ledger after it.
     pub fn apply_block(&mut self, txs: &[Tx]) -> Result<Hash> {
         for (i, tx) in txs.iter().enumerate() {
-            self.apply(tx)
-                .map_err(|e| Error::Check(format!("baseline, transfer {i}: {e}")))?;
+            self.apply(tx).map_err(|e| Error::Check(format!("baseline, transfer {i}: {e}")))?;
         }
-        Ok(trie_root(
-            self.accounts
-                .iter()
-                .map(|(address, account)| (address.0, account.encode())),
-        ))
+        Ok(trie_root(self.accounts.iter().map(|(address, account)| (address.0, account.encode()))))
     }
 
     fn apply(&mut self, tx: &Tx) -> std::result::Result<(), String> {
         let Extrinsic::Native(xt) = tx.xt.as_ref() else {
             return Err("not a native extrinsic".into());
         };
-        let Ok(Call::Transfer { dest, value }) = decode_call::<Call>(xt.call.call, &xt.call.args)
-        else {
+        let Ok(Call::Transfer { dest, value }) = decode_call::<Call>(xt.call.call, &xt.call.args) else {
             return Err("not a balances transfer".into());
         };
         if xt.call.pallet != BALANCES_INDEX || !xt.verify(self.genesis_hash) {
@@ -96,10 +73,7 @@ impl ReferenceLedger {
         if from.nonce != xt.nonce {
             return Err(format!("nonce {} expected, got {}", from.nonce, xt.nonce));
         }
-        let total = fee
-            .checked_add(xt.tip)
-            .and_then(|t| t.checked_add(value))
-            .ok_or("overflow")?;
+        let total = fee.checked_add(xt.tip).and_then(|t| t.checked_add(value)).ok_or("overflow")?;
         from.free = from.free.checked_sub(total).ok_or("insufficient balance")?;
         from.nonce += 1;
         self.credit(dest, value)?;
@@ -119,11 +93,7 @@ impl ReferenceLedger {
             .iter()
             .map(|a| {
                 let account = self.accounts.get(a).copied().unwrap_or_default();
-                AccountState {
-                    address: *a,
-                    nonce: account.nonce,
-                    free: account.free,
-                }
+                AccountState { address: *a, nonce: account.nonce, free: account.free }
             })
             .collect()
     }

@@ -1,9 +1,7 @@
 //! The inputs of a case: endowed accounts with keys derived from their index, and blocks of
 //! signed transfers between random accounts drawn from a fixed seed.
 
-use hyperion_primitives::{
-    Address, Balance, Call as RawCall, Extrinsic, Hash, Pair, SignedExtrinsic, UNIT,
-};
+use hyperion_primitives::{Address, Balance, Call as RawCall, Extrinsic, Hash, Pair, SignedExtrinsic, UNIT};
 use pallet_balances::Call;
 use parity_scale_codec::Encode;
 use std::sync::Arc;
@@ -71,27 +69,14 @@ pub fn sign_blocks(
         let from = rng.below(accounts) as usize;
         let to = ((from as u64 + 1 + rng.below(accounts - 1)) % accounts) as usize;
         let value = Balance::from(1 + rng.below(1000)) * (UNIT / 1000);
-        let call = Call::Transfer {
-            dest: addresses[to],
-            value,
-        }
-        .encode();
-        let call = RawCall {
-            pallet: BALANCES_INDEX,
-            call: call[0],
-            args: call[1..].to_vec(),
-        };
+        let call = Call::Transfer { dest: addresses[to], value }.encode();
+        let call = RawCall { pallet: BALANCES_INDEX, call: call[0], args: call[1..].to_vec() };
         let xt = SignedExtrinsic::sign(&pairs[from], genesis_hash, nonces[from], 0, call);
         nonces[from] += 1;
         let xt = Extrinsic::Native(xt);
-        Tx {
-            len: xt.encoded_size(),
-            xt: Arc::new(xt),
-        }
+        Tx { len: xt.encoded_size(), xt: Arc::new(xt) }
     };
-    (0..blocks)
-        .map(|_| (0..txs_per_block).map(|_| transfer()).collect())
-        .collect()
+    (0..blocks).map(|_| (0..txs_per_block).map(|_| transfer()).collect()).collect()
 }
 
 #[cfg(test)]
@@ -107,12 +92,9 @@ mod tests {
         assert_eq!(a.len(), 2);
         for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
             assert_eq!(x.xt, y.xt);
-            let Extrinsic::Native(n) = x.xt.as_ref() else {
-                panic!("native transfers")
-            };
+            let Extrinsic::Native(n) = x.xt.as_ref() else { panic!("native transfers") };
             assert!(n.verify(Hash([1; 32])));
-            let Ok(Call::Transfer { dest, .. }) =
-                hyperion_runtime::decode_call(n.call.call, &n.call.args)
+            let Ok(Call::Transfer { dest, .. }) = hyperion_runtime::decode_call(n.call.call, &n.call.args)
             else {
                 panic!("a transfer")
             };

@@ -1,0 +1,178 @@
+//! Node-level tests: chain specs, submission of bad input, restart and import.
+
+use hyperion_primitives::{Call, Extrinsic, Pair, SignedExtrinsic, UNIT};
+use hyperion_runtime::InvalidTransaction;
+use pallet_balances::Call as BalancesCall;
+use parity_scale_codec::Encode;
+use std::sync::Arc;
+
+use crate::chain_spec::{dev_spec, local_spec, ChainSpec, DEV_SPEC, LOCAL_SPEC};
+use crate::mempool::{PoolConfig, PoolError};
+use crate::service::{chain_dir, Node, SubmitError};
+use crate::{default_runtime, Error, BALANCES_INDEX};
+
+fn alice() -> Pair {
+    Pair::from_string("//Alice").unwrap()
+}
+
+fn bob() -> Pair {
+    Pair::from_string("//Bob").unwrap()
+}
+
+fn open(dir: &std::path::Path) -> Arc<Node> {
+    let spec = ChainSpec::from_json(DEV_SPEC).unwrap();
+    Node::open(spec.clone(), default_runtime(), &chain_dir(dir, &spec), PoolConfig::default(), "test".into()).unwrap()
+}
+
+fn transfer(node: &Node, from: &Pair, nonce: u64, value: u128) -> Vec<u8> {
+    let call = BalancesCall::Transfer { dest: bob().public().address(), value }.encode();
+    let call = Call { pallet: BALANCES_INDEX, call: call[0], args: call[1..].to_vec() };
+    Extrinsic::Native(SignedExtrinsic::sign(from, node.genesis_hash, nonce, 0, call)).encode()
+}
+
+fn spec_error(json: &str) -> String {
+    match ChainSpec::from_json(json) {
+        Err(e @ Error::ChainSpec { .. }) => e.to_string(),
+        other => panic!("expected a chain spec error, got {other:?}"),
+    }
+}
+
+fn edit_dev(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(DEV_SPEC).unwrap();
+    edit(&mut value);
+    value.to_string()
+}
+
+#[test]
+fn embedded_specs_are_what_build_spec_generates() {
+    let runtime = default_runtime();
+    assert_eq!(ChainSpec::from_json(DEV_SPEC).unwrap(), dev_spec(&runtime));
+    assert_eq!(ChainSpec::from_json(LOCAL_SPEC).unwrap(), local_spec(&runtime));
+    assert_eq!(ChainSpec::from_json(LOCAL_SPEC).unwrap().validator_keys().len(), 4);
+}
+
+#[test]
+fn raw_spec_has_the_same_genesis() {
+    let runtime = default_runtime();
+    let spec = dev_spec(&runtime);
+    let raw = ChainSpec::from_json(&spec.to_raw(&runtime).unwrap().to_json()).unwrap();
+    assert!(raw.genesis.runtime.is_none());
+    assert_eq!(
+        crate::chain_spec::genesis_hash(&raw, &runtime).unwrap(),
+        crate::chain_spec::genesis_hash(&spec, &runtime).unwrap()
+    );
+}
+
+#[test]
+fn malformed_chain_specs_name_the_field() {
+    let cases: Vec<(String, &str)> = vec![
+        (edit_dev(|v| drop(v.as_object_mut().unwrap().remove("id"))), "id"),
+        (edit_dev(|v| v["id"] = "no spaces".into()), "id"),
+        (edit_dev(|v| v["surprise"] = 1.into()), "surprise"),
+        (edit_dev(|v| v["genesis"]["blockTimeMs"] = "fast".into()), "genesis.blockTimeMs"),
+        (edit_dev(|v| v["genesis"]["validators"][0]["publicKey"] = "0x12".into()), "genesis.validators[0].publicKey"),
+        (edit_dev(|v| v["properties"]["tokenDecimals"] = 6.into()), "properties.tokenDecimals"),
+        ("{ not json".into(), "(document)"),
+    ];
+    for (json, field) in cases {
+        let err = spec_error(&json);
+        assert!(err.contains(field), "{field:?} not named in: {err}");
+    }
+    // Genesis sections are checked when the genesis state is built.
+    let runtime = default_runtime();
+    let genesis_cases: Vec<(String, &str)> = vec![
+        (edit_dev(|v| v["genesis"]["runtime"]["balances"]["balances"][0][0] = "0x12".into()), "genesis.runtime.balances"),
+        (edit_dev(|v| v["genesis"]["runtime"]["system"]["fees"]["split"]["burn"] = 50.into()), "genesis.runtime.system.fees.split"),
+        (edit_dev(|v| v["genesis"]["runtime"]["nope"] = serde_json::json!({})), "genesis.runtime.nope"),
+    ];
+    for (json, field) in genesis_cases {
+        let spec = ChainSpec::from_json(&json).unwrap();
+        let err = spec.genesis_changes(&runtime).unwrap_err().to_string();
+        assert!(err.contains(field), "{field:?} not named in: {err}");
+    }
+}
+
+#[test]
+fn bad_submissions_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path());
+    let good = transfer(&node, &alice(), 0, UNIT);
+
+    // Malformed SCALE: garbage, a truncated extrinsic, trailing bytes, an unknown variant.
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let mut unknown_variant = good.clone();
+    unknown_variant[0] = 7;
+    for bytes in [vec![0xff; 3], good[..good.len() - 1].to_vec(), trailing, unknown_variant, vec![]] {
+        assert!(matches!(node.submit(&bytes), Err(SubmitError::Invalid(InvalidTransaction::Malformed(_)))));
+    }
+    // Oversize (refused before decoding).
+    assert!(matches!(node.submit(&vec![0u8; 200_000]), Err(SubmitError::Invalid(InvalidTransaction::TooLarge { .. }))));
+    // Ethereum transactions need the EVM pallet.
+    let eth = Extrinsic::Ethereum(vec![1, 2, 3]).encode();
+    assert_eq!(node.submit(&eth), Err(SubmitError::Invalid(InvalidTransaction::EthereumUnsupported)));
+    assert!(node.pool.lock().is_empty());
+
+    // Good, then the same again.
+    node.submit(&good).unwrap();
+    assert_eq!(node.submit(&good), Err(SubmitError::Pool(PoolError::AlreadyKnown)));
+    assert_eq!(node.next_nonce(&alice().public().address()), 1);
+    let header = node.author_block(alice().public().address()).unwrap();
+    assert_eq!(node.block(header.number).unwrap().unwrap().block.extrinsics.len(), 1);
+    assert!(node.pool.lock().is_empty());
+    // Now stale.
+    assert!(matches!(node.submit(&good), Err(SubmitError::Invalid(InvalidTransaction::StaleNonce { .. }))));
+}
+
+#[test]
+fn restart_resumes_at_the_same_block_and_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let (best, bob_balance) = {
+        let node = open(dir.path());
+        for nonce in 0..3 {
+            node.submit(&transfer(&node, &alice(), nonce, UNIT)).unwrap();
+            node.author_block(alice().public().address()).unwrap();
+        }
+        let q = node.runtime.query(node.best_snapshot(), "balances_account", &serde_json::json!({"who": bob().public().address()}));
+        (node.best_header(), q.unwrap())
+    };
+    let node = open(dir.path());
+    assert_eq!(node.best_header(), best);
+    let q = node.runtime.query(node.best_snapshot(), "balances_account", &serde_json::json!({"who": bob().public().address()}));
+    assert_eq!(q.unwrap(), bob_balance);
+    // And it goes on.
+    node.author_block(alice().public().address()).unwrap();
+    assert_eq!(node.best_header().number, best.number + 1);
+}
+
+#[test]
+fn imported_blocks_reproduce_the_chain_and_bad_ones_are_refused() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = open(a.path());
+    source.submit(&transfer(&source, &alice(), 0, UNIT)).unwrap();
+    source.author_block(alice().public().address()).unwrap();
+    source.author_block(alice().public().address()).unwrap();
+    let target = open(b.path());
+    let block1 = source.block(1).unwrap().unwrap().block;
+    let mut forged = block1.clone();
+    forged.header.state_root.0[0] ^= 1;
+    assert!(target.import_block(forged).is_err());
+    assert_eq!(target.best_header().number, 0);
+    for n in 1..=2 {
+        target.import_block(source.block(n).unwrap().unwrap().block).unwrap();
+    }
+    assert_eq!(target.best_header(), source.best_header());
+}
+
+#[test]
+fn a_store_of_another_chain_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let runtime = default_runtime();
+    let mut other = dev_spec(&runtime);
+    other.genesis.timestamp_ms = 1;
+    let err = Node::open(other.clone(), default_runtime(), &chain_dir(dir.path(), &other), PoolConfig::default(), "x".into())
+        .err()
+        .expect("a different genesis must be refused");
+    assert!(matches!(err, Error::WrongChain(_)), "{err}");
+}
