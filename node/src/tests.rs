@@ -176,3 +176,52 @@ fn a_store_of_another_chain_is_refused() {
         .expect("a different genesis must be refused");
     assert!(matches!(err, Error::WrongChain(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_serves_http_batches_errors_and_websocket_heads() {
+    use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
+    use jsonrpsee::core::params::BatchRequestBuilder;
+    use jsonrpsee::http_client::HttpClientBuilder;
+    use jsonrpsee::rpc_params;
+    use jsonrpsee::ws_client::WsClientBuilder;
+    use serde_json::Value;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path());
+    let (handle, addr) =
+        crate::rpc::start(node.clone(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+    let http = HttpClientBuilder::default().build(format!("http://{addr}")).unwrap();
+
+    let mut batch = BatchRequestBuilder::new();
+    batch.insert("system_chain", rpc_params![]).unwrap();
+    batch.insert("chain_getBlockHash", rpc_params![0]).unwrap();
+    batch.insert("chain_getBlockHash", rpc_params![99]).unwrap();
+    let answers = http.batch_request::<Value>(batch).await.unwrap();
+    let answers: Vec<Value> = answers.into_iter().map(|a| a.unwrap()).collect();
+    assert_eq!(answers[0], Value::String("Hyperion Development".into()));
+    assert_eq!(answers[1], serde_json::json!(node.genesis_hash));
+    assert_eq!(answers[2], Value::Null);
+
+    // A refused extrinsic is an error with the reason.
+    let err = http.request::<Value, _>("author_submitExtrinsic", rpc_params!["0xdeadbeef"]).await.unwrap_err();
+    assert!(err.to_string().contains("malformed"), "{err}");
+    let bad_args = http.request::<Value, _>("state_call", rpc_params!["balances_account", {}]).await.unwrap_err();
+    assert!(bad_args.to_string().contains("who"), "{bad_args}");
+
+    // Heads arrive over WebSocket on the same port.
+    let ws = WsClientBuilder::default().build(format!("ws://{addr}")).await.unwrap();
+    let mut heads = ws
+        .subscribe::<Value, _>("chain_subscribeNewHeads", rpc_params![], "chain_unsubscribeNewHeads")
+        .await
+        .unwrap();
+    let hex = format!("0x{}", hex::encode(transfer(&node, &alice(), 0, UNIT)));
+    let hash: Value = ws.request("author_submitExtrinsic", rpc_params![hex]).await.unwrap();
+    let author = node.clone();
+    tokio::task::spawn_blocking(move || author.author_block(alice().public().address())).await.unwrap().unwrap();
+    let head = heads.next().await.unwrap().unwrap();
+    assert_eq!(head["number"], "0x1");
+    let receipt: Value = http.request("chain_getReceipt", rpc_params![hash]).await.unwrap();
+    assert_eq!(receipt["success"], true);
+    assert!(receipt["events"].as_array().unwrap().iter().any(|e| e["event"] == "Transfer"));
+    handle.stop().unwrap();
+}

@@ -120,6 +120,9 @@ impl<'a> Context<'a> {
             event: encoded[0],
             data: encoded[1..].to_vec(),
         });
+        if self.pending.is_none() {
+            self.committed_events = self.events.len();
+        }
     }
 
     /// Opens a storage transaction. Panics if one is already open.
@@ -166,10 +169,7 @@ impl StorageWrite for Context<'_> {
             Some(pending) => {
                 pending.insert(key, value);
             }
-            None => {
-                self.view.write(key, value);
-                self.committed_events = self.events.len();
-            }
+            None => self.view.write(key, value),
         }
     }
 }

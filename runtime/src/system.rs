@@ -212,3 +212,45 @@ impl Pallet for System {
 fn decode_call(call: u8, args: &[u8]) -> Result<Call, DispatchError> {
     crate::decode_call::<Call>(call, args)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parity_scale_codec::DecodeAll;
+    use quickcheck::quickcheck;
+
+    quickcheck! {
+        fn parameters_round_trip(fees: (u128, u128, u128), split: (u8, u8, u8), limits: (u64, u32, u32)) -> bool {
+            let fees = FeeConfig {
+                base_fee: fees.0, per_byte_fee: fees.1, per_weight_fee: fees.2,
+                split: FeeSplit { proposer: split.0, holders_pool: split.1, burn: split.2 },
+            };
+            let limits = BlockLimits { max_block_weight: limits.0, max_block_bytes: limits.1, max_extrinsic_bytes: limits.2 };
+            FeeConfig::decode_all(&mut &fees.encode()[..]).ok() == Some(fees)
+                && BlockLimits::decode_all(&mut &limits.encode()[..]).ok() == Some(limits)
+        }
+
+        fn events_round_trip(weight: u64, fee: u128, tip: u128, who: Vec<u8>) -> bool {
+            let mut address = [0u8; 20];
+            address.iter_mut().zip(who).for_each(|(a, b)| *a = b);
+            let who = Address(address);
+            [
+                Event::ExtrinsicSuccess { weight },
+                Event::ExtrinsicFailed { weight },
+                Event::FeePaid { who, fee, tip },
+                Event::Remarked { who, hash: Hash([weight as u8; 32]) },
+            ]
+            .into_iter()
+            .all(|e| Event::decode_all(&mut &e.encode()[..]).ok() == Some(e))
+        }
+    }
+
+    #[test]
+    fn golden_parameters_encoding() {
+        let genesis = SystemGenesis::default();
+        assert_eq!(
+            hex::encode(genesis.limits.encode()),
+            "00204aa9d10100000000500000000200"
+        );
+    }
+}

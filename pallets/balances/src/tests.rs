@@ -138,6 +138,10 @@ fn failed_call_pays_fee_and_uses_nonce() {
     let receipt = &receipts[0];
     assert!(!receipt.success);
     assert_eq!(receipt.error, Some(DispatchError::Module { pallet: INDEX, error: 0 }));
+    // The fee events stay, the call's events are gone, and ExtrinsicFailed (system event 1) ends.
+    let system_events: Vec<u8> = receipt.events.iter().filter(|e| e.pallet == 0).map(|e| e.event).collect();
+    assert_eq!(system_events, vec![2, 1]);
+    assert!(!receipt.events.iter().any(|e| e.pallet == INDEX && e.event == 0));
     assert_eq!(env.free(&addr("Bob")), 1000 * UNIT);
     assert_eq!(env.free(&addr("Alice")), 1000 * UNIT - receipt.fee);
     // The nonce is used: the same extrinsic is now stale.
@@ -291,4 +295,46 @@ fn queries_and_metadata() {
     let transfer = &pallet.calls[0];
     let args = hyperion_runtime::metadata::encode_fields(&transfer.fields, &json!({ "dest": addr("Bob"), "value": "10" })).unwrap();
     assert_eq!(args, Call::Transfer { dest: addr("Bob"), value: 10 }.encode()[1..]);
+}
+
+#[derive(Clone, Debug)]
+struct AnyAddress(Address);
+
+impl Arbitrary for AnyAddress {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let mut bytes = [0u8; 20];
+        bytes.iter_mut().for_each(|b| *b = u8::arbitrary(g));
+        AnyAddress(Address(bytes))
+    }
+}
+
+fn round_trips<T: Encode + parity_scale_codec::Decode + PartialEq>(value: T) -> bool {
+    <T as parity_scale_codec::DecodeAll>::decode_all(&mut &value.encode()[..]).ok() == Some(value)
+}
+
+quickcheck! {
+    fn account_data_round_trip(free: u128, held: u128) -> bool {
+        round_trips(crate::AccountData { free, held })
+    }
+    fn call_round_trip(dest: AnyAddress, value: u128, all: bool) -> bool {
+        round_trips(if all { Call::TransferAll { dest: dest.0 } } else { Call::Transfer { dest: dest.0, value } })
+    }
+    fn event_round_trip(a: AnyAddress, b: AnyAddress, amount: u128, kind: u8) -> bool {
+        use crate::Event;
+        let (who, to) = (a.0, b.0);
+        round_trips(match kind % 6 {
+            0 => Event::Transfer { from: who, to, amount },
+            1 => Event::Withdraw { who, amount },
+            2 => Event::Deposit { who, amount },
+            3 => Event::Burned { who, amount },
+            4 => Event::Held { who, amount },
+            _ => Event::Released { who, amount },
+        })
+    }
+}
+
+#[test]
+fn golden_call_encoding() {
+    let call = Call::Transfer { dest: Address([0x11; 20]), value: 5 };
+    assert_eq!(hex::encode(call.encode()), format!("00{}05000000000000000000000000000000", "11".repeat(20)));
 }
