@@ -294,10 +294,9 @@ impl BlockStore {
         self.index.check_next(&stored.block)?;
         let number = stored.block.header.number;
         let payload = stored.encode();
-        let record = encode_record(&payload)
-            .ok_or(Error::TooLarge { number, bytes: payload.len() as u64 })?;
-        let written =
-            self.file.write_all_at(&record, self.end).and_then(|()| self.file.sync_data());
+        let record =
+            encode_record(&payload).ok_or(Error::TooLarge { number, bytes: payload.len() as u64 })?;
+        let written = self.file.write_all_at(&record, self.end).and_then(|()| self.file.sync_data());
         if let Err(source) = written {
             self.poisoned = true;
             return Err(Error::Io { path: self.path.clone(), source });
@@ -330,16 +329,12 @@ impl BlockStore {
         };
         let payload = match read_record(&self.file, offset, self.end) {
             Ok(payload) => payload,
-            Err(RecordError::Io(source)) => {
-                return Err(Error::Io { path: self.path.clone(), source })
-            }
+            Err(RecordError::Io(source)) => return Err(Error::Io { path: self.path.clone(), source }),
             Err(RecordError::Invalid(reason)) => return Err(corrupt(&self.path, offset, reason)),
         };
-        let stored =
-            decode_payload(&payload).map_err(|reason| corrupt(&self.path, offset, reason))?;
+        let stored = decode_payload(&payload).map_err(|reason| corrupt(&self.path, offset, reason))?;
         if stored.block.header.number != number {
-            let reason =
-                format!("holds block {} where block {number} was", stored.block.header.number);
+            let reason = format!("holds block {} where block {number} was", stored.block.header.number);
             return Err(corrupt(&self.path, offset, reason));
         }
         Ok(Some(stored))
@@ -435,9 +430,7 @@ fn scan(file: &File, path: &Path, file_len: u64) -> Result<(Index, u64)> {
     while offset < file_len {
         let payload = match read_record(file, offset, file_len) {
             Ok(payload) => payload,
-            Err(RecordError::Io(source)) => {
-                return Err(Error::Io { path: path.to_owned(), source })
-            }
+            Err(RecordError::Io(source)) => return Err(Error::Io { path: path.to_owned(), source }),
             Err(RecordError::Invalid(reason)) => {
                 check_torn_tail(file, path, offset, file_len, &reason)?;
                 break;
@@ -458,9 +451,7 @@ fn out_of_sequence(error: Error) -> String {
             format!("block {got} is out of sequence: block {expected} should be here")
         }
         Error::NotChild { number, expected, got } => {
-            format!(
-                "block {number}'s parent hash {got} is not the previous block's hash {expected}"
-            )
+            format!("block {number}'s parent hash {got} is not the previous block's hash {expected}")
         }
         other => other.to_string(),
     }
@@ -470,17 +461,10 @@ fn out_of_sequence(error: Error) -> String {
 /// append leaves, or corruption. A torn tail is at most one record long and holds no intact
 /// record after its start. (A block whose extrinsics embed a valid record, torn by a crash,
 /// is reported as corrupt: a false alarm, never a silent loss.)
-fn check_torn_tail(
-    file: &File,
-    path: &Path,
-    offset: u64,
-    file_len: u64,
-    reason: &str,
-) -> Result<()> {
+fn check_torn_tail(file: &File, path: &Path, offset: u64, file_len: u64, reason: &str) -> Result<()> {
     let tail_len = file_len - offset;
     if tail_len > RECORD_HEADER_LEN + u64::from(MAX_RECORD_BYTES) {
-        let reason =
-            format!("{reason}, and the {tail_len} bytes from there are more than one record");
+        let reason = format!("{reason}, and the {tail_len} bytes from there are more than one record");
         return Err(corrupt(path, offset, reason));
     }
     let mut tail = vec![0; tail_len as usize];
@@ -510,10 +494,7 @@ fn read_record(file: &File, offset: u64, end: u64) -> std::result::Result<Vec<u8
 
 /// Checks a record header against the `available` bytes from its start; returns the payload
 /// length and checksum.
-fn check_record_header(
-    header: &[u8; 12],
-    available: u64,
-) -> std::result::Result<(u32, u32), String> {
+fn check_record_header(header: &[u8; 12], available: u64) -> std::result::Result<(u32, u32), String> {
     let [m0, m1, m2, m3, l0, l1, l2, l3, c0, c1, c2, c3] = *header;
     if [m0, m1, m2, m3] != RECORD_MAGIC {
         return Err("bad record magic".into());
@@ -578,12 +559,7 @@ mod tests {
                 .map(|_| Receipt { success: true, error: None, fee: 7, weight: 1, events: vec![] })
                 .collect();
             let block = Block {
-                header: Header {
-                    number,
-                    parent_hash,
-                    timestamp_ms: 1000 * number,
-                    ..Default::default()
-                },
+                header: Header { number, parent_hash, timestamp_ms: 1000 * number, ..Default::default() },
                 extrinsics,
                 certificate: (number % 2 == 1).then(|| vec![number as u8; 5]),
             };
@@ -705,10 +681,7 @@ mod tests {
         let mut orphan = blocks[1].clone();
         orphan.block.header.parent_hash = Hash([3; 32]);
         let err = store.append(&orphan).unwrap_err();
-        assert!(
-            matches!(err, Error::NotChild { number: 1, got, .. } if got == Hash([3; 32])),
-            "{err}"
-        );
+        assert!(matches!(err, Error::NotChild { number: 1, got, .. } if got == Hash([3; 32])), "{err}");
         // Refusals change nothing.
         let len = file_len(dir.path());
         store.append(&blocks[1]).unwrap();
@@ -726,9 +699,7 @@ mod tests {
         let mut big = blocks[1].clone();
         big.block.extrinsics = vec![Extrinsic::Ethereum(vec![0; MAX_RECORD_BYTES as usize])];
         let err = store.append(&big).unwrap_err();
-        assert!(
-            matches!(err, Error::TooLarge { number: 1, bytes } if bytes > MAX_RECORD_BYTES.into())
-        );
+        assert!(matches!(err, Error::TooLarge { number: 1, bytes } if bytes > MAX_RECORD_BYTES.into()));
         store.append(&blocks[1]).unwrap();
         assert_holds(&store, &blocks);
     }
@@ -778,15 +749,9 @@ mod tests {
         let zeros = vec![0; 4096];
         let mut magic_then_zeros = RECORD_MAGIC.to_vec();
         magic_then_zeros.extend_from_slice(&[0xff; 8]);
-        for garbage in [
-            random(1),
-            random(11),
-            random(12),
-            random(100),
-            random(70_000),
-            zeros,
-            magic_then_zeros,
-        ] {
+        for garbage in
+            [random(1), random(11), random(12), random(100), random(70_000), zeros, magic_then_zeros]
+        {
             let dir = tempfile::tempdir().unwrap();
             let ends = write_chain(dir.path(), &blocks[..2]);
             append_bytes(dir.path(), &garbage);
@@ -908,10 +873,7 @@ mod tests {
     #[test]
     fn golden_encodings() {
         assert_eq!(hex::encode(file_header()), "6879706572696f6e2f626c6b01000000");
-        assert_eq!(
-            hex::encode(encode_record(&[1, 2, 3]).unwrap()),
-            "68626c6b030000001d80bc55010203"
-        );
+        assert_eq!(hex::encode(encode_record(&[1, 2, 3]).unwrap()), "68626c6b030000001d80bc55010203");
         assert_eq!(encode_record(&vec![0; MAX_RECORD_BYTES as usize + 1]), None);
     }
 

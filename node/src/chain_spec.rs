@@ -117,7 +117,10 @@ impl ChainSpec {
         let de = &mut serde_json::Deserializer::from_str(text);
         let spec: ChainSpec = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            invalid(if path == "." || path == "?" { "(document)".into() } else { path }, e.inner().to_string())
+            invalid(
+                if path == "." || path == "?" { "(document)".into() } else { path },
+                e.inner().to_string(),
+            )
         })?;
         spec.check()?;
         Ok(spec)
@@ -155,7 +158,8 @@ impl ChainSpec {
             return Err(invalid("genesis.validators", "at least one validator is needed"));
         }
         for (i, v) in g.validators.iter().enumerate() {
-            parse_public(&v.public_key).map_err(|m| invalid(format!("genesis.validators[{i}].publicKey"), m))?;
+            parse_public(&v.public_key)
+                .map_err(|m| invalid(format!("genesis.validators[{i}].publicKey"), m))?;
             if v.weight == 0 {
                 return Err(invalid(format!("genesis.validators[{i}].weight"), "must be positive"));
             }
@@ -195,7 +199,9 @@ impl ChainSpec {
         let changes = self.genesis_changes(runtime)?;
         let raw = changes
             .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (format!("0x{}", hex::encode(k)), format!("0x{}", hex::encode(v)))))
+            .filter_map(|(k, v)| {
+                v.map(|v| (format!("0x{}", hex::encode(k)), format!("0x{}", hex::encode(v))))
+            })
             .collect();
         let mut spec = self.clone();
         spec.genesis.runtime = None;
@@ -216,7 +222,8 @@ fn parse_hex(s: &str) -> std::result::Result<Vec<u8>, String> {
 
 fn parse_public(s: &str) -> std::result::Result<Public, String> {
     let bytes = parse_hex(s)?;
-    let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| "an ed25519 public key is 32 bytes".to_string())?;
+    let key = <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| "an ed25519 public key is 32 bytes".to_string())?;
     Ok(Public(key))
 }
 
@@ -228,10 +235,22 @@ pub fn dev_spec(runtime: &Runtime) -> ChainSpec {
 
 /// The local testnet chain spec: `//Alice`..`//Dave` validate.
 pub fn local_spec(runtime: &Runtime) -> ChainSpec {
-    generated_spec(runtime, "Hyperion Local Testnet", "local", ChainType::Local, &["Alice", "Bob", "Charlie", "Dave"])
+    generated_spec(
+        runtime,
+        "Hyperion Local Testnet",
+        "local",
+        ChainType::Local,
+        &["Alice", "Bob", "Charlie", "Dave"],
+    )
 }
 
-fn generated_spec(runtime: &Runtime, name: &str, id: &str, chain_type: ChainType, validators: &[&str]) -> ChainSpec {
+fn generated_spec(
+    runtime: &Runtime,
+    name: &str,
+    id: &str,
+    chain_type: ChainType,
+    validators: &[&str],
+) -> ChainSpec {
     let dev = |n: &str| Pair::from_string(&format!("//{n}")).expect("dev keys derive");
     let endowed: Vec<Value> = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"]
         .iter()
@@ -251,7 +270,11 @@ fn generated_spec(runtime: &Runtime, name: &str, id: &str, chain_type: ChainType
             block_time_ms: 1000,
             validators: validators
                 .iter()
-                .map(|n| ValidatorSpec { name: n.to_string(), public_key: dev(n).public().to_hex(), weight: 1 })
+                .map(|n| ValidatorSpec {
+                    name: n.to_string(),
+                    public_key: dev(n).public().to_hex(),
+                    weight: 1,
+                })
                 .collect(),
             runtime: Some(sections),
             raw: None,

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 
 /// Hyperion node.
 #[derive(Debug, Parser)]
-#[command(name = "hyperion", version, about = "Hyperion blockchain node", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "hyperion",
+    version,
+    about = "Hyperion blockchain node",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// A subcommand; without one, the node runs.
     #[command(subcommand)]

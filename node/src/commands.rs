@@ -95,11 +95,18 @@ fn open_node(chain: &ChainArgs) -> anyhow::Result<std::sync::Arc<Node>> {
 }
 
 /// `export-blocks`: `u32 LE length ++ SCALE(block)` per block.
-pub fn export_blocks(chain: &ChainArgs, from: u64, to: Option<u64>, output: Option<&Path>) -> anyhow::Result<()> {
+pub fn export_blocks(
+    chain: &ChainArgs,
+    from: u64,
+    to: Option<u64>,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
     let node = open_node(chain)?;
     let to = to.unwrap_or(node.best_header().number).min(node.best_header().number);
     let mut out: Box<dyn Write> = match output {
-        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     for number in from.max(1)..=to {
@@ -117,7 +124,9 @@ pub fn export_blocks(chain: &ChainArgs, from: u64, to: Option<u64>, output: Opti
 pub fn import_blocks(chain: &ChainArgs, input: Option<&Path>) -> anyhow::Result<()> {
     let node = open_node(chain)?;
     let mut reader: Box<dyn Read> = match input {
-        Some(path) => Box::new(std::io::BufReader::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)),
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
         None => Box::new(std::io::BufReader::new(std::io::stdin().lock())),
     };
     let (mut imported, mut skipped) = (0u64, 0u64);
@@ -134,7 +143,8 @@ pub fn import_blocks(chain: &ChainArgs, input: Option<&Path>) -> anyhow::Result<
         }
         let mut bytes = vec![0u8; len as usize];
         reader.read_exact(&mut bytes).context("truncated block record")?;
-        let block = decode_block(&bytes).map_err(|e| anyhow!("malformed block after {imported} imported: {e}"))?;
+        let block =
+            decode_block(&bytes).map_err(|e| anyhow!("malformed block after {imported} imported: {e}"))?;
         let best = node.best_header();
         if block.header.number <= best.number {
             let known = node.block(block.header.number)?.map(|b| b.block.hash());
@@ -162,7 +172,14 @@ struct TxOptions {
 }
 
 fn parse_tx_options(rest: &[String]) -> anyhow::Result<(TxOptions, Vec<(String, String)>)> {
-    let mut options = TxOptions { signer: None, rpc_url: "http://127.0.0.1:9944".into(), tip: 0, nonce: None, wait: true, args: Map::new() };
+    let mut options = TxOptions {
+        signer: None,
+        rpc_url: "http://127.0.0.1:9944".into(),
+        tip: 0,
+        nonce: None,
+        wait: true,
+        args: Map::new(),
+    };
     let mut raw_args = Vec::new();
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
@@ -182,7 +199,9 @@ fn parse_tx_options(rest: &[String]) -> anyhow::Result<(TxOptions, Vec<(String, 
         match name {
             "signer" => options.signer = Some(value),
             "rpc-url" => options.rpc_url = value,
-            "tip" => options.tip = hyperion_runtime::metadata::parse_amount(&value).map_err(|e| anyhow!(e))?,
+            "tip" => {
+                options.tip = hyperion_runtime::metadata::parse_amount(&value).map_err(|e| anyhow!(e))?
+            }
             "nonce" => options.nonce = Some(value.parse().context("--nonce")?),
             other => raw_args.push((other.replace('-', "_"), value)),
         }
@@ -207,24 +226,42 @@ fn cli_value(ty: &TypeDef, value: &str) -> anyhow::Result<Value> {
 /// `tx PALLET CALL --arg value ... --signer URI`.
 pub async fn tx(pallet: &str, call: &str, rest: &[String]) -> anyhow::Result<bool> {
     let (mut options, raw_args) = parse_tx_options(rest)?;
-    let signer = options.signer.clone().ok_or_else(|| anyhow!("--signer URI is required (e.g. --signer //Alice)"))?;
+    let signer =
+        options.signer.clone().ok_or_else(|| anyhow!("--signer URI is required (e.g. --signer //Alice)"))?;
     let pair = Pair::from_string(&signer)?;
     let client = HttpClientBuilder::default().build(&options.rpc_url)?;
-    let metadata: RuntimeMetadata = client.request("state_getMetadata", rpc_params![]).await.context("fetching metadata")?;
+    let metadata: RuntimeMetadata =
+        client.request("state_getMetadata", rpc_params![]).await.context("fetching metadata")?;
     let pallet_meta = metadata.pallet(pallet).ok_or_else(|| {
-        anyhow!("no pallet {pallet:?}; pallets: {}", metadata.pallets.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+        anyhow!(
+            "no pallet {pallet:?}; pallets: {}",
+            metadata.pallets.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+        )
     })?;
     let call_meta = pallet_meta.calls.iter().find(|c| c.name == call).ok_or_else(|| {
-        anyhow!("no call {pallet}.{call}; calls: {}", pallet_meta.calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "))
+        anyhow!(
+            "no call {pallet}.{call}; calls: {}",
+            pallet_meta.calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )
     })?;
     for (name, value) in raw_args {
         let field = call_meta.fields.iter().find(|f| f.name == name).ok_or_else(|| {
-            anyhow!("{pallet}.{call} has no argument --{name}; arguments: {}", call_meta.fields.iter().map(|f| format!("--{} <{}>", f.name, f.ty)).collect::<Vec<_>>().join(" "))
+            anyhow!(
+                "{pallet}.{call} has no argument --{name}; arguments: {}",
+                call_meta
+                    .fields
+                    .iter()
+                    .map(|f| format!("--{} <{}>", f.name, f.ty))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         })?;
         options.args.insert(name, cli_value(&field.ty, &value).with_context(|| format!("--{}", field.name))?);
     }
-    let args = encode_fields(&call_meta.fields, &Value::Object(options.args.clone())).map_err(|e| anyhow!("argument {e}"))?;
-    let genesis: Hash = client.request("chain_getBlockHash", rpc_params![0]).await.context("fetching the genesis hash")?;
+    let args = encode_fields(&call_meta.fields, &Value::Object(options.args.clone()))
+        .map_err(|e| anyhow!("argument {e}"))?;
+    let genesis: Hash =
+        client.request("chain_getBlockHash", rpc_params![0]).await.context("fetching the genesis hash")?;
     let nonce = match options.nonce {
         Some(n) => n,
         None => client.request("system_accountNextIndex", rpc_params![pair.public().address()]).await?,

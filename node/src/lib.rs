@@ -59,7 +59,10 @@ pub const BALANCES_INDEX: u8 = 1;
 /// The default chain's runtime: `system` (0) and `balances` (1).
 pub fn default_runtime() -> Arc<Runtime> {
     let balances = Arc::new(Balances::new(BALANCES_INDEX));
-    Arc::new(Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances)]).expect("the default runtime is well formed"))
+    Arc::new(
+        Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances)])
+            .expect("the default runtime is well formed"),
+    )
 }
 
 #[cfg(test)]

@@ -44,7 +44,10 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(filter: Option<&str>) {
-    let filter = filter.map(str::to_string).or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
+    let filter = filter
+        .map(str::to_string)
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
         eprintln!("invalid --log filter {filter:?} ({e}); using info");
         tracing_subscriber::EnvFilter::new("info")
@@ -60,7 +63,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = ChainSpec::load(&args.chain.chain())?;
     let temp = if args.tmp || (args.chain.dev && args.chain.base_path.is_none()) {
-        Some(tempfile::Builder::new().prefix("hyperion-").tempdir().context("creating a temporary base path")?)
+        Some(
+            tempfile::Builder::new()
+                .prefix("hyperion-")
+                .tempdir()
+                .context("creating a temporary base path")?,
+        )
     } else {
         None
     };
@@ -119,7 +127,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 fn validator_key(args: &RunArgs, spec: &ChainSpec) -> anyhow::Result<Option<Pair>> {
     let Some(key) = args.dev_key() else {
         if args.validator {
-            anyhow::bail!("--validator needs a key: use --alice, --bob, ... (a keystore comes with the network)");
+            anyhow::bail!(
+                "--validator needs a key: use --alice, --bob, ... (a keystore comes with the network)"
+            );
         }
         return Ok(None);
     };
@@ -131,7 +141,8 @@ fn validator_key(args: &RunArgs, spec: &ChainSpec) -> anyhow::Result<Option<Pair
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

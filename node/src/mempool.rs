@@ -166,7 +166,12 @@ impl Mempool {
     ///
     /// The sender's base nonce becomes the higher of the pool's and `valid.account_nonce`;
     /// pooled extrinsics below it are dropped.
-    pub fn submit(&mut self, xt: Arc<Extrinsic>, len: usize, valid: ValidTransaction) -> Result<Hash, PoolError> {
+    pub fn submit(
+        &mut self,
+        xt: Arc<Extrinsic>,
+        len: usize,
+        valid: ValidTransaction,
+    ) -> Result<Hash, PoolError> {
         let hash = xt.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(PoolError::AlreadyKnown);
@@ -181,7 +186,8 @@ impl Mempool {
             return Err(PoolError::StaleNonce { expected: base, got: nonce });
         }
         let (replaced_len, ready) = self.check_slot(&sender, nonce, base, valid.tip)?;
-        let need_count = (self.len() + usize::from(replaced_len.is_none())).saturating_sub(self.config.max_count);
+        let need_count =
+            (self.len() + usize::from(replaced_len.is_none())).saturating_sub(self.config.max_count);
         let new_bytes = self.bytes.saturating_sub(replaced_len.unwrap_or(0)).saturating_add(len);
         let need_bytes = new_bytes.saturating_sub(self.config.max_bytes);
         if need_count > 0 || need_bytes > 0 {
@@ -197,7 +203,10 @@ impl Mempool {
         let arrival = self.next_arrival;
         self.next_arrival = self.next_arrival.saturating_add(1);
         let tx = PoolTx { xt, hash, len, tip: valid.tip, arrival };
-        let queue = self.senders.entry(sender).or_insert_with(|| SenderQueue { base_nonce: base, txs: BTreeMap::new() });
+        let queue = self
+            .senders
+            .entry(sender)
+            .or_insert_with(|| SenderQueue { base_nonce: base, txs: BTreeMap::new() });
         if let Some(old) = queue.txs.insert(nonce, tx) {
             self.by_hash.remove(&old.hash);
             self.bytes = self.bytes.saturating_sub(old.len);
@@ -212,7 +221,13 @@ impl Mempool {
     /// Checks the slot `(sender, nonce)` for a newcomer with `tip`: returns the length of the
     /// extrinsic it replaces (if any) and whether the newcomer would be ready.
     /// `nonce` is at least the sender's base nonce `base`.
-    fn check_slot(&self, sender: &Address, nonce: u64, base: u64, tip: Balance) -> Result<(Option<usize>, bool), PoolError> {
+    fn check_slot(
+        &self,
+        sender: &Address,
+        nonce: u64,
+        base: u64,
+        tip: Balance,
+    ) -> Result<(Option<usize>, bool), PoolError> {
         let queue = self.senders.get(sender);
         let ready = queue.map_or(0, SenderQueue::ready_count);
         let offset = nonce.saturating_sub(base);
@@ -234,17 +249,26 @@ impl Mempool {
     /// for a newcomer `(sender, nonce)` with `tip`: chain ends only, lowest tip first (ties:
     /// latest arrival first), each strictly below `tip`. `None` when that is not possible.
     /// Costs O(senders) to set up; only runs when the pool is full.
-    fn plan_eviction(&self, sender: &Address, nonce: u64, tip: Balance, need_count: usize, need_bytes: usize) -> Option<Vec<Hash>> {
+    fn plan_eviction(
+        &self,
+        sender: &Address,
+        nonce: u64,
+        tip: Balance,
+        need_count: usize,
+        need_bytes: usize,
+    ) -> Option<Vec<Hash>> {
         // A chain end of the newcomer's own sender is a candidate only above its nonce.
-        let candidate = |addr: &Address, below: Option<u64>| -> Option<(Balance, Reverse<u64>, Address, u64)> {
-            let queue = self.senders.get(addr)?;
-            let (n, tx) = match below {
-                Some(b) => queue.txs.range(..b).next_back()?,
-                None => queue.txs.last_key_value()?,
+        let candidate =
+            |addr: &Address, below: Option<u64>| -> Option<(Balance, Reverse<u64>, Address, u64)> {
+                let queue = self.senders.get(addr)?;
+                let (n, tx) = match below {
+                    Some(b) => queue.txs.range(..b).next_back()?,
+                    None => queue.txs.last_key_value()?,
+                };
+                (addr != sender || *n > nonce).then_some((tx.tip, Reverse(tx.arrival), *addr, *n))
             };
-            (addr != sender || *n > nonce).then_some((tx.tip, Reverse(tx.arrival), *addr, *n))
-        };
-        let mut heap: BinaryHeap<Reverse<_>> = self.senders.keys().filter_map(|a| candidate(a, None)).map(Reverse).collect();
+        let mut heap: BinaryHeap<Reverse<_>> =
+            self.senders.keys().filter_map(|a| candidate(a, None)).map(Reverse).collect();
         let (mut freed_count, mut freed_bytes, mut victims) = (0usize, 0usize, Vec::new());
         while freed_count < need_count || freed_bytes < need_bytes {
             let Reverse((victim_tip, _, addr, n)) = heap.pop()?;
@@ -283,8 +307,12 @@ impl Mempool {
     /// A source of ready extrinsics for the block builder, best first (see
     /// [`BlockSource`]). A snapshot: the pool may change while it is used.
     pub fn block_source(&self) -> BlockSource {
-        let chains: Vec<Vec<PoolTx>> =
-            self.senders.values().map(|q| q.ready().cloned().collect::<Vec<_>>()).filter(|c| !c.is_empty()).collect();
+        let chains: Vec<Vec<PoolTx>> = self
+            .senders
+            .values()
+            .map(|q| q.ready().cloned().collect::<Vec<_>>())
+            .filter(|c| !c.is_empty())
+            .collect();
         let heap = chains.iter().enumerate().map(|(i, c)| (c[0].tip, Reverse(c[0].arrival), i)).collect();
         BlockSource { cursors: vec![0; chains.len()], chains, heap, last: None }
     }
@@ -435,7 +463,9 @@ mod tests {
         }
         KEYS.with(|keys| {
             let mut keys = keys.borrow_mut();
-            let pair = keys.entry(name.to_owned()).or_insert_with(|| Pair::from_string(&format!("//{name}")).expect("dev key"));
+            let pair = keys
+                .entry(name.to_owned())
+                .or_insert_with(|| Pair::from_string(&format!("//{name}")).expect("dev key"));
             pair.clone()
         })
     }
@@ -704,7 +734,8 @@ mod tests {
         assert!(pool.len() <= pool.config.max_count && pool.bytes() <= pool.config.max_bytes);
         let mut next: HashMap<Address, u64> = pool.senders.iter().map(|(a, q)| (*a, q.base_nonce)).collect();
         let mut source = pool.block_source();
-        let order: Vec<(Address, u64)> = std::iter::from_fn(|| source.next()).map(|(xt, _)| pool.by_hash[&xt.hash()]).collect();
+        let order: Vec<(Address, u64)> =
+            std::iter::from_fn(|| source.next()).map(|(xt, _)| pool.by_hash[&xt.hash()]).collect();
         for (sender, nonce) in &order {
             let want = next.get_mut(sender).expect("pooled sender");
             assert_eq!(nonce, want, "out of nonce order");
@@ -723,18 +754,28 @@ mod tests {
     #[test]
     fn random_operations_keep_invariants() {
         fn prop(ops: Vec<(u8, u8, u8, u8, u8)>) -> bool {
-            let mut pool = Mempool::new(PoolConfig { max_count: 6, max_bytes: 600, max_future_per_sender: 2 });
+            let mut pool =
+                Mempool::new(PoolConfig { max_count: 6, max_bytes: 600, max_future_per_sender: 2 });
             let sender = |s: u8| Address::from_slice(&[s % 4; 20]).expect("20 bytes");
             let mut hashes = Vec::new();
             for (i, (kind, s, nonce, tip, len)) in ops.into_iter().enumerate() {
                 let (who, nonce) = (sender(s), u64::from(nonce % 8));
                 match kind % 8 {
-                    0 => pool.remove(&hashes[i % hashes.len().max(1)..].iter().take(1).copied().collect::<Vec<_>>()),
+                    0 => pool.remove(
+                        &hashes[i % hashes.len().max(1)..].iter().take(1).copied().collect::<Vec<_>>(),
+                    ),
                     1 => pool.on_block_imported(&[], |a| pool_base_hint(a, nonce)),
                     _ => {
                         let before = nonces(&pool);
                         let xt = Arc::new(Extrinsic::Ethereum(vec![s % 4, nonce as u8, tip, len, i as u8]));
-                        let valid = ValidTransaction { sender: who, nonce, account_nonce: u64::from(kind % 2), fee: 0, tip: tip.into(), weight: 0 };
+                        let valid = ValidTransaction {
+                            sender: who,
+                            nonce,
+                            account_nonce: u64::from(kind % 2),
+                            fee: 0,
+                            tip: tip.into(),
+                            weight: 0,
+                        };
                         if let Ok(hash) = pool.submit(xt, usize::from(len) * 2, valid) {
                             hashes.push(hash);
                             only_chain_ends_evicted(&before, &nonces(&pool), who, nonce);
@@ -753,12 +794,20 @@ mod tests {
 
     /// Every sender other than `who` kept a prefix of its nonces; `who` lost only nonces below
     /// its new base or above `nonce`.
-    fn only_chain_ends_evicted(before: &BTreeMap<Address, Vec<u64>>, after: &BTreeMap<Address, Vec<u64>>, who: Address, nonce: u64) {
+    fn only_chain_ends_evicted(
+        before: &BTreeMap<Address, Vec<u64>>,
+        after: &BTreeMap<Address, Vec<u64>>,
+        who: Address,
+        nonce: u64,
+    ) {
         for (sender, old) in before {
             let new = after.get(sender).cloned().unwrap_or_default();
             if *sender == who {
                 let base = new.first().copied().unwrap_or(0);
-                assert!(old.iter().all(|n| new.contains(n) || *n < base || *n >= nonce), "{old:?} -> {new:?}");
+                assert!(
+                    old.iter().all(|n| new.contains(n) || *n < base || *n >= nonce),
+                    "{old:?} -> {new:?}"
+                );
             } else {
                 assert!(old.starts_with(&new), "gap created: {old:?} -> {new:?}");
             }

@@ -51,9 +51,17 @@ impl Metrics {
         };
         registry.register("best_height", "Best block number", metrics.best_height.clone());
         registry.register("finalized_height", "Finalized block number", metrics.finalized_height.clone());
-        registry.register("transactions", "Extrinsics included in imported blocks", metrics.transactions.clone());
+        registry.register(
+            "transactions",
+            "Extrinsics included in imported blocks",
+            metrics.transactions.clone(),
+        );
         registry.register("mempool_size", "Extrinsics in the mempool", metrics.mempool_size.clone());
-        registry.register("mempool_bytes", "Bytes of extrinsics in the mempool", metrics.mempool_bytes.clone());
+        registry.register(
+            "mempool_bytes",
+            "Bytes of extrinsics in the mempool",
+            metrics.mempool_bytes.clone(),
+        );
         registry.register(
             "block_execution_seconds",
             "Time to build or execute a block",
@@ -84,15 +92,22 @@ pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> std::io::Result<t
                     async move {
                         let response = if req.uri().path() == "/metrics" {
                             Response::builder()
-                                .header("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                                .header(
+                                    "content-type",
+                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                )
                                 .body(Full::new(Bytes::from(metrics.render())))
                         } else {
-                            Response::builder().status(404).body(Full::new(Bytes::from_static(b"not found\n")))
+                            Response::builder()
+                                .status(404)
+                                .body(Full::new(Bytes::from_static(b"not found\n")))
                         };
                         Ok::<_, std::convert::Infallible>(response.expect("static response parts are valid"))
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     }))

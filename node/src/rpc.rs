@@ -124,10 +124,11 @@ pub fn module(node: Arc<Node>) -> RpcModule<Arc<Node>> {
 }
 
 fn register_system(m: &mut RpcModule<Arc<Node>>) {
-    let reg = |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
-        m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
-            .expect("method names are unique");
-    };
+    let reg =
+        |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
+            m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
+                .expect("method names are unique");
+        };
     reg(m, "system_name", |_, _| Ok(json!("hyperion")));
     reg(m, "system_version", |_, _| Ok(json!(env!("CARGO_PKG_VERSION"))));
     reg(m, "system_chain", |node, _| Ok(json!(node.spec.name)));
@@ -141,10 +142,11 @@ fn register_system(m: &mut RpcModule<Arc<Node>>) {
 }
 
 fn register_chain(m: &mut RpcModule<Arc<Node>>) {
-    let reg = |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
-        m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
-            .expect("method names are unique");
-    };
+    let reg =
+        |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
+            m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
+                .expect("method names are unique");
+        };
     reg(m, "chain_getHeader", |node, p| {
         let Some(number) = block_at(node, &p, 0)? else { return Ok(Value::Null) };
         Ok(node.block(number).map_err(internal)?.map_or(Value::Null, |b| header_json(&b.block.header)))
@@ -152,7 +154,8 @@ fn register_chain(m: &mut RpcModule<Arc<Node>>) {
     reg(m, "chain_getBlock", |node, p| {
         let Some(number) = block_at(node, &p, 0)? else { return Ok(Value::Null) };
         let Some(stored) = node.block(number).map_err(internal)? else { return Ok(Value::Null) };
-        let extrinsics: Vec<String> = stored.block.extrinsics.iter().map(|x| format!("0x{}", hex::encode(x.encode()))).collect();
+        let extrinsics: Vec<String> =
+            stored.block.extrinsics.iter().map(|x| format!("0x{}", hex::encode(x.encode()))).collect();
         Ok(json!({
             "block": { "header": header_json(&stored.block.header), "extrinsics": extrinsics },
             "certificate": stored.block.certificate.map(|c| format!("0x{}", hex::encode(c))),
@@ -167,9 +170,12 @@ fn register_chain(m: &mut RpcModule<Arc<Node>>) {
     });
     reg(m, "chain_getFinalizedHead", |node, _| Ok(json!(node.finalized_header().hash())));
     reg(m, "chain_getReceipt", |node, p| {
-        let hash = p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected an extrinsic hash"))?;
+        let hash =
+            p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected an extrinsic hash"))?;
         let hash = Hash::from_str(hash).map_err(|e| invalid_params(e.to_string()))?;
-        let Some((header, index, receipt)) = node.receipt(&hash).map_err(internal)? else { return Ok(Value::Null) };
+        let Some((header, index, receipt)) = node.receipt(&hash).map_err(internal)? else {
+            return Ok(Value::Null);
+        };
         let metadata = node.runtime.metadata();
         Ok(json!({
             "extrinsicHash": hash,
@@ -209,19 +215,22 @@ fn register_chain(m: &mut RpcModule<Arc<Node>>) {
 }
 
 fn register_state(m: &mut RpcModule<Arc<Node>>) {
-    let reg = |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
-        m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
-            .expect("method names are unique");
-    };
+    let reg =
+        |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
+            m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
+                .expect("method names are unique");
+        };
     reg(m, "state_getMetadata", |node, _| Ok(json!(node.runtime.metadata())));
     reg(m, "state_getStorage", |node, p| {
-        let key = parse_hex(p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected a key"))?)?;
+        let key =
+            parse_hex(p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected a key"))?)?;
         let Some(number) = block_at(node, &p, 1)? else { return Ok(Value::Null) };
         let snapshot = node.snapshot(number).map_err(|e| invalid_params(e.to_string()))?;
         Ok(snapshot.get(&key).map_or(Value::Null, |v| json!(format!("0x{}", hex::encode(v)))))
     });
     reg(m, "state_call", |node, p| {
-        let method = p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected a method name"))?;
+        let method =
+            p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected a method name"))?;
         let args = p.get(1).cloned().unwrap_or(json!({}));
         let Some(number) = block_at(node, &p, 2)? else { return Err(invalid_params("unknown block")) };
         let snapshot = node.snapshot(number).map_err(|e| invalid_params(e.to_string()))?;
@@ -232,7 +241,9 @@ fn register_state(m: &mut RpcModule<Arc<Node>>) {
 fn register_author(m: &mut RpcModule<Arc<Node>>) {
     m.register_blocking_method("author_submitExtrinsic", |params, node, _| {
         let p = array_params(&params)?;
-        let bytes = parse_hex(p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected extrinsic hex"))?)?;
+        let bytes = parse_hex(
+            p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected extrinsic hex"))?,
+        )?;
         node.submit(&bytes).map(|h| json!(h)).map_err(submit_error)
     })
     .expect("method names are unique");
@@ -244,11 +255,16 @@ fn register_author(m: &mut RpcModule<Arc<Node>>) {
 }
 
 /// Starts the server on `addr` with CORS for `cors` (`None`: any origin; `Some([])`: none).
-pub async fn start(node: Arc<Node>, addr: SocketAddr, cors: Option<Vec<String>>) -> std::io::Result<(ServerHandle, SocketAddr)> {
+pub async fn start(
+    node: Arc<Node>,
+    addr: SocketAddr,
+    cors: Option<Vec<String>>,
+) -> std::io::Result<(ServerHandle, SocketAddr)> {
     let cors_layer = match cors {
         None => CorsLayer::permissive(),
         Some(origins) => {
-            let origins = origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<hyper::header::HeaderValue>>();
+            let origins =
+                origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<hyper::header::HeaderValue>>();
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods([hyper::Method::POST, hyper::Method::GET])

@@ -78,7 +78,13 @@ pub fn chain_dir(base: &Path, spec: &ChainSpec) -> PathBuf {
 
 impl Node {
     /// Opens (or creates) the chain under `chain_dir`, replaying stored blocks.
-    pub fn open(spec: ChainSpec, runtime: Arc<Runtime>, chain_dir: &Path, pool: PoolConfig, name: String) -> Result<Arc<Self>> {
+    pub fn open(
+        spec: ChainSpec,
+        runtime: Arc<Runtime>,
+        chain_dir: &Path,
+        pool: PoolConfig,
+        name: String,
+    ) -> Result<Arc<Self>> {
         let state = Arc::new(MemoryStateDb::new(STATE_VERSIONS_KEPT));
         let genesis_changes = spec.genesis_changes(&runtime)?;
         let root = state.commit(0, &genesis_changes, None)?;
@@ -160,7 +166,8 @@ impl Node {
 
     /// The next nonce of `who`, counting its extrinsics in the pool.
     pub fn next_nonce(&self, who: &Address) -> u64 {
-        let on_chain = hyperion_runtime::system::ACCOUNT_NONCE.get_or_default(&mut SnapshotReader(self.best_snapshot()), who);
+        let on_chain = hyperion_runtime::system::ACCOUNT_NONCE
+            .get_or_default(&mut SnapshotReader(self.best_snapshot()), who);
         self.pool.lock().next_nonce(who).map_or(on_chain, |n| n.max(on_chain))
     }
 
@@ -169,7 +176,11 @@ impl Node {
         let mut reader = SnapshotReader(self.best_snapshot());
         let limits = hyperion_runtime::system::BLOCK_LIMITS.get(&mut reader).expect("set at genesis");
         if bytes.len() > limits.max_extrinsic_bytes as usize {
-            return Err(InvalidTransaction::TooLarge { size: bytes.len(), max: limits.max_extrinsic_bytes as usize }.into());
+            return Err(InvalidTransaction::TooLarge {
+                size: bytes.len(),
+                max: limits.max_extrinsic_bytes as usize,
+            }
+            .into());
         }
         let xt = decode_extrinsic(bytes)?;
         let valid = self.runtime.validate(&mut reader, &xt, bytes.len())?;
@@ -186,14 +197,18 @@ impl Node {
         let started = Instant::now();
         let mut source = self.pool.lock().block_source();
         let parent = self.best_header();
-        let built = self.runtime.build_block(self.state.as_ref(), &parent, proposer, now_ms(), &mut source)?;
+        let built =
+            self.runtime.build_block(self.state.as_ref(), &parent, proposer, now_ms(), &mut source)?;
         let dropped: Vec<Hash> = built
             .rejected
             .iter()
-            .filter(|(_, why)| !matches!(why, InvalidTransaction::ExhaustsBlock | InvalidTransaction::FutureNonce { .. }))
+            .filter(|(_, why)| {
+                !matches!(why, InvalidTransaction::ExhaustsBlock | InvalidTransaction::FutureNonce { .. })
+            })
             .map(|(hash, _)| *hash)
             .collect();
-        let stored = StoredBlock { block: built.block, receipts: built.receipts, block_events: built.block_events };
+        let stored =
+            StoredBlock { block: built.block, receipts: built.receipts, block_events: built.block_events };
         self.import_executed(stored, &built.changes, started)?;
         self.pool.lock().remove(&dropped);
         Ok(self.best_header())
@@ -209,14 +224,21 @@ impl Node {
     }
 
     /// Makes an executed block durable, then commits its state and announces it.
-    fn import_executed(&self, stored: StoredBlock, changes: &hyperion_state::ChangeSet, started: Instant) -> Result<()> {
+    fn import_executed(
+        &self,
+        stored: StoredBlock,
+        changes: &hyperion_state::ChangeSet,
+        started: Instant,
+    ) -> Result<()> {
         let header = stored.block.header.clone();
         let hash = header.hash();
         let included: Vec<Hash> = stored.block.extrinsics.iter().map(Extrinsic::hash).collect();
         {
             let mut chain = self.chain.write();
             chain.store.append(&stored)?;
-            self.state.commit(header.number, changes, Some(header.state_root)).expect("the root was computed on this state");
+            self.state
+                .commit(header.number, changes, Some(header.state_root))
+                .expect("the root was computed on this state");
             chain.best = header.clone();
         }
         let elapsed = started.elapsed();
@@ -224,7 +246,9 @@ impl Node {
         {
             let mut pool = self.pool.lock();
             let mut reader = SnapshotReader(snapshot);
-            pool.on_block_imported(&included, |who| hyperion_runtime::system::ACCOUNT_NONCE.get_or_default(&mut reader, who));
+            pool.on_block_imported(&included, |who| {
+                hyperion_runtime::system::ACCOUNT_NONCE.get_or_default(&mut reader, who)
+            });
             self.metrics.mempool_size.set(pool.len() as i64);
             self.metrics.mempool_bytes.set(pool.bytes() as i64);
         }
@@ -276,7 +300,8 @@ fn replay(runtime: &Runtime, state: &MemoryStateDb, store: &BlockStore, genesis:
     }
     let mut parent = genesis;
     for number in 1..=best {
-        let stored = store.get(number)?.ok_or_else(|| Error::Io(format!("block {number} vanished from the store")))?;
+        let stored =
+            store.get(number)?.ok_or_else(|| Error::Io(format!("block {number} vanished from the store")))?;
         let executed = runtime.execute_block(state, &parent, &stored.block).map_err(|e| {
             Error::Io(format!("stored block {number} does not re-execute ({e}); the block store at {} is damaged or from another node version", store.path().display()))
         })?;

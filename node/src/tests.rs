@@ -21,7 +21,8 @@ fn bob() -> Pair {
 
 fn open(dir: &std::path::Path) -> Arc<Node> {
     let spec = ChainSpec::from_json(DEV_SPEC).unwrap();
-    Node::open(spec.clone(), default_runtime(), &chain_dir(dir, &spec), PoolConfig::default(), "test".into()).unwrap()
+    Node::open(spec.clone(), default_runtime(), &chain_dir(dir, &spec), PoolConfig::default(), "test".into())
+        .unwrap()
 }
 
 fn transfer(node: &Node, from: &Pair, nonce: u64, value: u128) -> Vec<u8> {
@@ -70,7 +71,10 @@ fn malformed_chain_specs_name_the_field() {
         (edit_dev(|v| v["id"] = "no spaces".into()), "id"),
         (edit_dev(|v| v["surprise"] = 1.into()), "surprise"),
         (edit_dev(|v| v["genesis"]["blockTimeMs"] = "fast".into()), "genesis.blockTimeMs"),
-        (edit_dev(|v| v["genesis"]["validators"][0]["publicKey"] = "0x12".into()), "genesis.validators[0].publicKey"),
+        (
+            edit_dev(|v| v["genesis"]["validators"][0]["publicKey"] = "0x12".into()),
+            "genesis.validators[0].publicKey",
+        ),
         (edit_dev(|v| v["properties"]["tokenDecimals"] = 6.into()), "properties.tokenDecimals"),
         ("{ not json".into(), "(document)"),
     ];
@@ -81,8 +85,14 @@ fn malformed_chain_specs_name_the_field() {
     // Genesis sections are checked when the genesis state is built.
     let runtime = default_runtime();
     let genesis_cases: Vec<(String, &str)> = vec![
-        (edit_dev(|v| v["genesis"]["runtime"]["balances"]["balances"][0][0] = "0x12".into()), "genesis.runtime.balances"),
-        (edit_dev(|v| v["genesis"]["runtime"]["system"]["fees"]["split"]["burn"] = 50.into()), "genesis.runtime.system.fees.split"),
+        (
+            edit_dev(|v| v["genesis"]["runtime"]["balances"]["balances"][0][0] = "0x12".into()),
+            "genesis.runtime.balances",
+        ),
+        (
+            edit_dev(|v| v["genesis"]["runtime"]["system"]["fees"]["split"]["burn"] = 50.into()),
+            "genesis.runtime.system.fees.split",
+        ),
         (edit_dev(|v| v["genesis"]["runtime"]["nope"] = serde_json::json!({})), "genesis.runtime.nope"),
     ];
     for (json, field) in genesis_cases {
@@ -107,7 +117,10 @@ fn bad_submissions_are_refused_and_change_nothing() {
         assert!(matches!(node.submit(&bytes), Err(SubmitError::Invalid(InvalidTransaction::Malformed(_)))));
     }
     // Oversize (refused before decoding).
-    assert!(matches!(node.submit(&vec![0u8; 200_000]), Err(SubmitError::Invalid(InvalidTransaction::TooLarge { .. }))));
+    assert!(matches!(
+        node.submit(&vec![0u8; 200_000]),
+        Err(SubmitError::Invalid(InvalidTransaction::TooLarge { .. }))
+    ));
     // Ethereum transactions need the EVM pallet.
     let eth = Extrinsic::Ethereum(vec![1, 2, 3]).encode();
     assert_eq!(node.submit(&eth), Err(SubmitError::Invalid(InvalidTransaction::EthereumUnsupported)));
@@ -133,12 +146,20 @@ fn restart_resumes_at_the_same_block_and_root() {
             node.submit(&transfer(&node, &alice(), nonce, UNIT)).unwrap();
             node.author_block(alice().public().address()).unwrap();
         }
-        let q = node.runtime.query(node.best_snapshot(), "balances_account", &serde_json::json!({"who": bob().public().address()}));
+        let q = node.runtime.query(
+            node.best_snapshot(),
+            "balances_account",
+            &serde_json::json!({"who": bob().public().address()}),
+        );
         (node.best_header(), q.unwrap())
     };
     let node = open(dir.path());
     assert_eq!(node.best_header(), best);
-    let q = node.runtime.query(node.best_snapshot(), "balances_account", &serde_json::json!({"who": bob().public().address()}));
+    let q = node.runtime.query(
+        node.best_snapshot(),
+        "balances_account",
+        &serde_json::json!({"who": bob().public().address()}),
+    );
     assert_eq!(q.unwrap(), bob_balance);
     // And it goes on.
     node.author_block(alice().public().address()).unwrap();
@@ -171,9 +192,15 @@ fn a_store_of_another_chain_is_refused() {
     let runtime = default_runtime();
     let mut other = dev_spec(&runtime);
     other.genesis.timestamp_ms = 1;
-    let err = Node::open(other.clone(), default_runtime(), &chain_dir(dir.path(), &other), PoolConfig::default(), "x".into())
-        .err()
-        .expect("a different genesis must be refused");
+    let err = Node::open(
+        other.clone(),
+        default_runtime(),
+        &chain_dir(dir.path(), &other),
+        PoolConfig::default(),
+        "x".into(),
+    )
+    .err()
+    .expect("a different genesis must be refused");
     assert!(matches!(err, Error::WrongChain(_)), "{err}");
 }
 
@@ -188,8 +215,7 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
 
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path());
-    let (handle, addr) =
-        crate::rpc::start(node.clone(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+    let (handle, addr) = crate::rpc::start(node.clone(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
     let http = HttpClientBuilder::default().build(format!("http://{addr}")).unwrap();
 
     let mut batch = BatchRequestBuilder::new();
@@ -203,9 +229,11 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
     assert_eq!(answers[2], Value::Null);
 
     // A refused extrinsic is an error with the reason.
-    let err = http.request::<Value, _>("author_submitExtrinsic", rpc_params!["0xdeadbeef"]).await.unwrap_err();
+    let err =
+        http.request::<Value, _>("author_submitExtrinsic", rpc_params!["0xdeadbeef"]).await.unwrap_err();
     assert!(err.to_string().contains("malformed"), "{err}");
-    let bad_args = http.request::<Value, _>("state_call", rpc_params!["balances_account", {}]).await.unwrap_err();
+    let bad_args =
+        http.request::<Value, _>("state_call", rpc_params!["balances_account", {}]).await.unwrap_err();
     assert!(bad_args.to_string().contains("who"), "{bad_args}");
 
     // Heads arrive over WebSocket on the same port.
@@ -217,7 +245,10 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
     let hex = format!("0x{}", hex::encode(transfer(&node, &alice(), 0, UNIT)));
     let hash: Value = ws.request("author_submitExtrinsic", rpc_params![hex]).await.unwrap();
     let author = node.clone();
-    tokio::task::spawn_blocking(move || author.author_block(alice().public().address())).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || author.author_block(alice().public().address()))
+        .await
+        .unwrap()
+        .unwrap();
     let head = heads.next().await.unwrap().unwrap();
     assert_eq!(head["number"], "0x1");
     let receipt: Value = http.request("chain_getReceipt", rpc_params![hash]).await.unwrap();

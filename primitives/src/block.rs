@@ -191,9 +191,7 @@ mod tests {
         let native = golden_extrinsic();
         let encoded = hex::encode(native.encode());
         // variant, signer, then the signature (deterministic for ed25519), nonce, tip, call.
-        assert!(encoded.starts_with(
-            "0088dc3417d5058ec4b4503e0c12ea1a0a89be200fe98922423d4334014fa6b0ee"
-        ));
+        assert!(encoded.starts_with("0088dc3417d5058ec4b4503e0c12ea1a0a89be200fe98922423d4334014fa6b0ee"));
         assert!(encoded.ends_with(&format!(
             "{}{}{}",
             "0500000000000000", "02000000000000000000000000000000", "01001007070707"

@@ -21,8 +21,7 @@ use crate::hashing::{blake2_256, keccak_256};
 use crate::{Address, Error, Result};
 
 /// Substrate's development phrase, the root of `//Alice`, `//Bob`, ...
-pub const DEV_PHRASE: &str =
-    "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
+pub const DEV_PHRASE: &str = "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
 
 /// An ed25519 public key (32 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, MaxEncodedLen)]
@@ -94,8 +93,8 @@ impl Pair {
     pub fn from_string(suri: &str) -> Result<Self> {
         let (root, junctions, password) = split_uri(suri)?;
         let mut seed = Zeroizing::new(if let Some(hex_seed) = root.strip_prefix("0x") {
-            let bytes = hex::decode(hex_seed)
-                .map_err(|e| Error::SecretUri(format!("seed is not hex: {e}")))?;
+            let bytes =
+                hex::decode(hex_seed).map_err(|e| Error::SecretUri(format!("seed is not hex: {e}")))?;
             <[u8; 32]>::try_from(bytes.as_slice())
                 .map_err(|_| Error::SecretUri("a hex seed must be 32 bytes".into()))?
         } else {

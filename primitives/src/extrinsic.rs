@@ -84,12 +84,7 @@ impl SignedExtrinsic {
 
     /// Whether the signature is valid for the chain with `genesis_hash`.
     pub fn verify(&self, genesis_hash: Hash) -> bool {
-        let payload = SignedPayload {
-            genesis_hash,
-            nonce: self.nonce,
-            tip: self.tip,
-            call: &self.call,
-        };
+        let payload = SignedPayload { genesis_hash, nonce: self.nonce, tip: self.tip, call: &self.call };
         self.signer.verify(&payload.to_bytes(), &self.signature)
     }
 

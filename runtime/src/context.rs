@@ -115,11 +115,7 @@ impl<'a> Context<'a> {
     pub fn deposit_event_of<E: Encode>(&mut self, pallet: u8, event: &E) {
         let encoded = event.encode();
         assert!(!encoded.is_empty(), "an event enum always encodes its variant");
-        self.events.push(EventRecord {
-            pallet,
-            event: encoded[0],
-            data: encoded[1..].to_vec(),
-        });
+        self.events.push(EventRecord { pallet, event: encoded[0], data: encoded[1..].to_vec() });
         if self.pending.is_none() {
             self.committed_events = self.events.len();
         }

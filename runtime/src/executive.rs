@@ -2,16 +2,14 @@
 //! validation, fees, dispatch, block building and block execution.
 
 use hyperion_primitives::{
-    Address, Balance, Block, DispatchError, EventRecord, Extrinsic, Hash, Header, Receipt,
-    SignedExtrinsic, Weight,
+    Address, Balance, DispatchError, Extrinsic, Hash, Header, Receipt, SignedExtrinsic, Weight,
 };
 use hyperion_state::{ordered_root, ChangeSet, Snapshot, StateDb};
-use parity_scale_codec::Encode;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
-use crate::context::{BlockInfo, BlockOverlay, Context, QueryContext, StateView, StorageRead, StorageWrite};
+use crate::context::{BlockInfo, BlockOverlay, Context, QueryContext, StorageRead};
 use crate::fees::{holders_pool_account, FeeConfig};
 use crate::metadata::{PalletMetadata, RuntimeMetadata};
 use crate::pallet::{CallError, GenesisError, Origin, Pallet, QueryError};
@@ -19,10 +17,10 @@ use crate::system::{self, BlockLimits, System};
 use crate::traits::Currency;
 use crate::{Error, InvalidTransaction, Result};
 
-struct Entry {
-    index: u8,
-    pallet: Arc<dyn Pallet>,
-    metadata: PalletMetadata,
+pub(crate) struct Entry {
+    pub(crate) index: u8,
+    pub(crate) pallet: Arc<dyn Pallet>,
+    pub(crate) metadata: PalletMetadata,
 }
 
 /// A checked extrinsic: who sends it, at which nonce, what it costs.
@@ -42,44 +40,9 @@ pub struct ValidTransaction {
     pub weight: Weight,
 }
 
-/// Where the block builder takes extrinsics from (the mempool), best first.
-pub trait TransactionSource {
-    /// The next candidate and its encoded length, or `None` when there is none left.
-    fn next(&mut self) -> Option<(Arc<Extrinsic>, usize)>;
-    /// The last candidate was not included for `reason`; the source should not offer later
-    /// extrinsics of the same sender in this block.
-    fn reject(&mut self, reason: &InvalidTransaction);
-}
-
-/// A block built on top of the latest state, not yet committed.
-#[derive(Debug)]
-pub struct BuiltBlock {
-    /// The block (header with the computed roots, no certificate).
-    pub block: Block,
-    /// Receipts, one per extrinsic.
-    pub receipts: Vec<Receipt>,
-    /// Events of the block hooks.
-    pub block_events: Vec<EventRecord>,
-    /// The state changes to commit.
-    pub changes: ChangeSet,
-    /// Extrinsics left out, with why.
-    pub rejected: Vec<(Hash, InvalidTransaction)>,
-}
-
-/// A block executed and checked against its header, not yet committed.
-#[derive(Debug)]
-pub struct ExecutedBlock {
-    /// Receipts, one per extrinsic.
-    pub receipts: Vec<Receipt>,
-    /// Events of the block hooks.
-    pub block_events: Vec<EventRecord>,
-    /// The state changes to commit (their root is the header's state root).
-    pub changes: ChangeSet,
-}
-
 /// The runtime of a chain.
 pub struct Runtime {
-    entries: Vec<Entry>,
+    pub(crate) entries: Vec<Entry>,
     currency: Arc<dyn Currency>,
     genesis_hash: OnceLock<Hash>,
 }
@@ -136,8 +99,13 @@ impl Runtime {
     /// The genesis state from a chain spec's `genesis` object (one section per pallet name).
     /// Unknown sections are refused; errors name the field, e.g. `balances.balances[1]`.
     pub fn genesis_changes(&self, genesis: &serde_json::Map<String, Value>) -> Result<ChangeSet> {
-        if let Some(unknown) = genesis.keys().find(|k| !self.entries.iter().any(|e| e.pallet.name() == k.as_str())) {
-            return Err(Error::Genesis(GenesisError::new(unknown.clone(), "no pallet of this name in the runtime")));
+        if let Some(unknown) =
+            genesis.keys().find(|k| !self.entries.iter().any(|e| e.pallet.name() == k.as_str()))
+        {
+            return Err(Error::Genesis(GenesisError::new(
+                unknown.clone(),
+                "no pallet of this name in the runtime",
+            )));
         }
         let empty = hyperion_state::MemoryStateDb::new(1);
         empty.commit(0, &ChangeSet::new(), None)?;
@@ -147,13 +115,10 @@ impl Runtime {
         for entry in &self.entries {
             let name = entry.pallet.name();
             ctx.set_pallet(entry.index);
-            entry
-                .pallet
-                .genesis(&mut ctx, genesis.get(name).unwrap_or(&Value::Null))
-                .map_err(|e| {
-                    let field = if e.field.is_empty() { name.to_string() } else { format!("{name}.{}", e.field) };
-                    Error::Genesis(GenesisError { field, message: e.message })
-                })?;
+            entry.pallet.genesis(&mut ctx, genesis.get(name).unwrap_or(&Value::Null)).map_err(|e| {
+                let field = if e.field.is_empty() { name.to_string() } else { format!("{name}.{}", e.field) };
+                Error::Genesis(GenesisError { field, message: e.message })
+            })?;
         }
         drop(ctx);
         Ok(overlay.into_changes())
@@ -171,7 +136,12 @@ impl Runtime {
     }
 
     /// Answers `method` (`pallet_query`, e.g. `balances_account`) against `snapshot`.
-    pub fn query(&self, snapshot: Snapshot, method: &str, args: &Value) -> std::result::Result<Value, QueryError> {
+    pub fn query(
+        &self,
+        snapshot: Snapshot,
+        method: &str,
+        args: &Value,
+    ) -> std::result::Result<Value, QueryError> {
         let (pallet, name) = method
             .split_once('_')
             .ok_or_else(|| QueryError::Unknown(format!("{method} (expected pallet_query)")))?;
@@ -200,7 +170,7 @@ impl Runtime {
         Ok(valid)
     }
 
-    fn limits(state: &mut dyn StorageRead) -> BlockLimits {
+    pub(crate) fn limits(state: &mut dyn StorageRead) -> BlockLimits {
         system::BLOCK_LIMITS.get(state).expect("block limits are set at genesis")
     }
 
@@ -231,7 +201,9 @@ impl Runtime {
     ) -> std::result::Result<ValidTransaction, InvalidTransaction> {
         let entry = self.entry_of(xt.call.pallet, xt.call.call)?;
         let weight = entry.pallet.call_weight(xt.call.call, &xt.call.args).map_err(|e| match e {
-            DispatchError::CallNotFound => InvalidTransaction::UnknownCall { pallet: xt.call.pallet, call: xt.call.call },
+            DispatchError::CallNotFound => {
+                InvalidTransaction::UnknownCall { pallet: xt.call.pallet, call: xt.call.call }
+            }
             _ => InvalidTransaction::BadArguments,
         })?;
         if !xt.verify(self.genesis_hash()) {
@@ -248,7 +220,7 @@ impl Runtime {
         Ok(ValidTransaction { sender, nonce: xt.nonce, account_nonce, fee, tip: xt.tip, weight })
     }
 
-    fn entry_of(&self, pallet: u8, call: u8) -> std::result::Result<&Entry, InvalidTransaction> {
+    pub(crate) fn entry_of(&self, pallet: u8, call: u8) -> std::result::Result<&Entry, InvalidTransaction> {
         self.entries
             .iter()
             .find(|e| e.index == pallet && e.metadata.calls.iter().any(|c| c.index == call))
@@ -280,7 +252,8 @@ impl Runtime {
         let entry = self.entry_of(native.call.pallet, native.call.call)?;
         ctx.set_pallet(entry.index);
         ctx.begin();
-        let outcome = entry.pallet.dispatch(ctx, Origin::Signed(valid.sender), native.call.call, &native.call.args);
+        let outcome =
+            entry.pallet.dispatch(ctx, Origin::Signed(valid.sender), native.call.call, &native.call.args);
         let error = match outcome {
             Ok(()) => {
                 ctx.commit();
@@ -321,155 +294,5 @@ impl Runtime {
             .and_then(|()| c.deposit(ctx, &holders_pool_account(), shares.holders_pool));
         assert!(paid.is_ok(), "a fee checked payable must be payable: {paid:?}");
         ctx.deposit_event(&system::Event::FeePaid { who: valid.sender, fee: valid.fee, tip: valid.tip });
-    }
-
-    fn run_hooks(&self, ctx: &mut Context<'_>, initialize: bool) -> Weight {
-        let mut weight: Weight = 0;
-        for entry in &self.entries {
-            ctx.set_pallet(entry.index);
-            if initialize {
-                weight = weight.saturating_add(entry.pallet.on_initialize(ctx));
-            } else {
-                entry.pallet.on_finalize(ctx);
-            }
-        }
-        weight
-    }
-
-    /// Builds a block on top of the latest state (`parent` must be its header): hooks, then
-    /// extrinsics from `source` while they fit the block's weight and size limits.
-    pub fn build_block(
-        &self,
-        state: &dyn StateDb,
-        parent: &Header,
-        proposer: Address,
-        timestamp_ms: u64,
-        source: &mut dyn TransactionSource,
-    ) -> Result<BuiltBlock> {
-        let info = BlockInfo { number: parent.number + 1, timestamp_ms: timestamp_ms.max(parent.timestamp_ms), proposer, parent_hash: parent.hash() };
-        let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
-        let mut ctx = Context::new(&mut overlay, info);
-        let limits = Self::limits(&mut ctx);
-        let mut weight = self.run_hooks(&mut ctx, true);
-        let hook_events = ctx.take_events();
-        let (mut extrinsics, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-        let mut bytes = 0usize;
-        while let Some((xt, len)) = source.next() {
-            if bytes + len > limits.max_block_bytes as usize {
-                if limits.max_block_bytes as usize - bytes < 256 {
-                    break;
-                }
-                source.reject(&InvalidTransaction::ExhaustsBlock);
-                continue;
-            }
-            let fits = match xt.as_ref() {
-                Extrinsic::Native(n) => self
-                    .entry_of(n.call.pallet, n.call.call)
-                    .ok()
-                    .and_then(|e| e.pallet.call_weight(n.call.call, &n.call.args).ok())
-                    .is_none_or(|w| weight.saturating_add(w) <= limits.max_block_weight),
-                Extrinsic::Ethereum(_) => true,
-            };
-            if !fits {
-                source.reject(&InvalidTransaction::ExhaustsBlock);
-                continue;
-            }
-            match self.apply_extrinsic(&mut ctx, &xt, len) {
-                Ok(receipt) => {
-                    weight = weight.saturating_add(receipt.weight);
-                    bytes += len;
-                    receipts.push(receipt);
-                    extrinsics.push(Extrinsic::clone(&xt));
-                }
-                Err(reason) => {
-                    rejected.push((xt.hash(), reason.clone()));
-                    source.reject(&reason);
-                }
-            }
-        }
-        let block_events = self.finish(ctx, hook_events);
-        let changes = overlay.into_changes();
-        let header = Header {
-            parent_hash: info.parent_hash,
-            number: info.number,
-            timestamp_ms: info.timestamp_ms,
-            state_root: state.compute_root(parent.number, &changes)?,
-            extrinsics_root: ordered_root(extrinsics.iter().map(Encode::encode)),
-            receipts_root: ordered_root(receipts.iter().map(Encode::encode)),
-            proposer,
-            gas_used: 0,
-            weight_used: weight,
-        };
-        Ok(BuiltBlock { block: Block { header, extrinsics, certificate: None }, receipts, block_events, changes, rejected })
-    }
-
-    /// Runs `on_finalize` and records the block number; returns the hook events.
-    fn finish(&self, mut ctx: Context<'_>, mut block_events: Vec<EventRecord>) -> Vec<EventRecord> {
-        self.run_hooks(&mut ctx, false);
-        let number = ctx.block().number;
-        system::NUMBER.put(&mut ctx, &number);
-        block_events.extend(ctx.take_events());
-        block_events
-    }
-
-    /// Executes `block` on top of the latest state (`parent` must be its header) and checks
-    /// every header field it commits to. Nothing is committed.
-    pub fn execute_block(&self, state: &dyn StateDb, parent: &Header, block: &Block) -> Result<ExecutedBlock> {
-        let header = &block.header;
-        let invalid = |what: String| Err(Error::InvalidBlock(what));
-        if header.parent_hash != parent.hash() || header.number != parent.number + 1 {
-            return invalid(format!("block {} does not extend {} ({})", header.number, parent.number, parent.hash()));
-        }
-        if header.timestamp_ms < parent.timestamp_ms {
-            return invalid("timestamp goes backwards".into());
-        }
-        let info = BlockInfo { number: header.number, timestamp_ms: header.timestamp_ms, proposer: header.proposer, parent_hash: header.parent_hash };
-        let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
-        let mut ctx = Context::new(&mut overlay, info);
-        let limits = Self::limits(&mut ctx);
-        let mut weight = self.run_hooks(&mut ctx, true);
-        let hook_events = ctx.take_events();
-        let mut receipts = Vec::with_capacity(block.extrinsics.len());
-        let mut bytes = 0usize;
-        for (i, xt) in block.extrinsics.iter().enumerate() {
-            let len = xt.encoded_size();
-            bytes += len;
-            let receipt = self
-                .apply_extrinsic(&mut ctx, xt, len)
-                .map_err(|e| Error::InvalidBlock(format!("extrinsic {i} ({}): {e}", xt.hash())))?;
-            weight = weight.saturating_add(receipt.weight);
-            receipts.push(receipt);
-        }
-        if bytes > limits.max_block_bytes as usize || weight > limits.max_block_weight {
-            return invalid(format!("block exceeds its limits: {bytes} bytes, weight {weight}"));
-        }
-        let block_events = self.finish(ctx, hook_events);
-        let changes = overlay.into_changes();
-        let checks = [
-            ("extrinsics root", header.extrinsics_root, ordered_root(block.extrinsics.iter().map(Encode::encode))),
-            ("receipts root", header.receipts_root, ordered_root(receipts.iter().map(Encode::encode))),
-            ("state root", header.state_root, state.compute_root(parent.number, &changes)?),
-        ];
-        for (what, claimed, computed) in checks {
-            if claimed != computed {
-                return invalid(format!("{what} mismatch: header {claimed}, computed {computed}"));
-            }
-        }
-        if header.weight_used != weight || header.gas_used != 0 {
-            return invalid(format!("weight used mismatch: header {}, computed {weight}", header.weight_used));
-        }
-        Ok(ExecutedBlock { receipts, block_events, changes })
-    }
-}
-
-impl StorageRead for dyn StateView + '_ {
-    fn read_raw(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        self.read(key)
-    }
-}
-
-impl StorageWrite for dyn StateView + '_ {
-    fn write_raw(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
-        self.write(key, value)
     }
 }

@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+mod block;
 mod context;
 mod executive;
 pub mod fees;
@@ -28,8 +29,9 @@ use hyperion_primitives::Balance;
 use parity_scale_codec::{Decode, DecodeAll};
 use serde::de::DeserializeOwned;
 
+pub use block::{BuiltBlock, ExecutedBlock, TransactionSource};
 pub use context::{BlockInfo, BlockOverlay, Context, QueryContext, StateView, StorageRead, StorageWrite};
-pub use executive::{BuiltBlock, ExecutedBlock, Runtime, TransactionSource, ValidTransaction};
+pub use executive::{Runtime, ValidTransaction};
 pub use fees::{holders_pool_account, FeeConfig, FeeSplit};
 pub use metadata::{PalletMetadata, RuntimeMetadata};
 pub use pallet::{CallError, CallResult, GenesisError, Origin, Pallet, QueryError};
@@ -119,7 +121,10 @@ pub enum InvalidTransaction {
 }
 
 /// Decodes a pallet's `Call` enum from a call index and argument bytes; every byte must be used.
-pub fn decode_call<C: Decode>(call: u8, args: &[u8]) -> std::result::Result<C, hyperion_primitives::DispatchError> {
+pub fn decode_call<C: Decode>(
+    call: u8,
+    args: &[u8],
+) -> std::result::Result<C, hyperion_primitives::DispatchError> {
     let mut bytes = Vec::with_capacity(1 + args.len());
     bytes.push(call);
     bytes.extend_from_slice(args);
@@ -127,8 +132,14 @@ pub fn decode_call<C: Decode>(call: u8, args: &[u8]) -> std::result::Result<C, h
 }
 
 /// Reads the argument `name` of a query from its JSON object.
-pub fn query_arg<T: DeserializeOwned>(args: &serde_json::Value, name: &str) -> std::result::Result<T, QueryError> {
-    let value = args.get(name).cloned().ok_or_else(|| QueryError::BadArguments(format!("missing argument {name}")))?;
+pub fn query_arg<T: DeserializeOwned>(
+    args: &serde_json::Value,
+    name: &str,
+) -> std::result::Result<T, QueryError> {
+    let value = args
+        .get(name)
+        .cloned()
+        .ok_or_else(|| QueryError::BadArguments(format!("missing argument {name}")))?;
     serde_json::from_value(value).map_err(|e| QueryError::BadArguments(format!("{name}: {e}")))
 }
 

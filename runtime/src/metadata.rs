@@ -79,9 +79,8 @@ impl FromStr for TypeDef {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let inner = |prefix: &str| {
-            s.strip_prefix(prefix).and_then(|r| r.strip_suffix('>')).map(TypeDef::from_str)
-        };
+        let inner =
+            |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix('>')).map(TypeDef::from_str);
         if let Some(t) = inner("Vec<") {
             return Ok(TypeDef::Vec(Box::new(t?)));
         }
@@ -238,8 +237,9 @@ impl RuntimeMetadata {
         let variant = meta.and_then(|p| p.events.iter().find(|e| e.index == event));
         match (meta, variant) {
             (Some(p), Some(v)) => {
-                let fields = decode_fields(&v.fields, data)
-                    .unwrap_or_else(|e| serde_json::json!({ "undecodable": e, "data": format!("0x{}", hex::encode(data)) }));
+                let fields = decode_fields(&v.fields, data).unwrap_or_else(
+                    |e| serde_json::json!({ "undecodable": e, "data": format!("0x{}", hex::encode(data)) }),
+                );
                 serde_json::json!({ "pallet": p.name, "event": v.name, "fields": fields })
             }
             _ => serde_json::json!({
@@ -292,7 +292,9 @@ pub fn decode_fields(fields: &[Field], mut data: &[u8]) -> Result<Value, String>
 
 fn int_of(value: &Value) -> Result<u128, String> {
     match value {
-        Value::Number(n) => n.as_u64().map(u128::from).ok_or_else(|| format!("{n} is not an unsigned integer")),
+        Value::Number(n) => {
+            n.as_u64().map(u128::from).ok_or_else(|| format!("{n} is not an unsigned integer"))
+        }
         Value::String(s) => s.trim().parse().map_err(|_| format!("{s:?} is not an unsigned integer")),
         other => Err(format!("expected an integer, got {other}")),
     }
@@ -307,7 +309,8 @@ pub fn parse_amount(s: &str) -> Result<u128, String> {
         None => (s, 0),
     };
     let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if whole.is_empty() && frac.is_empty() || !(whole.chars().chain(frac.chars())).all(|c| c.is_ascii_digit()) {
+    if whole.is_empty() && frac.is_empty() || !(whole.chars().chain(frac.chars())).all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let frac_len = frac.len() as u32;
@@ -330,10 +333,16 @@ fn hex_of(value: &Value) -> Result<Vec<u8>, String> {
 fn encode_value(ty: &TypeDef, value: &Value, out: &mut Vec<u8>) -> Result<(), String> {
     let ranged = |max: u128| -> Result<u128, String> {
         let n = int_of(value)?;
-        if n > max { Err(format!("{n} does not fit {ty}")) } else { Ok(n) }
+        if n > max {
+            Err(format!("{n} does not fit {ty}"))
+        } else {
+            Ok(n)
+        }
     };
     match ty {
-        TypeDef::Bool => value.as_bool().ok_or_else(|| format!("expected a bool, got {value}"))?.encode_to(out),
+        TypeDef::Bool => {
+            value.as_bool().ok_or_else(|| format!("expected a bool, got {value}"))?.encode_to(out)
+        }
         TypeDef::U8 => (ranged(u8::MAX.into())? as u8).encode_to(out),
         TypeDef::U16 => (ranged(u16::MAX.into())? as u16).encode_to(out),
         TypeDef::U32 => (ranged(u32::MAX.into())? as u32).encode_to(out),
@@ -352,7 +361,9 @@ fn encode_value(ty: &TypeDef, value: &Value, out: &mut Vec<u8>) -> Result<(), St
             Hash::from_str(s).map_err(|e| e.to_string())?.encode_to(out)
         }
         TypeDef::Bytes => hex_of(value)?.encode_to(out),
-        TypeDef::String => value.as_str().ok_or_else(|| format!("expected a string, got {value}"))?.encode_to(out),
+        TypeDef::String => {
+            value.as_str().ok_or_else(|| format!("expected a string, got {value}"))?.encode_to(out)
+        }
         TypeDef::Option(inner) => match value {
             Value::Null => out.push(0),
             v => {

@@ -105,8 +105,7 @@ pub trait Pallet: Send + Sync {
     fn call_weight(&self, call: u8, args: &[u8]) -> Result<Weight, DispatchError>;
 
     /// Executes a call.
-    fn dispatch(&self, ctx: &mut Context<'_>, origin: Origin, call: u8, args: &[u8])
-        -> CallResult;
+    fn dispatch(&self, ctx: &mut Context<'_>, origin: Origin, call: u8, args: &[u8]) -> CallResult;
 
     /// Runs at the start of every block, before any extrinsic. Returns the weight used.
     fn on_initialize(&self, _ctx: &mut Context<'_>) -> Weight {

@@ -283,8 +283,7 @@ mod tests {
     #[test]
     fn map_iteration_pages() {
         let db = MemoryStateDb::new(1);
-        let changes: ChangeSet =
-            (0u64..10).map(|i| (MAP.key(&i), Some((i as u32 * 2).encode()))).collect();
+        let changes: ChangeSet = (0u64..10).map(|i| (MAP.key(&i), Some((i as u32 * 2).encode()))).collect();
         db.commit(0, &changes, None).unwrap();
         let q = QueryContext::new(db.snapshot(0).unwrap());
         let first = MAP.iter(&q, None, 4);

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use crate::context::{Context, QueryContext};
 use crate::fees::{FeeConfig, FeeSplit};
-use crate::metadata::{Field, PalletMetadata, QueryMetadata, StorageKeyMetadata, StorageMetadata, TypeDef, VariantMetadata};
+use crate::metadata::{
+    Field, PalletMetadata, QueryMetadata, StorageKeyMetadata, StorageMetadata, TypeDef, VariantMetadata,
+};
 use crate::pallet::{CallError, CallResult, GenesisError, Origin, Pallet, QueryError};
 use crate::storage::{Blake2_128Concat, StorageHasher, StorageMap, StorageValue};
 
@@ -132,23 +134,81 @@ impl Pallet for System {
             index: 0,
             storage_prefix: PREFIX.into(),
             docs: "Account nonces, fee and block-limit parameters, extrinsic outcome events.".into(),
-            calls: vec![VariantMetadata::new(0, "remark", vec![Field::new("remark", "Bytes")], "Records a remark.")],
+            calls: vec![VariantMetadata::new(
+                0,
+                "remark",
+                vec![Field::new("remark", "Bytes")],
+                "Records a remark.",
+            )],
             events: vec![
-                VariantMetadata::new(0, "ExtrinsicSuccess", vec![Field::new("weight", "u64")], "An extrinsic's call succeeded."),
-                VariantMetadata::new(1, "ExtrinsicFailed", vec![Field::new("weight", "u64")], "An extrinsic's call failed; its fee was paid and its nonce used."),
-                VariantMetadata::new(2, "FeePaid", vec![Field::new("who", "Address"), Field::new("fee", "Balance"), Field::new("tip", "Balance")], "An extrinsic's fee was paid."),
-                VariantMetadata::new(3, "Remarked", vec![Field::new("who", "Address"), Field::new("hash", "Hash")], "A remark was made."),
+                VariantMetadata::new(
+                    0,
+                    "ExtrinsicSuccess",
+                    vec![Field::new("weight", "u64")],
+                    "An extrinsic's call succeeded.",
+                ),
+                VariantMetadata::new(
+                    1,
+                    "ExtrinsicFailed",
+                    vec![Field::new("weight", "u64")],
+                    "An extrinsic's call failed; its fee was paid and its nonce used.",
+                ),
+                VariantMetadata::new(
+                    2,
+                    "FeePaid",
+                    vec![
+                        Field::new("who", "Address"),
+                        Field::new("fee", "Balance"),
+                        Field::new("tip", "Balance"),
+                    ],
+                    "An extrinsic's fee was paid.",
+                ),
+                VariantMetadata::new(
+                    3,
+                    "Remarked",
+                    vec![Field::new("who", "Address"), Field::new("hash", "Hash")],
+                    "A remark was made.",
+                ),
             ],
             errors: vec![],
             storage: vec![
-                StorageMetadata { name: "AccountNonce".into(), keys: vec![address()], value: TypeDef::U64, docs: "Next nonce of each account.".into() },
-                StorageMetadata { name: "FeeConfig".into(), keys: vec![], value: TypeDef::Bytes, docs: "SCALE(FeeConfig): base, per byte, per weight (u128 each), split (3 × u8).".into() },
-                StorageMetadata { name: "BlockLimits".into(), keys: vec![], value: TypeDef::Bytes, docs: "SCALE(BlockLimits): max weight (u64), max block bytes, max extrinsic bytes (u32).".into() },
-                StorageMetadata { name: "Number".into(), keys: vec![], value: TypeDef::U64, docs: "Number of the last executed block.".into() },
+                StorageMetadata {
+                    name: "AccountNonce".into(),
+                    keys: vec![address()],
+                    value: TypeDef::U64,
+                    docs: "Next nonce of each account.".into(),
+                },
+                StorageMetadata {
+                    name: "FeeConfig".into(),
+                    keys: vec![],
+                    value: TypeDef::Bytes,
+                    docs: "SCALE(FeeConfig): base, per byte, per weight (u128 each), split (3 × u8).".into(),
+                },
+                StorageMetadata {
+                    name: "BlockLimits".into(),
+                    keys: vec![],
+                    value: TypeDef::Bytes,
+                    docs: "SCALE(BlockLimits): max weight (u64), max block bytes, max extrinsic bytes (u32)."
+                        .into(),
+                },
+                StorageMetadata {
+                    name: "Number".into(),
+                    keys: vec![],
+                    value: TypeDef::U64,
+                    docs: "Number of the last executed block.".into(),
+                },
             ],
             queries: vec![
-                QueryMetadata { name: "account".into(), args: vec![Field::new("who", "Address")], docs: "{ nonce }: the account's next nonce.".into() },
-                QueryMetadata { name: "parameters".into(), args: vec![], docs: "{ fees, limits }: the fee and block-limit parameters.".into() },
+                QueryMetadata {
+                    name: "account".into(),
+                    args: vec![Field::new("who", "Address")],
+                    docs: "{ nonce }: the account's next nonce.".into(),
+                },
+                QueryMetadata {
+                    name: "parameters".into(),
+                    args: vec![],
+                    docs: "{ fees, limits }: the fee and block-limit parameters.".into(),
+                },
             ],
         }
     }
@@ -248,9 +308,6 @@ mod tests {
     #[test]
     fn golden_parameters_encoding() {
         let genesis = SystemGenesis::default();
-        assert_eq!(
-            hex::encode(genesis.limits.encode()),
-            "00204aa9d10100000000500000000200"
-        );
+        assert_eq!(hex::encode(genesis.limits.encode()), "00204aa9d10100000000500000000200");
     }
 }

@@ -31,12 +31,10 @@ pub trait Currency: Send + Sync {
 
     /// Removes `amount` from `who`'s free balance and from the issuance (fees that are then
     /// redistributed with [`Currency::deposit`]).
-    fn withdraw(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance)
-        -> Result<(), DispatchError>;
+    fn withdraw(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
 
     /// Adds `amount` to `who`'s free balance and to the issuance.
-    fn deposit(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance)
-        -> Result<(), DispatchError>;
+    fn deposit(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
 
     /// Destroys `amount` of `who`'s free balance for good and records it as burned.
     fn burn(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
@@ -45,6 +43,5 @@ pub trait Currency: Send + Sync {
     fn hold(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
 
     /// Moves `amount` from held back to free.
-    fn release(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance)
-        -> Result<(), DispatchError>;
+    fn release(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
 }

@@ -63,12 +63,7 @@ pub trait StateRead: Send + Sync {
 
     /// Up to `limit` pairs whose keys start with `prefix`, in key order, starting strictly after
     /// `start_after` when given.
-    fn pairs(
-        &self,
-        prefix: &[u8],
-        start_after: Option<&[u8]>,
-        limit: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)>;
+    fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)>;
 }
 
 /// A pinned, immutable view of one version. Cheap to clone; it stays readable while newer
@@ -96,10 +91,5 @@ pub trait StateDb: Send + Sync {
     /// Commits `changes` as version `number` (the latest plus one, or 0 on an empty store) and
     /// returns the new root. With `expected_root`, a different root is an error and nothing is
     /// committed.
-    fn commit(
-        &self,
-        number: BlockNumber,
-        changes: &ChangeSet,
-        expected_root: Option<Hash>,
-    ) -> Result<Hash>;
+    fn commit(&self, number: BlockNumber, changes: &ChangeSet, expected_root: Option<Hash>) -> Result<Hash>;
 }

@@ -91,12 +91,7 @@ impl StateDb for MemoryStateDb {
         }
     }
 
-    fn commit(
-        &self,
-        number: BlockNumber,
-        changes: &ChangeSet,
-        expected_root: Option<Hash>,
-    ) -> Result<Hash> {
+    fn commit(&self, number: BlockNumber, changes: &ChangeSet, expected_root: Option<Hash>) -> Result<Hash> {
         let mut inner = self.inner.write();
         let (expected_number, base_root, mut data) = match Self::latest_version(&inner) {
             Some((latest, version)) => (latest + 1, version.root, version.data.clone()),
@@ -137,12 +132,7 @@ impl StateRead for MemorySnapshot {
         self.data.get(key).cloned()
     }
 
-    fn pairs(
-        &self,
-        prefix: &[u8],
-        start_after: Option<&[u8]>,
-        limit: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         let lower = match start_after {
             Some(after) if after >= prefix => Bound::Excluded(after.to_vec()),
             _ => Bound::Included(prefix.to_vec()),
@@ -266,10 +256,8 @@ mod tests {
     #[test]
     fn prefix_pairs() {
         let db = MemoryStateDb::new(1);
-        let changes: ChangeSet = [b"aa", b"ab", b"ac", b"b0"]
-            .iter()
-            .map(|k| (k.to_vec(), Some(vec![1])))
-            .collect();
+        let changes: ChangeSet =
+            [b"aa", b"ab", b"ac", b"b0"].iter().map(|k| (k.to_vec(), Some(vec![1]))).collect();
         db.commit(0, &changes, None).unwrap();
         let snap = db.snapshot(0).unwrap();
         let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();

@@ -37,20 +37,11 @@ fn sigkilled_node_restarts_with_its_chain_intact() {
         ],
         Duration::from_secs(90),
     );
-    assert!(
-        out.status.success(),
-        "hyperion tx failed\n{out}\n{}",
-        node.log_tail()
-    );
+    assert!(out.status.success(), "hyperion tx failed\n{out}\n{}", node.log_tail());
     let bob_expected = bob_before + TRANSFER_VALUE;
-    assert_eq!(
-        node.expect(node.rpc.free_balance(bob), "Bob's balance"),
-        bob_expected
-    );
+    assert_eq!(node.expect(node.rpc.free_balance(bob), "Bob's balance"), bob_expected);
 
-    let genesis = node
-        .expect(node.rpc.block_hash(0), "chain_getBlockHash(0)")
-        .expect("a genesis block");
+    let genesis = node.expect(node.rpc.block_hash(0), "chain_getBlockHash(0)").expect("a genesis block");
     let genesis = node.expect(node.rpc.header(&genesis), "genesis header");
     let best = node.wait_for_best(5);
     node.kill();
@@ -64,10 +55,7 @@ fn sigkilled_node_restarts_with_its_chain_intact() {
         let resumed = node.expect(node.rpc.best_header(), "best header after restart");
         node.wait_for_best(resumed.number + 2);
         let bob_now = node.expect(node.rpc.free_balance(bob), "Bob's balance after restart");
-        assert_eq!(
-            bob_now, bob_expected,
-            "round {round}: Bob's balance after restart"
-        );
+        assert_eq!(bob_now, bob_expected, "round {round}: Bob's balance after restart");
         if round == RANDOM_KILLS {
             break;
         }
@@ -96,10 +84,6 @@ fn check_served_blocks(node: &mut Node, served: &[HeaderInfo], round: usize) {
             node.log_tail()
         );
         let after = node.expect(node.rpc.header(&before.hash), "chain_getHeader(hash)");
-        assert_eq!(
-            &after, before,
-            "round {round}: header #{} changed across restart",
-            before.number
-        );
+        assert_eq!(&after, before, "round {round}: header #{} changed across restart", before.number);
     }
 }

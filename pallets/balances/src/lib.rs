@@ -18,11 +18,14 @@
 
 #![warn(missing_docs)]
 
+mod metadata;
 mod pallet;
 #[cfg(test)]
 mod tests;
 
-pub use pallet::{AccountData, Balances, BalancesGenesis, Call, Error, Event, ACCOUNTS, TOTAL_BURNED, TOTAL_ISSUANCE};
+pub use pallet::{
+    AccountData, Balances, BalancesGenesis, Call, Error, Event, ACCOUNTS, TOTAL_BURNED, TOTAL_ISSUANCE,
+};
 
 /// Weight of `transfer`.
 pub const TRANSFER_WEIGHT: u64 = 50_000_000;

@@ -1,11 +1,9 @@
 //! The pallet itself: storage, calls, events, errors, genesis, queries, and `Currency`.
 
 use hyperion_primitives::{Address, Balance, DispatchError, Weight};
-use hyperion_runtime::metadata::{Field, PalletMetadata, QueryMetadata, StorageKeyMetadata, StorageMetadata, TypeDef, VariantMetadata};
-use hyperion_runtime::storage::StorageHasher;
 use hyperion_runtime::{
-    decode_call, query_arg, Blake2_128Concat, CallResult, Context, Currency, GenesisError, Origin,
-    Pallet, QueryContext, QueryError, StorageMap, StorageRead, StorageValue,
+    decode_call, query_arg, Blake2_128Concat, CallResult, Context, Currency, GenesisError, Origin, Pallet,
+    PalletMetadata, QueryContext, QueryError, StorageMap, StorageRead, StorageValue,
 };
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -14,7 +12,7 @@ use std::collections::BTreeSet;
 
 use crate::{TRANSFER_ALL_WEIGHT, TRANSFER_WEIGHT};
 
-const PREFIX: &str = "Balances";
+pub(crate) const PREFIX: &str = "Balances";
 
 /// Each account's balances.
 pub const ACCOUNTS: StorageMap<Address, AccountData, Blake2_128Concat> = StorageMap::new(PREFIX, "Accounts");
@@ -154,20 +152,37 @@ impl Balances {
         ACCOUNTS.insert(ctx, who, data);
     }
 
-    fn change_issuance(&self, ctx: &mut Context<'_>, add: Balance, sub: Balance) -> Result<(), DispatchError> {
+    fn change_issuance(
+        &self,
+        ctx: &mut Context<'_>,
+        add: Balance,
+        sub: Balance,
+    ) -> Result<(), DispatchError> {
         let issuance = TOTAL_ISSUANCE.get_or_default(ctx);
-        let new = issuance.checked_add(add).and_then(|i| i.checked_sub(sub)).ok_or(self.error(Error::Overflow))?;
+        let new =
+            issuance.checked_add(add).and_then(|i| i.checked_sub(sub)).ok_or(self.error(Error::Overflow))?;
         TOTAL_ISSUANCE.put(ctx, &new);
         Ok(())
     }
 
-    fn take_free(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<AccountData, DispatchError> {
+    fn take_free(
+        &self,
+        ctx: &mut Context<'_>,
+        who: &Address,
+        amount: Balance,
+    ) -> Result<AccountData, DispatchError> {
         let mut data = Self::account(ctx, who);
         data.free = data.free.checked_sub(amount).ok_or(self.error(Error::InsufficientBalance))?;
         Ok(data)
     }
 
-    fn do_transfer(&self, ctx: &mut Context<'_>, from: &Address, to: &Address, amount: Balance) -> Result<(), DispatchError> {
+    fn do_transfer(
+        &self,
+        ctx: &mut Context<'_>,
+        from: &Address,
+        to: &Address,
+        amount: Balance,
+    ) -> Result<(), DispatchError> {
         let from_data = self.take_free(ctx, from, amount)?;
         if from != to {
             let mut to_data = Self::account(ctx, to);
@@ -190,7 +205,7 @@ impl Pallet for Balances {
     }
 
     fn metadata(&self) -> PalletMetadata {
-        metadata()
+        crate::metadata::metadata()
     }
 
     fn call_weight(&self, call: u8, args: &[u8]) -> Result<Weight, DispatchError> {
@@ -216,7 +231,8 @@ impl Pallet for Balances {
         let config: BalancesGenesis = if config.is_null() {
             BalancesGenesis::default()
         } else {
-            serde_json::from_value(config.clone()).map_err(|e| GenesisError::new("balances", e.to_string()))?
+            serde_json::from_value(config.clone())
+                .map_err(|e| GenesisError::new("balances", e.to_string()))?
         };
         let mut seen = BTreeSet::new();
         let mut issuance: Balance = 0;
@@ -224,9 +240,9 @@ impl Pallet for Balances {
             if !seen.insert(*who) {
                 return Err(GenesisError::new(format!("balances[{i}]"), format!("{who} is endowed twice")));
             }
-            issuance = issuance
-                .checked_add(*amount)
-                .ok_or_else(|| GenesisError::new(format!("balances[{i}]"), "total issuance overflows u128"))?;
+            issuance = issuance.checked_add(*amount).ok_or_else(|| {
+                GenesisError::new(format!("balances[{i}]"), "total issuance overflows u128")
+            })?;
             Self::set_account(ctx, who, &AccountData { free: *amount, held: 0 });
         }
         TOTAL_ISSUANCE.put(ctx, &issuance);
@@ -267,7 +283,13 @@ impl Currency for Balances {
         TOTAL_ISSUANCE.get_or_default(s)
     }
 
-    fn transfer(&self, ctx: &mut Context<'_>, from: &Address, to: &Address, amount: Balance) -> Result<(), DispatchError> {
+    fn transfer(
+        &self,
+        ctx: &mut Context<'_>,
+        from: &Address,
+        to: &Address,
+        amount: Balance,
+    ) -> Result<(), DispatchError> {
         self.do_transfer(ctx, from, to, amount)
     }
 
@@ -290,7 +312,8 @@ impl Currency for Balances {
 
     fn burn(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
         let data = self.take_free(ctx, who, amount)?;
-        let burned = TOTAL_BURNED.get_or_default(ctx).checked_add(amount).ok_or(self.error(Error::Overflow))?;
+        let burned =
+            TOTAL_BURNED.get_or_default(ctx).checked_add(amount).ok_or(self.error(Error::Overflow))?;
         self.change_issuance(ctx, 0, amount)?;
         Self::set_account(ctx, who, &data);
         TOTAL_BURNED.put(ctx, &burned);
@@ -313,47 +336,5 @@ impl Currency for Balances {
         Self::set_account(ctx, who, &data);
         ctx.deposit_event_of(self.index, &Event::Released { who: *who, amount });
         Ok(())
-    }
-}
-
-fn metadata() -> PalletMetadata {
-    let who_amount = || vec![Field::new("who", "Address"), Field::new("amount", "Balance")];
-    let value = |name: &str, docs: &str| StorageMetadata { name: name.into(), keys: vec![], value: TypeDef::Balance, docs: docs.into() };
-    PalletMetadata {
-        name: "balances".into(),
-        index: 0,
-        storage_prefix: PREFIX.into(),
-        docs: "The native token's ledger: free and held balances, exact issuance, burns.".into(),
-        calls: vec![
-            VariantMetadata::new(0, "transfer", vec![Field::new("dest", "Address"), Field::new("value", "Balance")], "Moves `value` from the signer's free balance to `dest`."),
-            VariantMetadata::new(1, "transfer_all", vec![Field::new("dest", "Address")], "Moves the signer's whole free balance (after the fee) to `dest`."),
-        ],
-        events: vec![
-            VariantMetadata::new(0, "Transfer", vec![Field::new("from", "Address"), Field::new("to", "Address"), Field::new("amount", "Balance")], "Funds moved."),
-            VariantMetadata::new(1, "Withdraw", who_amount(), "Funds left the issuance (a fee before redistribution)."),
-            VariantMetadata::new(2, "Deposit", who_amount(), "Funds entered the issuance (a fee share, a reward)."),
-            VariantMetadata::new(3, "Burned", who_amount(), "Funds were destroyed for good."),
-            VariantMetadata::new(4, "Held", who_amount(), "Funds moved from free to held."),
-            VariantMetadata::new(5, "Released", who_amount(), "Funds moved from held to free."),
-        ],
-        errors: vec![
-            VariantMetadata::new(Error::InsufficientBalance as u8, "InsufficientBalance", vec![], "The free balance is lower than the amount."),
-            VariantMetadata::new(Error::InsufficientHeld as u8, "InsufficientHeld", vec![], "The held balance is lower than the amount."),
-            VariantMetadata::new(Error::Overflow as u8, "Overflow", vec![], "A balance or the issuance would overflow."),
-        ],
-        storage: vec![
-            StorageMetadata {
-                name: "Accounts".into(),
-                keys: vec![StorageKeyMetadata { ty: TypeDef::Address, hasher: Blake2_128Concat::NAME.into() }],
-                value: TypeDef::Bytes,
-                docs: "SCALE(AccountData { free: u128, held: u128 }) per address.".into(),
-            },
-            value("TotalIssuance", "Sum of all free and held balances."),
-            value("TotalBurned", "Everything ever burned."),
-        ],
-        queries: vec![
-            QueryMetadata { name: "account".into(), args: vec![Field::new("who", "Address")], docs: "{ free, held } of an address.".into() },
-            QueryMetadata { name: "totalIssuance".into(), args: vec![], docs: "{ totalIssuance, totalBurned }.".into() },
-        ],
     }
 }

@@ -1,6 +1,8 @@
 //! Tests through a real runtime: transfers, fees, failures, issuance.
 
-use hyperion_primitives::{Address, Call as RawCall, DispatchError, Extrinsic, Hash, Header, Pair, SignedExtrinsic, UNIT};
+use hyperion_primitives::{
+    Address, Call as RawCall, DispatchError, Extrinsic, Hash, Header, Pair, SignedExtrinsic, UNIT,
+};
 use hyperion_runtime::{holders_pool_account, InvalidTransaction, Runtime, StorageRead, TransactionSource};
 use hyperion_state::{MemoryStateDb, StateDb};
 use parity_scale_codec::Encode;
@@ -72,11 +74,16 @@ impl Env {
     /// Builds and commits a block; returns the receipts and the rejections.
     fn block(&mut self, xts: Vec<Extrinsic>) -> (Vec<hyperion_primitives::Receipt>, Vec<InvalidTransaction>) {
         let mut source = VecSource(xts.into_iter(), Vec::new());
-        let built = self.runtime.build_block(&self.state, &self.head, addr("Dave"), self.head.number + 1, &mut source).unwrap();
+        let built = self
+            .runtime
+            .build_block(&self.state, &self.head, addr("Dave"), self.head.number + 1, &mut source)
+            .unwrap();
         // The block a validator imports executes to the same result.
         let executed = self.runtime.execute_block(&self.state, &self.head, &built.block).unwrap();
         assert_eq!(executed.changes, built.changes);
-        self.state.commit(built.block.header.number, &built.changes, Some(built.block.header.state_root)).unwrap();
+        self.state
+            .commit(built.block.header.number, &built.changes, Some(built.block.header.state_root))
+            .unwrap();
         self.head = built.block.header;
         (built.receipts, source.1)
     }
@@ -97,7 +104,12 @@ impl Env {
         let mut reader = Reader(self.snapshot());
         let mut all: Vec<Address> = NAMES.iter().map(|n| addr(n)).collect();
         all.push(holders_pool_account());
-        all.iter().map(|a| { let d = ACCOUNTS.get_or_default(&mut reader, a); d.free + d.held }).sum()
+        all.iter()
+            .map(|a| {
+                let d = ACCOUNTS.get_or_default(&mut reader, a);
+                d.free + d.held
+            })
+            .sum()
     }
 }
 
@@ -171,7 +183,8 @@ fn bad_inputs_are_refused_and_change_nothing() {
 
     // Signed for another chain's genesis.
     let Extrinsic::Native(n) = &good else { unreachable!() };
-    let foreign = Extrinsic::Native(SignedExtrinsic::sign(&pair("Alice"), Hash([9; 32]), 0, 0, n.call.clone()));
+    let foreign =
+        Extrinsic::Native(SignedExtrinsic::sign(&pair("Alice"), Hash([9; 32]), 0, 0, n.call.clone()));
     assert_eq!(env.validate(&foreign), Err(InvalidTransaction::BadSignature));
 
     // Fee not payable: an account with nothing.
@@ -181,13 +194,26 @@ fn bad_inputs_are_refused_and_change_nothing() {
     // Malformed call arguments and unknown calls.
     let Extrinsic::Native(mut bad_args) = good.clone() else { unreachable!() };
     bad_args.call.args.pop();
-    let bad_args = Extrinsic::Native(SignedExtrinsic::sign(&pair("Alice"), env.genesis_hash, 0, 0, bad_args.call));
+    let bad_args =
+        Extrinsic::Native(SignedExtrinsic::sign(&pair("Alice"), env.genesis_hash, 0, 0, bad_args.call));
     assert_eq!(env.validate(&bad_args), Err(InvalidTransaction::BadArguments));
-    let unknown = Extrinsic::Native(SignedExtrinsic::sign(&pair("Alice"), env.genesis_hash, 0, 0, RawCall { pallet: 9, call: 0, args: vec![] }));
+    let unknown = Extrinsic::Native(SignedExtrinsic::sign(
+        &pair("Alice"),
+        env.genesis_hash,
+        0,
+        0,
+        RawCall { pallet: 9, call: 0, args: vec![] },
+    ));
     assert_eq!(env.validate(&unknown), Err(InvalidTransaction::UnknownCall { pallet: 9, call: 0 }));
 
     // Oversize.
-    let huge = Extrinsic::Native(SignedExtrinsic::sign(&pair("Alice"), env.genesis_hash, 0, 0, RawCall { pallet: 0, call: 0, args: vec![0; 200_000] }));
+    let huge = Extrinsic::Native(SignedExtrinsic::sign(
+        &pair("Alice"),
+        env.genesis_hash,
+        0,
+        0,
+        RawCall { pallet: 0, call: 0, args: vec![0; 200_000] },
+    ));
     assert!(matches!(env.validate(&huge), Err(InvalidTransaction::TooLarge { .. })));
 
     // A block offered all of them includes none, and only the good one when added.
@@ -198,7 +224,8 @@ fn bad_inputs_are_refused_and_change_nothing() {
     let after = env.snapshot().pairs(&[], None, usize::MAX);
     // Only System.Number changes in an empty block.
     let number_key = hyperion_runtime::system::NUMBER.key();
-    let strip = |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().filter(|(k, _)| *k != number_key).collect::<Vec<_>>();
+    let strip =
+        |v: Vec<(Vec<u8>, Vec<u8>)>| v.into_iter().filter(|(k, _)| *k != number_key).collect::<Vec<_>>();
     assert_eq!(strip(before), strip(after));
 
     // Stale and repeated nonces.
@@ -223,7 +250,14 @@ impl Arbitrary for Transfers {
                 .map(|_| {
                     let n = usize::arbitrary(g) % 8;
                     (0..n)
-                        .map(|_| (u8::arbitrary(g) % 4, u8::arbitrary(g) % 4, u128::from(u16::arbitrary(g)) * UNIT / 50, bool::arbitrary(g)))
+                        .map(|_| {
+                            (
+                                u8::arbitrary(g) % 4,
+                                u8::arbitrary(g) % 4,
+                                u128::from(u16::arbitrary(g)) * UNIT / 50,
+                                bool::arbitrary(g),
+                            )
+                        })
                         .collect()
                 })
                 .collect(),
@@ -284,7 +318,8 @@ fn genesis_errors_name_the_field() {
 #[test]
 fn queries_and_metadata() {
     let env = Env::new();
-    let answer = env.runtime.query(env.snapshot(), "balances_account", &json!({ "who": addr("Bob") })).unwrap();
+    let answer =
+        env.runtime.query(env.snapshot(), "balances_account", &json!({ "who": addr("Bob") })).unwrap();
     assert_eq!(answer["free"], json!((1000 * UNIT).to_string()));
     assert!(env.runtime.query(env.snapshot(), "balances_nothing", &json!({})).is_err());
     assert!(env.runtime.query(env.snapshot(), "balances_account", &json!({ "who": 5 })).is_err());
@@ -293,7 +328,11 @@ fn queries_and_metadata() {
     assert_eq!(pallet.index, INDEX);
     // Metadata-driven encoding gives the same bytes as the typed call.
     let transfer = &pallet.calls[0];
-    let args = hyperion_runtime::metadata::encode_fields(&transfer.fields, &json!({ "dest": addr("Bob"), "value": "10" })).unwrap();
+    let args = hyperion_runtime::metadata::encode_fields(
+        &transfer.fields,
+        &json!({ "dest": addr("Bob"), "value": "10" }),
+    )
+    .unwrap();
     assert_eq!(args, Call::Transfer { dest: addr("Bob"), value: 10 }.encode()[1..]);
 }
 

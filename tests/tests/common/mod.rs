@@ -36,18 +36,12 @@ const LOG_TAIL_BYTES: usize = 6000;
 pub fn node_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("HYPERION_BIN") {
         let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "HYPERION_BIN={} is not a file",
-            path.display()
-        );
+        assert!(path.is_file(), "HYPERION_BIN={} is not a file", path.display());
         return path;
     }
     let exe = std::env::current_exe().expect("the test binary knows its path");
     let deps = exe.parent().expect("the test binary lives in a directory");
-    let path = deps
-        .join("..")
-        .join(format!("hyperion{}", std::env::consts::EXE_SUFFIX));
+    let path = deps.join("..").join(format!("hyperion{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
         "node binary not found at {}: build it first: cargo build --workspace \
@@ -64,10 +58,7 @@ pub fn free_port() -> u16 {
     let given = given.get_or_insert_with(HashSet::new);
     loop {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener
-            .local_addr()
-            .expect("bound socket has an address")
-            .port();
+        let port = listener.local_addr().expect("bound socket has an address").port();
         if given.insert(port) {
             return port;
         }
@@ -76,10 +67,7 @@ pub fn free_port() -> u16 {
 
 /// The address of a secret URI such as `//Alice`, as `0x` hex.
 pub fn address_of(suri: &str) -> Address {
-    Pair::from_string(suri)
-        .expect("a valid secret URI")
-        .public()
-        .address()
+    Pair::from_string(suri).expect("a valid secret URI").public().address()
 }
 
 /// The repository root (this crate lives in `<root>/tests`).
@@ -114,11 +102,7 @@ impl Node {
         let stderr = std::fs::File::create(logs.path().join("stderr")).expect("create log");
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         let child = command.spawn().expect("spawn the hyperion node");
-        let mut node = Node {
-            child,
-            rpc: Rpc { port: rpc_port },
-            logs,
-        };
+        let mut node = Node { child, rpc: Rpc { port: rpc_port }, logs };
         node.wait_for("the RPC server to answer system_health", |rpc| {
             rpc.call("system_health", json!([])).map(Some)
         });
@@ -132,19 +116,12 @@ impl Node {
 
     /// Polls `probe` until it returns `Ok(Some(_))`. Panics with the last error and the node's
     /// log when the node exits or [`DEADLINE`] passes first.
-    pub fn wait_for<T>(
-        &mut self,
-        what: &str,
-        mut probe: impl FnMut(&Rpc) -> Result<Option<T>>,
-    ) -> T {
+    pub fn wait_for<T>(&mut self, what: &str, mut probe: impl FnMut(&Rpc) -> Result<Option<T>>) -> T {
         let deadline = Instant::now() + DEADLINE;
         let mut last;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "node exited ({status}) while waiting for {what}\n{}",
-                    self.log_tail()
-                );
+                panic!("node exited ({status}) while waiting for {what}\n{}", self.log_tail());
             }
             match probe(&self.rpc) {
                 Ok(Some(value)) => return value,
@@ -152,10 +129,7 @@ impl Node {
                 Err(err) => last = format!("{err:#}"),
             }
             if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {DEADLINE:?} waiting for {what}; last: {last}\n{}",
-                    self.log_tail()
-                );
+                panic!("timed out after {DEADLINE:?} waiting for {what}; last: {last}\n{}", self.log_tail());
             }
             std::thread::sleep(POLL_INTERVAL);
         }
@@ -251,11 +225,7 @@ pub fn run_cli(args: &[&str], timeout: Duration) -> CmdOutput {
     let Some(status) = status else {
         panic!("`hyperion {}` did not finish within {timeout:?}\n---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}", args.join(" "));
     };
-    CmdOutput {
-        status,
-        stdout,
-        stderr,
-    }
+    CmdOutput { status, stdout, stderr }
 }
 
 /// Reads a pipe to its end on a thread, so that a chatty child never blocks on a full pipe.
@@ -274,11 +244,7 @@ pub fn hashes_in(text: &str) -> Vec<String> {
     let mut i = 0;
     while let Some(offset) = text[i..].find("0x") {
         let start = i + offset + 2;
-        let end = start
-            + bytes[start..]
-                .iter()
-                .take_while(|b| b.is_ascii_hexdigit())
-                .count();
+        let end = start + bytes[start..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
         if end - start == 64 {
             out.push(text[start - 2..end].to_ascii_lowercase());
         }
@@ -301,13 +267,7 @@ pub fn mentions_word(text: &str, word: &str) -> bool {
 #[test]
 fn text_helpers() {
     let hash = format!("0x{}", "ab".repeat(32));
-    assert_eq!(
-        hashes_in(&format!(
-            "hash {hash}, short 0x12, long 0x{}",
-            "1".repeat(66)
-        )),
-        vec![hash]
-    );
+    assert_eq!(hashes_in(&format!("hash {hash}, short 0x12, long 0x{}", "1".repeat(66))), vec![hash]);
     assert!(mentions_word("missing field `id`", "id"));
     assert!(!mentions_word("invalid chain spec", "id"));
     assert_eq!(parse_hex_u64("0x1f").unwrap(), 31);

@@ -29,9 +29,7 @@ impl HeaderInfo {
     fn from_json(header: &Value) -> Result<Self> {
         let text = |key: &str| -> Result<String> {
             let value = header.get(key).and_then(Value::as_str);
-            Ok(value
-                .with_context(|| format!("header has no string `{key}`: {header}"))?
-                .to_owned())
+            Ok(value.with_context(|| format!("header has no string `{key}`: {header}"))?.to_owned())
         };
         Ok(Self {
             number: parse_hex_u64(&text("number")?)?,
@@ -43,9 +41,7 @@ impl HeaderInfo {
 
 /// Parses a `0x`-prefixed hex quantity, as Substrate encodes block numbers.
 pub fn parse_hex_u64(text: &str) -> Result<u64> {
-    let digits = text
-        .strip_prefix("0x")
-        .with_context(|| format!("{text:?} is not 0x-hex"))?;
+    let digits = text.strip_prefix("0x").with_context(|| format!("{text:?} is not 0x-hex"))?;
     u64::from_str_radix(digits, 16).with_context(|| format!("{text:?} is not 0x-hex"))
 }
 
@@ -59,14 +55,10 @@ pub struct Rpc {
 impl Rpc {
     /// Sends one request; returns the whole response object (`result` or `error`).
     pub fn request(&self, method: &str, params: Value) -> Result<Value> {
-        let body =
-            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
         let (status, response) = http_post(self.port, &body)?;
         serde_json::from_slice(&response).with_context(|| {
-            format!(
-                "{method}: HTTP {status}, body is not JSON: {}",
-                String::from_utf8_lossy(&response)
-            )
+            format!("{method}: HTTP {status}, body is not JSON: {}", String::from_utf8_lossy(&response))
         })
     }
 
@@ -76,10 +68,7 @@ impl Rpc {
         if let Some(error) = response.get("error") {
             bail!("{method} returned a JSON-RPC error: {error}");
         }
-        response
-            .get("result")
-            .cloned()
-            .with_context(|| format!("{method}: no result in {response}"))
+        response.get("result").cloned().with_context(|| format!("{method}: no result in {response}"))
     }
 
     /// The best block's header.
@@ -103,23 +92,16 @@ impl Rpc {
 
     /// The free balance of `who`, from `state_call("balances_account")`.
     pub fn free_balance(&self, who: Address) -> Result<u128> {
-        let account = self.call(
-            "state_call",
-            json!(["balances_account", {"who": who.to_hex()}]),
-        )?;
+        let account = self.call("state_call", json!(["balances_account", {"who": who.to_hex()}]))?;
         let free = account.get("free").and_then(Value::as_str);
-        let free =
-            free.with_context(|| format!("balances_account has no string `free`: {account}"))?;
-        free.parse()
-            .with_context(|| format!("`free` is not a decimal integer: {free:?}"))
+        let free = free.with_context(|| format!("balances_account has no string `free`: {account}"))?;
+        free.parse().with_context(|| format!("`free` is not a decimal integer: {free:?}"))
     }
 
     /// The next nonce of `who`.
     pub fn next_index(&self, who: Address) -> Result<u64> {
         let index = self.call("system_accountNextIndex", json!([who.to_hex()]))?;
-        index
-            .as_u64()
-            .with_context(|| format!("system_accountNextIndex returned {index}"))
+        index.as_u64().with_context(|| format!("system_accountNextIndex returned {index}"))
     }
 
     /// The receipt of the extrinsic with `hash`, if it has been included.
@@ -133,14 +115,10 @@ impl Rpc {
     pub fn find_extrinsic(&self, sender: Address, nonce: u64) -> Result<Option<String>> {
         let best = self.best_header()?.number;
         for number in 1..=best {
-            let hash = self
-                .block_hash(number)?
-                .with_context(|| format!("no block at {number}"))?;
+            let hash = self.block_hash(number)?.with_context(|| format!("no block at {number}"))?;
             let block = self.call("chain_getBlock", json!([hash]))?;
             let extrinsics = block["block"]["extrinsics"].as_array().cloned();
-            for encoded in
-                extrinsics.with_context(|| format!("block has no extrinsics: {block}"))?
-            {
+            for encoded in extrinsics.with_context(|| format!("block has no extrinsics: {block}"))? {
                 let encoded = encoded.as_str().context("an extrinsic is not a string")?;
                 let bytes = hex::decode(encoded.trim_start_matches("0x"))?;
                 let extrinsic = Extrinsic::decode(&mut bytes.as_slice())
@@ -176,18 +154,12 @@ fn http_post(port: u16, body: &str) -> Result<(u16, Vec<u8>)> {
 /// Splits an HTTP/1.1 response into its status code and body, honouring `Content-Length` and
 /// `Transfer-Encoding: chunked`.
 fn parse_http_response(raw: &[u8]) -> Result<(u16, Vec<u8>)> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no end of HTTP headers")?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no end of HTTP headers")?;
     let head = std::str::from_utf8(&raw[..split]).context("HTTP headers are not UTF-8")?;
     let rest = &raw[split + 4..];
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok());
+    let status = status_line.split_whitespace().nth(1).and_then(|code| code.parse().ok());
     let status: u16 = status.with_context(|| format!("bad status line {status_line:?}"))?;
     let (mut content_length, mut chunked) = (None, false);
     for line in lines {
@@ -203,11 +175,7 @@ fn parse_http_response(raw: &[u8]) -> Result<(u16, Vec<u8>)> {
     let body = match (chunked, content_length) {
         (true, _) => decode_chunked(rest)?,
         (false, Some(len)) => {
-            ensure!(
-                rest.len() >= len,
-                "body has {} bytes, Content-Length says {len}",
-                rest.len()
-            );
+            ensure!(rest.len() >= len, "body has {} bytes, Content-Length says {len}", rest.len());
             rest[..len].to_vec()
         }
         (false, None) => rest.to_vec(),
@@ -219,10 +187,7 @@ fn parse_http_response(raw: &[u8]) -> Result<(u16, Vec<u8>)> {
 fn decode_chunked(mut rest: &[u8]) -> Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("truncated chunk size")?;
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").context("truncated chunk size")?;
         let size_text = std::str::from_utf8(&rest[..line_end])?;
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size_text, 16).context("bad chunk size")?;
@@ -241,10 +206,7 @@ fn http_response_parsing() {
     let raw = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
     assert_eq!(parse_http_response(raw).unwrap(), (200, b"{}".to_vec()));
     let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
-    assert_eq!(
-        parse_http_response(raw).unwrap(),
-        (200, b"{\"a\":1}".to_vec())
-    );
+    assert_eq!(parse_http_response(raw).unwrap(), (200, b"{\"a\":1}".to_vec()));
     assert!(parse_http_response(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{}").is_err());
     assert!(parse_http_response(b"garbage").is_err());
 }
