@@ -116,6 +116,7 @@ impl<V: Encode + Decode + Default> StorageValue<V> {
 }
 
 /// A map from `K` to `V`, keys hashed with `H`.
+#[allow(clippy::type_complexity)]
 pub struct StorageMap<K, V, H> {
     /// The pallet's storage name.
     pub pallet: &'static str,
