@@ -10,11 +10,11 @@
 //!
 //! - [`runtime`]: native transfers per second through block building, execution and commit.
 //!
-//! Output: a table, or with `--json` one line per case:
+//! Output: a table, or with `--json` one line per case (shown wrapped here), for example:
 //!
 //! ```text
 //! {"suite":"runtime","case":"propose/accounts=1000/txs_per_block=1000",
-//!  "baseline":41234.5,"ours":20321.9,"ratio":0.49,"unit":"transfers/s"}
+//!  "baseline":13011.2,"ours":7284.5,"ratio":0.56,"unit":"transfers/s"}
 //! ```
 //!
 //! Inputs are generated from fixed seeds and nothing depends on timing, so two runs measure the
