@@ -107,16 +107,22 @@ pub struct RunArgs {
     /// Milliseconds between blocks (default: the chain spec's `genesis.blockTimeMs`).
     #[arg(long, value_name = "MS")]
     pub block_time_ms: Option<u64>,
-    /// JSON-RPC port (HTTP and WebSocket), on 127.0.0.1.
+    /// JSON-RPC port (HTTP and WebSocket).
     #[arg(long, default_value_t = 9944)]
     pub rpc_port: u16,
+    /// Listen for RPC on all interfaces instead of 127.0.0.1 (put a proxy or firewall in front).
+    #[arg(long)]
+    pub rpc_external: bool,
     /// Origins allowed to call RPC from a browser: `all`, or a comma-separated list
     /// (default: localhost origins; `all` with --dev).
     #[arg(long, value_name = "ORIGINS")]
     pub rpc_cors: Option<String>,
-    /// Prometheus metrics port, on 127.0.0.1.
+    /// Prometheus metrics port.
     #[arg(long, default_value_t = 9615)]
     pub prometheus_port: u16,
+    /// Serve metrics on all interfaces instead of 127.0.0.1.
+    #[arg(long)]
+    pub prometheus_external: bool,
     /// Do not serve metrics.
     #[arg(long)]
     pub no_prometheus: bool,

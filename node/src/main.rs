@@ -100,12 +100,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => Some(vec!["http://localhost".into(), "http://127.0.0.1".into(), "https://localhost".into()]),
     };
     runtime()?.block_on(async move {
-        let rpc_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.rpc_port));
+        let rpc_addr = SocketAddr::from((interface(args.rpc_external), args.rpc_port));
         let (rpc, _) = rpc::start(node.clone(), rpc_addr, cors).await.with_context(|| format!("starting RPC on {rpc_addr}"))?;
         let metrics_task = if args.no_prometheus {
             None
         } else {
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.prometheus_port));
+            let addr = SocketAddr::from((interface(args.prometheus_external), args.prometheus_port));
             Some(metrics::serve(node.metrics.clone(), addr).await.with_context(|| format!("serving metrics on {addr}"))?)
         };
         let author = proposer.map(|pair| {
@@ -126,6 +126,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     })?;
     drop(temp);
     Ok(())
+}
+
+/// All interfaces when `external`, else loopback only.
+fn interface(external: bool) -> Ipv4Addr {
+    if external {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        Ipv4Addr::LOCALHOST
+    }
 }
 
 /// The validator key, when this node produces blocks.

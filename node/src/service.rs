@@ -1,14 +1,16 @@
 //! The running node: state, block store, mempool, block production and import.
 //!
-//! Durability: a block is appended to the block store and synced to disk before its state is
-//! committed and before anyone (RPC, subscribers) sees it. On start the node opens the block
-//! store (which drops a torn last record), checks that block 0 is this spec's genesis, and
-//! re-executes every stored block on the in-memory state, checking each state root, so that a
-//! node killed at any moment comes back at its last durable block with the same state root.
+//! Durability: a block is appended to the block store and synced to disk, then its state is
+//! committed to MetisDB (synced too), and only then does anyone (RPC, subscribers) see it. On
+//! start the node opens the block store (which drops a torn last record) and the state store
+//! (which opens at its last committed block), checks that they belong to this spec's chain, and
+//! re-executes the stored blocks that the state has not committed yet (at most the one a crash
+//! interrupted), so a node killed at any moment comes back at its last durable block with the
+//! same state root, without replaying the chain.
 
 use hyperion_primitives::{Address, Block, Extrinsic, Hash, Header, Receipt};
 use hyperion_runtime::{InvalidTransaction, Runtime, StorageRead};
-use hyperion_state::{MemoryStateDb, Snapshot, StateDb};
+use hyperion_state::{MetisConfig, MetisDb, Snapshot, StateDb};
 use parity_scale_codec::DecodeLimit;
 use parking_lot::{Mutex, RwLock};
 use std::path::{Path, PathBuf};
@@ -52,7 +54,7 @@ pub struct Node {
     /// The runtime.
     pub runtime: Arc<Runtime>,
     /// The state.
-    pub state: Arc<MemoryStateDb>,
+    pub state: Arc<MetisDb>,
     /// The transaction pool.
     pub pool: Mutex<Mempool>,
     /// The genesis block's hash.
@@ -77,7 +79,9 @@ pub fn chain_dir(base: &Path, spec: &ChainSpec) -> PathBuf {
 }
 
 impl Node {
-    /// Opens (or creates) the chain under `chain_dir`, replaying stored blocks.
+    /// Opens (or creates) the chain under `chain_dir`: the block store in `blocks/`, the state
+    /// (MetisDB) in `state/`. Blocks that are stored but whose state was not committed (a crash
+    /// between the two) are re-executed.
     pub fn open(
         spec: ChainSpec,
         runtime: Arc<Runtime>,
@@ -85,10 +89,10 @@ impl Node {
         pool: PoolConfig,
         name: String,
     ) -> Result<Arc<Self>> {
-        let state = Arc::new(MemoryStateDb::new(STATE_VERSIONS_KEPT));
         let genesis_changes = spec.genesis_changes(&runtime)?;
-        let root = state.commit(0, &genesis_changes, None)?;
-        let genesis = Runtime::genesis_header(root, spec.genesis.timestamp_ms);
+        let genesis_root =
+            hyperion_state::trie_root(genesis_changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))));
+        let genesis = Runtime::genesis_header(genesis_root, spec.genesis.timestamp_ms);
         let genesis_hash = genesis.hash();
         runtime.set_genesis_hash(genesis_hash);
 
@@ -110,7 +114,12 @@ impl Node {
                 )))
             }
         }
-        let best = replay(&runtime, &state, &store, genesis)?;
+        let config = MetisConfig { retain: STATE_VERSIONS_KEPT, ..MetisConfig::default() };
+        let state = Arc::new(MetisDb::open(&chain_dir.join("state"), config)?);
+        if state.latest().is_none() {
+            state.commit(0, &genesis_changes, Some(genesis_root))?;
+        }
+        let best = catch_up(&runtime, state.as_ref(), &store)?;
         let metrics = Arc::new(Metrics::new());
         metrics.best_height.set(best.number as i64);
         metrics.finalized_height.set(best.number as i64);
@@ -236,9 +245,8 @@ impl Node {
         {
             let mut chain = self.chain.write();
             chain.store.append(&stored)?;
-            self.state
-                .commit(header.number, changes, Some(header.state_root))
-                .expect("the root was computed on this state");
+            // The block is durable: if this fails, the next start re-executes it.
+            self.state.commit(header.number, changes, Some(header.state_root))?;
             chain.best = header.clone();
         }
         let elapsed = started.elapsed();
@@ -292,18 +300,38 @@ pub fn decode_block(bytes: &[u8]) -> std::result::Result<Block, String> {
     Block::decode_all_with_depth_limit(DECODE_DEPTH_LIMIT, &mut &bytes[..]).map_err(|e| e.to_string())
 }
 
-/// Re-executes stored blocks 1.. on the genesis state; returns the best header.
-fn replay(runtime: &Runtime, state: &MemoryStateDb, store: &BlockStore, genesis: Header) -> Result<Header> {
-    let Some(best) = store.best_number() else { return Ok(genesis) };
-    if best > 0 {
-        tracing::info!(target: "hyperion::service", best, "re-executing {best} stored blocks");
+/// Checks that the state belongs to the stored chain and re-executes the stored blocks it does
+/// not have yet; returns the best header.
+fn catch_up(runtime: &Runtime, state: &MetisDb, store: &BlockStore) -> Result<Header> {
+    let (state_number, state_root) = state.latest().expect("genesis is committed");
+    let best = store.best_number().expect("genesis is stored");
+    let at_state = store.get(state_number)?.ok_or_else(|| {
+        Error::WrongChain(format!(
+            "the state at {} is at block {state_number}, past the last stored block {best} in {}; \
+             purge the chain (`hyperion purge-chain`) and sync again",
+            state.path().display(),
+            store.path().display()
+        ))
+    })?;
+    if at_state.block.header.state_root != state_root {
+        return Err(Error::WrongChain(format!(
+            "the state at {} (block {state_number}, root {state_root}) does not belong to the chain in {}",
+            state.path().display(),
+            store.path().display()
+        )));
     }
-    let mut parent = genesis;
-    for number in 1..=best {
+    if best > state_number {
+        tracing::info!(target: "hyperion::service", from = state_number + 1, to = best, "re-executing stored blocks");
+    }
+    let mut parent = at_state.block.header;
+    for number in state_number + 1..=best {
         let stored =
             store.get(number)?.ok_or_else(|| Error::Io(format!("block {number} vanished from the store")))?;
         let executed = runtime.execute_block(state, &parent, &stored.block).map_err(|e| {
-            Error::Io(format!("stored block {number} does not re-execute ({e}); the block store at {} is damaged or from another node version", store.path().display()))
+            Error::Io(format!(
+                "stored block {number} does not re-execute ({e}); the block store at {} is damaged or from another node version",
+                store.path().display()
+            ))
         })?;
         state.commit(number, &executed.changes, Some(stored.block.header.state_root))?;
         parent = stored.block.header;

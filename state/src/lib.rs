@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod memory;
+mod metis;
 mod trie;
 
 use hyperion_primitives::{BlockNumber, Hash};
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use memory::MemoryStateDb;
+pub use metis::{MetisConfig, MetisDb, MAX_VALUE_BYTES};
 pub use trie::{empty_root, ordered_root, trie_root};
 
 /// Changes of one block: `Some(value)` writes a key, `None` deletes it. Sorted by key.
@@ -51,6 +53,30 @@ pub enum Error {
     /// The trie node store is missing a node: the backend is corrupt.
     #[error("state trie is corrupt: {0}")]
     Corrupt(String),
+    /// A file operation failed.
+    #[error("state store I/O error at {}: {message}", path.display())]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What the system said.
+        message: String,
+    },
+    /// The store on disk is damaged; it is not repaired automatically.
+    #[error("state store at {} is damaged: {message}", path.display())]
+    Damaged {
+        /// The damaged file or folder.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key or value exceeds the store's limits.
+    #[error("key of {key_bytes} bytes or value of {value_bytes} bytes exceeds the limits")]
+    TooLarge {
+        /// Key size.
+        key_bytes: usize,
+        /// Value size.
+        value_bytes: usize,
+    },
 }
 
 /// This crate's result type.

@@ -8,12 +8,11 @@
 use hyperion_primitives::{BlockNumber, Hash};
 use imbl::OrdMap;
 use parking_lot::RwLock;
-use sp_core::H256;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::trie::{empty_root, Layout, NodeStore, OverlayDb};
+use crate::trie::{apply_changes, empty_root, NodeStore};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
 
 type Map = OrdMap<Vec<u8>, Vec<u8>>;
@@ -45,20 +44,6 @@ impl MemoryStateDb {
         }
     }
 
-    /// Applies `changes` to the trie of `root` in an overlay; returns the new root and overlay.
-    fn apply_to_trie(nodes: &NodeStore, root: Hash, changes: &ChangeSet) -> Result<(Hash, NodeStore)> {
-        let mut db = OverlayDb { base: nodes, overlay: NodeStore::default() };
-        let root = sp_trie::delta_trie_root::<Layout, _, _, _, _, _>(
-            &mut db,
-            H256(root.0),
-            changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
-            None,
-            None,
-        )
-        .map_err(|e| Error::Corrupt(format!("{e:?}")))?;
-        Ok((Hash(root.0), db.overlay))
-    }
-
     fn latest_version(inner: &Inner) -> Option<(BlockNumber, &Version)> {
         inner.versions.last_key_value().map(|(n, v)| (*n, v))
     }
@@ -85,7 +70,7 @@ impl StateDb for MemoryStateDb {
         let inner = self.inner.read();
         match Self::latest_version(&inner) {
             Some((latest, version)) if latest == parent => {
-                Ok(Self::apply_to_trie(&inner.nodes, version.root, changes)?.0)
+                Ok(apply_changes(&inner.nodes, version.root, changes)?.0)
             }
             _ => Err(Error::NotLatest(parent)),
         }
@@ -100,7 +85,7 @@ impl StateDb for MemoryStateDb {
         if number != expected_number {
             return Err(Error::NotNext { expected: expected_number, got: number });
         }
-        let (root, overlay) = Self::apply_to_trie(&inner.nodes, base_root, changes)?;
+        let (root, overlay) = apply_changes(&inner.nodes, base_root, changes)?;
         if let Some(expected) = expected_root {
             if expected != root {
                 return Err(Error::RootMismatch { expected, computed: root });

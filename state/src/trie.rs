@@ -6,6 +6,8 @@ use hyperion_primitives::Hash;
 use sp_core::{Blake2Hasher, H256};
 use sp_trie::{DBValue, LayoutV1, MemoryDB, TrieConfiguration};
 
+use crate::{ChangeSet, Error, Result};
+
 /// The trie layout of all Hyperion commitments.
 pub(crate) type Layout = LayoutV1<Blake2Hasher>;
 /// The in-memory trie node store.
@@ -34,6 +36,21 @@ where
     V: AsRef<[u8]>,
 {
     Hash(Layout::ordered_trie_root(items).0)
+}
+
+/// Applies `changes` to the trie of `root` in an overlay over `nodes`; returns the new root and
+/// the overlay (to be consolidated into `nodes` on commit, or dropped).
+pub(crate) fn apply_changes(nodes: &NodeStore, root: Hash, changes: &ChangeSet) -> Result<(Hash, NodeStore)> {
+    let mut db = OverlayDb { base: nodes, overlay: NodeStore::default() };
+    let root = sp_trie::delta_trie_root::<Layout, _, _, _, _, _>(
+        &mut db,
+        H256(root.0),
+        changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
+        None,
+        None,
+    )
+    .map_err(|e| Error::Corrupt(format!("{e:?}")))?;
+    Ok((Hash(root.0), db.overlay))
 }
 
 /// Writes go to `overlay`; reads see `overlay` first, then `base`. Dropping it discards the

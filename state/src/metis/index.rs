@@ -1,0 +1,145 @@
+//! The in-memory index: where the latest value of every key is, plus one undo layer per recent
+//! block (where each key that block changed was before), so that any retained version can be
+//! read: the value of `k` at version `v` is the undo entry of `k` in the first layer after `v`
+//! that has one, else the latest value.
+
+use hyperion_primitives::Hash;
+use std::collections::{HashMap, VecDeque};
+
+/// Where a value lives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Loc {
+    /// Segment id.
+    pub segment: u32,
+    /// Length of the value.
+    pub value_len: u32,
+    /// Offset of the value in the segment.
+    pub value_offset: u64,
+}
+
+/// What block `version` changed, as the locations before it.
+struct Layer {
+    version: u64,
+    root: Hash,
+    undo: HashMap<Vec<u8>, Option<Loc>>,
+}
+
+/// The index of all keys and the undo layers of retained versions.
+#[derive(Default)]
+pub(crate) struct Index {
+    latest: HashMap<Vec<u8>, Loc>,
+    /// The latest version and its root.
+    head: Option<(u64, Hash)>,
+    /// Ascending by version, contiguous, ending at the latest version.
+    layers: VecDeque<Layer>,
+}
+
+impl Index {
+    /// The latest version and root.
+    pub fn head(&self) -> Option<(u64, Hash)> {
+        self.head
+    }
+
+    /// Number of live keys.
+    pub fn len(&self) -> usize {
+        self.latest.len()
+    }
+
+    /// The oldest readable version.
+    pub fn oldest(&self) -> Option<u64> {
+        let (latest, _) = self.head?;
+        Some(self.layers.front().map_or(latest, |l| l.version.saturating_sub(1)))
+    }
+
+    /// Whether `version` can be read.
+    pub fn readable(&self, version: u64) -> bool {
+        matches!((self.oldest(), self.head), (Some(oldest), Some((latest, _))) if version >= oldest && version <= latest)
+    }
+
+    /// The root of a readable version (for the oldest one, its root is only known when the layer
+    /// of that version itself is still kept).
+    pub fn root(&self, version: u64) -> Option<Hash> {
+        match self.head {
+            Some((latest, root)) if latest == version => Some(root),
+            _ => self.layers.iter().find(|l| l.version == version).map(|l| l.root),
+        }
+    }
+
+    /// Where `key`'s value is at `version` (which must be readable).
+    pub fn get(&self, key: &[u8], version: u64) -> Option<Loc> {
+        if let Some(front) = self.layers.front() {
+            let skip = (version + 1).saturating_sub(front.version) as usize;
+            for layer in self.layers.iter().skip(skip) {
+                if let Some(before) = layer.undo.get(key) {
+                    return *before;
+                }
+            }
+        }
+        self.latest.get(key).copied()
+    }
+
+    /// Every key with `prefix` that any readable version may have (superset, unsorted).
+    pub fn keys_with_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+        self.latest
+            .keys()
+            .chain(self.layers.iter().flat_map(|l| l.undo.keys()))
+            .filter(move |k| k.starts_with(prefix))
+    }
+
+    /// Applies block `version`'s changes (`None`: deleted) with its root.
+    pub fn apply(&mut self, version: u64, root: Hash, changes: Vec<(Vec<u8>, Option<Loc>)>) {
+        if let Some((latest, _)) = self.head {
+            assert_eq!(version, latest + 1, "versions are applied in order");
+        }
+        let mut undo = HashMap::with_capacity(changes.len());
+        for (key, loc) in changes {
+            let before = match loc {
+                Some(loc) => self.latest.insert(key.clone(), loc),
+                None => self.latest.remove(&key),
+            };
+            undo.entry(key).or_insert(before);
+        }
+        self.layers.push_back(Layer { version, root, undo });
+        self.head = Some((version, root));
+    }
+
+    /// Drops the oldest layers so that at most `retain` remain, but never one that a reader
+    /// pinned at a version before it still needs.
+    pub fn prune(&mut self, retain: u64, oldest_pinned: Option<u64>) {
+        while self.layers.len() as u64 > retain {
+            let front = self.layers.front().expect("non-empty").version;
+            if oldest_pinned.is_some_and(|pin| pin < front) {
+                break;
+            }
+            self.layers.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(n: u64) -> Option<Loc> {
+        Some(Loc { segment: 1, value_len: 1, value_offset: n })
+    }
+
+    #[test]
+    fn reads_at_versions_and_prunes_around_pins() {
+        let mut index = Index::default();
+        index.apply(0, Hash([0; 32]), vec![(b"a".to_vec(), loc(0))]);
+        index.apply(1, Hash([1; 32]), vec![(b"a".to_vec(), loc(1)), (b"b".to_vec(), loc(10))]);
+        index.apply(2, Hash([2; 32]), vec![(b"a".to_vec(), None)]);
+        assert_eq!(index.get(b"a", 2), None);
+        assert_eq!(index.get(b"a", 1), loc(1));
+        assert_eq!(index.get(b"a", 0), loc(0));
+        assert_eq!(index.get(b"b", 0), None);
+        assert_eq!(index.get(b"b", 2), loc(10));
+        assert_eq!(index.root(1), Some(Hash([1; 32])));
+        index.prune(1, Some(0));
+        assert!(index.readable(0), "a reader pinned at 0 keeps the layers it needs");
+        index.prune(1, None);
+        assert!(!index.readable(0) && index.readable(1) && index.readable(2));
+        assert_eq!(index.get(b"a", 1), loc(1));
+    }
+}

@@ -1,0 +1,443 @@
+//! MetisDB: the durable, multi-version state store.
+//!
+//! ```text
+//! <dir>/meta                 two checksummed meta slots (see meta.rs)
+//! <dir>/segments/NNNNNNNN.seg fixed-size segment files of records (see record.rs)
+//! ```
+//!
+//! Values live in append-only segment files, written with ordinary positional writes and read
+//! through read-only memory maps; the store grows by adding segments, never by resizing a mapped
+//! file. An in-memory index maps each key to its latest value's location, with one undo layer
+//! per retained block so that the last `retain` versions can be read. One writer commits block
+//! by block; any number of readers hold pinned [`Snapshot`]s, and a pinned version is never
+//! pruned under its reader.
+//!
+//! A commit appends the block's records (its puts and deletes, then a commit record carrying the
+//! state root), syncs them, then writes and syncs a meta slot. After a crash or power cut the
+//! store opens at the last block whose meta slot reached the disk: records after the committed
+//! head are ignored and later overwritten. A record inside the committed range that fails its
+//! checksum is damage, reported with its path and offset, never silently dropped.
+//!
+//! On open the index is rebuilt by one scan of the segments, and the state trie (the `sp-trie`
+//! `LayoutV1` commitment) is rebuilt from the latest values and checked against the committed
+//! root.
+
+mod index;
+mod meta;
+mod record;
+mod segment;
+
+use hyperion_primitives::{BlockNumber, Hash};
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::trie::{apply_changes, empty_root, NodeStore};
+use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
+use index::{Index, Loc};
+use meta::{Meta, MetaFile};
+use record::{Kind, Read};
+use segment::Segment;
+
+/// Largest value accepted by a commit.
+pub const MAX_VALUE_BYTES: usize = 16 << 20;
+
+/// MetisDB settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetisConfig {
+    /// Size of each segment file (used when the store is created; an existing store keeps its
+    /// own). Must hold the largest record.
+    pub segment_bytes: u64,
+    /// How many recent versions stay readable (at least 1).
+    pub retain: u64,
+}
+
+impl Default for MetisConfig {
+    fn default() -> Self {
+        Self { segment_bytes: 256 << 20, retain: 256 }
+    }
+}
+
+struct Inner {
+    index: Index,
+    /// Segments by id; id `i` is at `i - 1`.
+    segments: Vec<Arc<Segment>>,
+    /// Trie nodes of the latest root.
+    nodes: NodeStore,
+}
+
+struct Shared {
+    inner: RwLock<Inner>,
+    /// Pinned versions and how many snapshots pin each.
+    pins: Mutex<BTreeMap<u64, usize>>,
+}
+
+struct Writer {
+    meta: MetaFile,
+    /// The committed meta, `None` before the first commit.
+    last: Option<Meta>,
+    segment_bytes: u64,
+}
+
+/// The durable state store. See the module docs.
+pub struct MetisDb {
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    writer: Mutex<Writer>,
+    retain: u64,
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Io { path: path.to_path_buf(), message: e.to_string() }
+}
+
+fn damaged(path: &Path, message: impl Into<String>) -> Error {
+    Error::Damaged { path: path.to_path_buf(), message: message.into() }
+}
+
+impl MetisDb {
+    /// Opens the store in `dir`, creating it when empty.
+    pub fn open(dir: &Path, config: MetisConfig) -> Result<Self> {
+        let segments_dir = dir.join("segments");
+        std::fs::create_dir_all(&segments_dir).map_err(|e| io_error(&segments_dir, e))?;
+        let meta_file = MetaFile::open(dir).map_err(|e| io_error(dir, e))?;
+        let last = meta_file.load().map_err(|e| damaged(&meta_file.path, e.to_string()))?;
+        let segment_bytes = last.map_or(config.segment_bytes, |m| m.segment_bytes);
+        if segment_bytes < 4096 {
+            return Err(damaged(&meta_file.path, format!("segment size {segment_bytes} is below 4096")));
+        }
+        let mut inner = Inner { index: Index::default(), segments: Vec::new(), nodes: NodeStore::default() };
+        if let Some(meta) = last {
+            for id in 1..=meta.head_segment {
+                let segment = Segment::open(&segments_dir, id, segment_bytes)
+                    .map_err(|e| damaged(&segment::segment_path(&segments_dir, id), e.to_string()))?;
+                inner.segments.push(Arc::new(segment));
+            }
+            scan(&mut inner, &meta, config.retain.max(1), &segments_dir)?;
+            rebuild_trie(&mut inner, &meta, &meta_file.path)?;
+        }
+        let shared = Arc::new(Shared { inner: RwLock::new(inner), pins: Mutex::new(BTreeMap::new()) });
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            shared,
+            writer: Mutex::new(Writer { meta: meta_file, last, segment_bytes }),
+            retain: config.retain.max(1),
+        })
+    }
+
+    /// The store's folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Number of live keys in the latest version.
+    pub fn len(&self) -> usize {
+        self.shared.inner.read().index.len()
+    }
+
+    /// Whether the latest version has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the block's records at the head, rolling to new segments as they fill; returns
+    /// the locations of its values, the segments created, the new head and the segments written.
+    #[allow(clippy::type_complexity)]
+    fn write_block(
+        &self,
+        writer: &Writer,
+        number: BlockNumber,
+        changes: &ChangeSet,
+        root: Hash,
+    ) -> Result<(Vec<(Vec<u8>, Option<Loc>)>, Vec<Arc<Segment>>, (u32, u64), Vec<Arc<Segment>>)> {
+        let mut out = BlockWriter {
+            dir: self.dir.join("segments"),
+            segment_bytes: writer.segment_bytes,
+            head: writer.last.map_or((0, 0), |m| (m.head_segment, m.head_offset)),
+            current: None,
+            buf: Vec::new(),
+            buf_start: 0,
+            created: Vec::new(),
+            touched: Vec::new(),
+        };
+        if let Some(last) = writer.last {
+            out.current = Some(self.shared.inner.read().segments[last.head_segment as usize - 1].clone());
+            out.buf_start = last.head_offset;
+        }
+        let mut locations = Vec::with_capacity(changes.len());
+        for (key, value) in changes {
+            let value_bytes = value.as_deref().unwrap_or(&[]);
+            if value_bytes.len() > MAX_VALUE_BYTES || key.len() > record::MAX_KEY_BYTES {
+                return Err(Error::TooLarge { key_bytes: key.len(), value_bytes: value_bytes.len() });
+            }
+            let kind = if value.is_some() { Kind::Put } else { Kind::Delete };
+            let (segment, offset) = out.push(kind, number, key, value_bytes)?;
+            let loc = value.as_ref().map(|v| Loc {
+                segment,
+                value_len: v.len() as u32,
+                value_offset: offset + (record::encoded_size(key, v) - v.len()) as u64,
+            });
+            locations.push((key.clone(), loc));
+        }
+        out.push(Kind::Commit, number, &[], &root.0)?;
+        out.flush()?;
+        Ok((locations, out.created, out.head, out.touched))
+    }
+}
+
+/// Buffers a block's records and writes them segment by segment.
+struct BlockWriter {
+    dir: PathBuf,
+    segment_bytes: u64,
+    /// Segment id and offset where the next record goes.
+    head: (u32, u64),
+    current: Option<Arc<Segment>>,
+    buf: Vec<u8>,
+    /// Offset in `current` where `buf` starts.
+    buf_start: u64,
+    created: Vec<Arc<Segment>>,
+    touched: Vec<Arc<Segment>>,
+}
+
+impl BlockWriter {
+    /// Adds a record; returns the segment and offset it is written at.
+    fn push(&mut self, kind: Kind, version: u64, key: &[u8], value: &[u8]) -> Result<(u32, u64)> {
+        let (size, segment_bytes) = (record::encoded_size(key, value) as u64, self.segment_bytes);
+        // Keep room for an end marker after the last record of every segment.
+        let fits = |offset: u64| offset + size + record::FRAME_BYTES as u64 <= segment_bytes;
+        if !fits(0) {
+            return Err(Error::TooLarge { key_bytes: key.len(), value_bytes: value.len() });
+        }
+        if self.current.is_none() || !fits(self.head.1) {
+            self.roll()?;
+        }
+        let at = self.head;
+        record::encode(&mut self.buf, kind, version, key, value);
+        self.head.1 += size;
+        Ok(at)
+    }
+
+    /// Writes the buffer to the current segment.
+    fn flush(&mut self) -> Result<()> {
+        if let Some(segment) = &self.current {
+            if !self.buf.is_empty() {
+                segment.write_at(self.buf_start, &self.buf).map_err(|e| io_error(&segment.path, e))?;
+                self.touched.push(segment.clone());
+            }
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Ends the current segment with a marker and starts the next one.
+    fn roll(&mut self) -> Result<()> {
+        if self.current.is_some() {
+            self.buf.extend_from_slice(&[0u8; record::FRAME_BYTES]);
+        }
+        self.flush()?;
+        let id = self.head.0 + 1;
+        let segment = Arc::new(
+            Segment::create(&self.dir, id, self.segment_bytes)
+                .map_err(|e| io_error(&segment::segment_path(&self.dir, id), e))?,
+        );
+        self.created.push(segment.clone());
+        self.current = Some(segment);
+        self.head = (id, 0);
+        self.buf_start = 0;
+        Ok(())
+    }
+}
+
+/// Rebuilds the index from the committed records.
+fn scan(inner: &mut Inner, meta: &Meta, retain: u64, dir: &Path) -> Result<()> {
+    let mut pending: Vec<(Vec<u8>, Option<Loc>)> = Vec::new();
+    for segment in inner.segments.clone() {
+        let bytes = segment.bytes();
+        let end = if segment.id == meta.head_segment { meta.head_offset as usize } else { bytes.len() };
+        let mut offset = 0usize;
+        while offset < end {
+            match record::read(&bytes[offset..end.max(offset)]) {
+                Read::Record(r) => {
+                    match r.kind {
+                        Kind::Put => pending.push((
+                            r.key.to_vec(),
+                            Some(Loc {
+                                segment: segment.id,
+                                value_len: r.value.len() as u32,
+                                value_offset: (offset + r.value_offset) as u64,
+                            }),
+                        )),
+                        Kind::Delete => pending.push((r.key.to_vec(), None)),
+                        Kind::Commit => {
+                            let root = Hash::from_slice(r.value).ok_or_else(|| {
+                                damaged(&segment.path, format!("bad commit record at offset {offset}"))
+                            })?;
+                            inner.index.apply(r.version, root, std::mem::take(&mut pending));
+                            inner.index.prune(retain, None);
+                        }
+                    }
+                    offset += r.size;
+                }
+                Read::End if segment.id != meta.head_segment => break,
+                Read::End => {
+                    return Err(damaged(
+                        &segment.path,
+                        format!("committed data ends early at offset {offset}"),
+                    ))
+                }
+                Read::Invalid(why) => {
+                    return Err(damaged(
+                        &segment.path,
+                        format!("{why} at offset {offset}; restore from a backup or resync"),
+                    ))
+                }
+            }
+        }
+    }
+    if !pending.is_empty() || inner.index.head() != Some((meta.version, meta.root)) {
+        return Err(damaged(dir, format!("the segments do not end with committed block {}", meta.version)));
+    }
+    Ok(())
+}
+
+/// Rebuilds the trie of the latest version and checks its root.
+fn rebuild_trie(inner: &mut Inner, meta: &Meta, meta_path: &Path) -> Result<()> {
+    let (version, _) = inner.index.head().expect("scanned");
+    let snapshot = Snap { inner: &*inner, version };
+    let all: ChangeSet = snapshot.all_pairs(&[]).into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let (root, overlay) = apply_changes(&inner.nodes, empty_root(), &all)?;
+    if root != meta.root {
+        return Err(damaged(
+            meta_path,
+            format!("state root {root} does not match the committed root {}", meta.root),
+        ));
+    }
+    inner.nodes.consolidate(overlay);
+    Ok(())
+}
+
+/// Reads of one version under a held lock.
+struct Snap<'a> {
+    inner: &'a Inner,
+    version: u64,
+}
+
+impl Snap<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let loc = self.inner.index.get(key, self.version)?;
+        let segment = &self.inner.segments[loc.segment as usize - 1];
+        let start = loc.value_offset as usize;
+        Some(segment.bytes()[start..start + loc.value_len as usize].to_vec())
+    }
+
+    fn all_pairs(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut keys: Vec<&Vec<u8>> = self.inner.index.keys_with_prefix(prefix).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter().filter_map(|k| self.get(k).map(|v| (k.clone(), v))).collect()
+    }
+}
+
+/// A pinned version of a [`MetisDb`].
+struct MetisSnapshot {
+    shared: Arc<Shared>,
+    version: u64,
+}
+
+impl StateRead for MetisSnapshot {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let inner = self.shared.inner.read();
+        Snap { inner: &inner, version: self.version }.get(key)
+    }
+
+    fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let inner = self.shared.inner.read();
+        let all = Snap { inner: &inner, version: self.version }.all_pairs(prefix);
+        all.into_iter()
+            .filter(|(k, _)| start_after.is_none_or(|after| k.as_slice() > after))
+            .take(limit)
+            .collect()
+    }
+}
+
+impl Drop for MetisSnapshot {
+    fn drop(&mut self) {
+        let mut pins = self.shared.pins.lock();
+        let count = pins.get_mut(&self.version).expect("a snapshot's version is pinned");
+        *count -= 1;
+        if *count == 0 {
+            pins.remove(&self.version);
+        }
+    }
+}
+
+impl StateDb for MetisDb {
+    fn latest(&self) -> Option<(BlockNumber, Hash)> {
+        self.shared.inner.read().index.head()
+    }
+
+    fn snapshot(&self, number: BlockNumber) -> Result<Snapshot> {
+        let inner = self.shared.inner.read();
+        if !inner.index.readable(number) {
+            return Err(Error::UnknownVersion(number));
+        }
+        // Pinned while the read lock keeps the writer from pruning.
+        *self.shared.pins.lock().entry(number).or_insert(0) += 1;
+        Ok(Arc::new(MetisSnapshot { shared: self.shared.clone(), version: number }))
+    }
+
+    fn root(&self, number: BlockNumber) -> Result<Hash> {
+        self.shared.inner.read().index.root(number).ok_or(Error::UnknownVersion(number))
+    }
+
+    fn compute_root(&self, parent: BlockNumber, changes: &ChangeSet) -> Result<Hash> {
+        let inner = self.shared.inner.read();
+        match inner.index.head() {
+            Some((latest, root)) if latest == parent => Ok(apply_changes(&inner.nodes, root, changes)?.0),
+            _ => Err(Error::NotLatest(parent)),
+        }
+    }
+
+    fn commit(&self, number: BlockNumber, changes: &ChangeSet, expected_root: Option<Hash>) -> Result<Hash> {
+        let mut writer = self.writer.lock();
+        let (expected_number, base_root) = match self.latest() {
+            Some((latest, root)) => (latest + 1, root),
+            None => (0, empty_root()),
+        };
+        if number != expected_number {
+            return Err(Error::NotNext { expected: expected_number, got: number });
+        }
+        let (root, overlay) = apply_changes(&self.shared.inner.read().nodes, base_root, changes)?;
+        if let Some(expected) = expected_root.filter(|e| *e != root) {
+            return Err(Error::RootMismatch { expected, computed: root });
+        }
+        let (locations, created, head, touched) = self.write_block(&writer, number, changes, root)?;
+        for segment in &touched {
+            segment.sync().map_err(|e| io_error(&segment.path, e))?;
+        }
+        let meta = Meta {
+            seq: writer.last.map_or(1, |m| m.seq + 1),
+            version: number,
+            root,
+            head_segment: head.0,
+            head_offset: head.1,
+            segment_bytes: writer.segment_bytes,
+        };
+        writer.meta.store(&meta).map_err(|e| io_error(&writer.meta.path, e))?;
+        writer.last = Some(meta);
+        let mut inner = self.shared.inner.write();
+        // Read the pins under the write lock: `snapshot` pins under the read lock, so no pin of
+        // a version about to be pruned can be in flight.
+        let oldest_pinned = self.shared.pins.lock().keys().next().copied();
+        inner.segments.extend(created);
+        inner.index.apply(number, root, locations);
+        inner.index.prune(self.retain, oldest_pinned);
+        inner.nodes.consolidate(overlay);
+        inner.nodes.purge();
+        Ok(root)
+    }
+}
+
+#[cfg(test)]
+mod tests;

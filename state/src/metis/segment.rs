@@ -1,0 +1,74 @@
+//! Segment files: fixed-size, written with ordinary positional writes, read through a
+//! read-only memory map. A segment is created at its full size (zero-filled, sparse), so it is
+//! never resized while mapped; the store grows by adding segments.
+
+use memmap2::Mmap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// One segment file.
+pub(crate) struct Segment {
+    pub id: u32,
+    pub path: PathBuf,
+    file: File,
+    map: Mmap,
+}
+
+/// The path of segment `id` in `dir`.
+pub(crate) fn segment_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:08}.seg"))
+}
+
+impl Segment {
+    /// Creates segment `id` of `size` bytes, replacing any leftover file of that name (a segment
+    /// beyond the committed head holds nothing committed).
+    pub fn create(dir: &Path, id: u32, size: u64) -> io::Result<Self> {
+        let path = segment_path(dir, id);
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        file.set_len(size)?;
+        file.sync_all()?;
+        File::open(dir)?.sync_all()?;
+        Self::map(id, path, file)
+    }
+
+    /// Opens an existing segment, which must be `size` bytes.
+    pub fn open(dir: &Path, id: u32, size: u64) -> io::Result<Self> {
+        let path = segment_path(dir, id);
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let len = file.metadata()?.len();
+        if len != size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is {len} bytes, segments are {size} bytes", path.display()),
+            ));
+        }
+        Self::map(id, path, file)
+    }
+
+    #[allow(unsafe_code)]
+    fn map(id: u32, path: PathBuf, file: File) -> io::Result<Self> {
+        // SAFETY: the mapping is read-only and the file is owned by this store, which never
+        // truncates or shrinks a segment while it is mapped (segments have a fixed size set at
+        // creation) and only writes to ranges that no reader has been given a location in yet.
+        // Other processes are kept out by the store's documented single-writer rule.
+        let map = unsafe { Mmap::map(&file)? };
+        Ok(Self { id, path, file, map })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Writes `data` at `offset` (visible through the map once written).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(data, offset)
+    }
+
+    /// Makes the written data durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}

@@ -1,0 +1,244 @@
+//! MetisDB against a reference model, across reopens, concurrent readers and crashes.
+
+use super::*;
+use crate::trie_root;
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use std::collections::BTreeMap;
+
+const SMALL: MetisConfig = MetisConfig { segment_bytes: 4096, retain: 4 };
+
+/// A block of writes over a small key space, so that keys are overwritten and deleted, with
+/// values around the 32-byte inline limit of the trie and large enough to fill segments.
+#[derive(Clone, Debug)]
+struct Block(Vec<(u8, Option<Vec<u8>>)>);
+
+impl Arbitrary for Block {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let len = usize::arbitrary(g) % 24;
+        Block(
+            (0..len)
+                .map(|_| {
+                    let key = u8::arbitrary(g) % 40;
+                    let value = (u8::arbitrary(g) % 4 != 0)
+                        .then(|| vec![u8::arbitrary(g); usize::arbitrary(g) % 300]);
+                    (key, value)
+                })
+                .collect(),
+        )
+    }
+}
+
+fn changes(block: &Block) -> ChangeSet {
+    block.0.iter().map(|(k, v)| (vec![*k, 0x5a], v.clone())).collect()
+}
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn apply(model: &mut Model, changes: &ChangeSet) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => model.insert(k.clone(), v.clone()),
+            None => model.remove(k),
+        };
+    }
+}
+
+fn matches(db: &MetisDb, number: u64, model: &Model) -> bool {
+    let Ok(snap) = db.snapshot(number) else { return false };
+    let keys: Vec<Vec<u8>> = (0u8..40).map(|k| vec![k, 0x5a]).collect();
+    keys.iter().all(|k| snap.get(k) == model.get(k).cloned())
+        && snap.pairs(&[], None, usize::MAX) == model.clone().into_iter().collect::<Vec<_>>()
+        && db.root(number).ok() == Some(trie_root(model.iter()))
+}
+
+/// Every retained version reads like the model and has the model's root, before and after
+/// reopening the store at random points.
+fn model_property(blocks: Vec<Block>, reopen_every: u8) -> TestResult {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = MetisDb::open(dir.path(), SMALL).unwrap();
+    let mut model = Model::new();
+    let mut models = Vec::new();
+    for (number, block) in blocks.iter().enumerate() {
+        let changes = changes(block);
+        let number = number as u64;
+        let predicted = (number > 0).then(|| db.compute_root(number - 1, &changes).unwrap());
+        let root = db.commit(number, &changes, predicted).unwrap();
+        apply(&mut model, &changes);
+        if root != trie_root(model.iter()) {
+            return TestResult::error(format!("root of block {number} differs from the model"));
+        }
+        models.push(model.clone());
+        if reopen_every > 0 && number % u64::from(reopen_every) == 0 {
+            drop(db);
+            db = MetisDb::open(dir.path(), SMALL).unwrap();
+        }
+        for (v, m) in models.iter().enumerate().rev().take(SMALL.retain as usize) {
+            if !matches(&db, v as u64, m) {
+                return TestResult::error(format!("version {v} differs from the model after block {number}"));
+            }
+        }
+    }
+    TestResult::passed()
+}
+
+#[test]
+fn matches_the_reference_model() {
+    QuickCheck::new().tests(60).quickcheck(model_property as fn(Vec<Block>, u8) -> TestResult);
+}
+
+fn put(k: &[u8], v: &[u8]) -> ChangeSet {
+    ChangeSet::from([(k.to_vec(), Some(v.to_vec()))])
+}
+
+#[test]
+fn pinned_snapshots_outlive_the_retention_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    db.commit(0, &put(b"k", b"0"), None).unwrap();
+    let pinned = db.snapshot(0).unwrap();
+    for n in 1..20u64 {
+        db.commit(n, &put(b"k", n.to_string().as_bytes()), None).unwrap();
+    }
+    assert_eq!(pinned.get(b"k"), Some(b"0".to_vec()));
+    drop(pinned);
+    db.commit(20, &put(b"k", b"20"), None).unwrap();
+    assert!(db.snapshot(0).is_err(), "unpinned old versions are pruned");
+    assert!(db.snapshot(16).is_ok() && db.snapshot(15).is_err());
+}
+
+#[test]
+fn readers_see_stable_values_while_1000_blocks_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(MetisDb::open(dir.path(), MetisConfig { segment_bytes: 1 << 20, retain: 8 }).unwrap());
+    let block =
+        |n: u64| -> ChangeSet { (0u8..16).map(|k| (vec![k], Some(n.to_le_bytes().to_vec()))).collect() };
+    db.commit(0, &block(0), None).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut checked = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (number, _) = db.latest().unwrap();
+                    let Ok(snap) = db.snapshot(number) else { continue };
+                    for _ in 0..3 {
+                        for k in 0u8..16 {
+                            assert_eq!(
+                                snap.get(&[k]),
+                                Some(number.to_le_bytes().to_vec()),
+                                "snapshot {number} changed"
+                            );
+                        }
+                    }
+                    checked += 1;
+                }
+                checked
+            })
+        })
+        .collect();
+    for n in 1..=1000u64 {
+        db.commit(n, &block(n), None).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("segments")).unwrap();
+    for entry in std::fs::read_dir(from.join("segments")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join("segments").join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(from.join("meta"), to.join("meta")).unwrap();
+}
+
+/// A power cut after a block's records reached the disk but before its meta slot did: the store
+/// opens at the previous block, and the next commit overwrites the orphaned records.
+#[test]
+fn lost_meta_write_opens_at_the_previous_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    let mut model = Model::new();
+    for n in 0..30u64 {
+        let c = put(&[n as u8 % 7], &vec![n as u8; 200]);
+        db.commit(n, &c, None).unwrap();
+        apply(&mut model, &c);
+    }
+    let before = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), before.path());
+    db.commit(30, &put(b"lost", &[1; 500]), None).unwrap();
+    drop(db);
+    std::fs::copy(before.path().join("meta"), dir.path().join("meta")).unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    assert_eq!(db.latest().map(|l| l.0), Some(29));
+    assert!(matches(&db, 29, &model));
+    let c = put(b"kept", &[2; 500]);
+    db.commit(30, &c, None).unwrap();
+    apply(&mut model, &c);
+    drop(db);
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    assert!(matches(&db, 30, &model));
+}
+
+/// Garbage after the committed head (a torn append) and a torn meta slot are ignored.
+#[test]
+fn torn_appends_and_torn_meta_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    db.commit(0, &put(b"a", b"1"), None).unwrap();
+    db.commit(1, &put(b"b", b"2"), None).unwrap();
+    let (_, root) = db.latest().unwrap();
+    drop(db);
+    let seg = segment::segment_path(&dir.path().join("segments"), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let head = meta::MetaFile::open(dir.path()).unwrap().load().unwrap().unwrap().head_offset as usize;
+    bytes[head..head + 50].fill(0xab);
+    std::fs::write(&seg, &bytes).unwrap();
+    // The next commit (seq 3) goes to slot 1: a torn write there leaves slot 0 (block 1).
+    let mut meta = std::fs::read(dir.path().join("meta")).unwrap();
+    let slot = meta.len() / 2;
+    meta[slot..].iter_mut().for_each(|b| *b ^= 0x11);
+    std::fs::write(dir.path().join("meta"), &meta).unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    assert_eq!(db.latest(), Some((1, root)));
+    db.commit(2, &put(b"c", b"3"), None).unwrap();
+    drop(db);
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    let snap = db.snapshot(2).unwrap();
+    assert_eq!((snap.get(b"a"), snap.get(b"c")), (Some(b"1".to_vec()), Some(b"3".to_vec())));
+    // A value that can never fit a segment is refused, not a panic.
+    assert!(matches!(db.commit(3, &put(b"x", &[0; 5000]), None), Err(Error::TooLarge { .. })));
+}
+
+#[test]
+fn damage_in_committed_data_is_reported_with_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    db.commit(0, &put(b"a", b"value"), None).unwrap();
+    db.commit(1, &put(b"b", b"value"), None).unwrap();
+    drop(db);
+    let seg = segment::segment_path(&dir.path().join("segments"), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = MetisDb::open(dir.path(), SMALL).err().expect("damage must be reported").to_string();
+    assert!(err.contains("00000001.seg") && err.contains("damaged"), "{err}");
+}
+
+#[test]
+fn refused_commits_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    db.commit(0, &put(b"a", b"1"), None).unwrap();
+    let huge = put(b"big", &vec![0; MAX_VALUE_BYTES + 1]);
+    assert!(matches!(db.commit(1, &huge, None), Err(Error::TooLarge { .. })));
+    assert!(matches!(db.commit(1, &put(b"a", b"2"), Some(Hash([1; 32]))), Err(Error::RootMismatch { .. })));
+    assert!(matches!(db.commit(5, &put(b"a", b"2"), None), Err(Error::NotNext { .. })));
+    drop(db);
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    assert_eq!(db.latest().unwrap().0, 0);
+    assert_eq!(db.snapshot(0).unwrap().get(b"a"), Some(b"1".to_vec()));
+}
