@@ -110,7 +110,7 @@ impl MetaFile {
 
     /// Writes `meta` into its slot and syncs it.
     pub fn store(&self, meta: &Meta) -> io::Result<()> {
-        let slot = (meta.seq % 2) as u64;
+        let slot = meta.seq % 2;
         self.file.write_all_at(&meta.encode(), slot * SLOT_BYTES as u64)?;
         self.file.sync_data()
     }

@@ -163,7 +163,7 @@ fn lost_meta_write_opens_at_the_previous_block() {
     let db = MetisDb::open(dir.path(), SMALL).unwrap();
     let mut model = Model::new();
     for n in 0..30u64 {
-        let c = put(&[n as u8 % 7], &vec![n as u8; 200]);
+        let c = put(&[n as u8 % 7], &[n as u8; 200]);
         db.commit(n, &c, None).unwrap();
         apply(&mut model, &c);
     }
