@@ -13,6 +13,7 @@
 //! | `chain_getReceipt` | extrinsic hash | receipt with decoded events, or `null` |
 //! | `chain_subscribeNewHeads` / `chain_subscribeFinalizedHeads` | | headers (WebSocket) |
 //! | `state_getStorage` | key hex, hash? | value hex or `null` |
+//! | `state_getReadProof` | keys (hex), hash? | `{at, proof: [hex trie nodes]}` |
 //! | `state_getMetadata` | | runtime metadata (JSON) |
 //! | `state_call` | method (`pallet_query`), params object, hash? | query result (JSON) |
 //! | `author_submitExtrinsic` | SCALE hex | extrinsic hash |
@@ -227,6 +228,23 @@ fn register_state(m: &mut RpcModule<Arc<Node>>) {
         let Some(number) = block_at(node, &p, 1)? else { return Ok(Value::Null) };
         let snapshot = node.snapshot(number).map_err(|e| invalid_params(e.to_string()))?;
         Ok(snapshot.get(&key).map_or(Value::Null, |v| json!(format!("0x{}", hex::encode(v)))))
+    });
+    reg(m, "state_getReadProof", |node, p| {
+        let keys =
+            p.first().and_then(Value::as_array).ok_or_else(|| invalid_params("expected an array of keys"))?;
+        if keys.len() > hyperion_state::MAX_PROOF_KEYS {
+            return Err(invalid_params(format!("at most {} keys", hyperion_state::MAX_PROOF_KEYS)));
+        }
+        let keys = keys
+            .iter()
+            .map(|k| parse_hex(k.as_str().ok_or_else(|| invalid_params("keys are hex strings"))?))
+            .collect::<RpcResult<Vec<_>>>()?;
+        let Some(number) = block_at(node, &p, 1)? else { return Err(invalid_params("unknown block")) };
+        let proof = hyperion_state::StateDb::prove(node.state.as_ref(), number, &keys)
+            .map_err(|e| invalid_params(e.to_string()))?;
+        let at = node.block(number).map_err(internal)?.map(|b| b.block.hash());
+        let proof: Vec<String> = proof.iter().map(|n| format!("0x{}", hex::encode(n))).collect();
+        Ok(json!({ "at": at, "proof": proof }))
     });
     reg(m, "state_call", |node, p| {
         let method =

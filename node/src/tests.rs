@@ -254,5 +254,22 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
     let receipt: Value = http.request("chain_getReceipt", rpc_params![hash]).await.unwrap();
     assert_eq!(receipt["success"], true);
     assert!(receipt["events"].as_array().unwrap().iter().any(|e| e["event"] == "Transfer"));
+
+    // A read proof of Bob's balance verifies against the block's state root.
+    let key = pallet_balances::ACCOUNTS.key(&bob().public().address());
+    let answer: Value = http
+        .request("state_getReadProof", rpc_params![vec![format!("0x{}", hex::encode(&key))]])
+        .await
+        .unwrap();
+    let proof: Vec<Vec<u8>> = answer["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| hex::decode(n.as_str().unwrap().trim_start_matches("0x")).unwrap())
+        .collect();
+    let root = node.best_header().state_root;
+    let proven = hyperion_state::verify_proof(root, &proof, std::slice::from_ref(&key)).unwrap();
+    assert_eq!(proven[0], node.best_snapshot().get(&key));
+    assert!(proven[0].is_some());
     handle.stop().unwrap();
 }

@@ -12,6 +12,7 @@
 
 mod memory;
 mod metis;
+mod proof;
 mod trie;
 
 use hyperion_primitives::{BlockNumber, Hash};
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 pub use memory::MemoryStateDb;
 pub use metis::{MetisConfig, MetisDb, MAX_VALUE_BYTES};
+pub use proof::{verify_proof, MAX_PROOF_KEYS};
 pub use trie::{empty_root, ordered_root, trie_root};
 
 /// Changes of one block: `Some(value)` writes a key, `None` deletes it. Sorted by key.
@@ -69,6 +71,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A storage proof does not prove what it is checked for.
+    #[error("invalid storage proof: {0}")]
+    InvalidProof(String),
     /// A key or value exceeds the store's limits.
     #[error("key of {key_bytes} bytes or value of {value_bytes} bytes exceeds the limits")]
     TooLarge {
@@ -118,4 +123,8 @@ pub trait StateDb: Send + Sync {
     /// returns the new root. With `expected_root`, a different root is an error and nothing is
     /// committed.
     fn commit(&self, number: BlockNumber, changes: &ChangeSet, expected_root: Option<Hash>) -> Result<Hash>;
+
+    /// A proof of the values (or absence) of `keys` at block `number`, checkable with
+    /// [`verify_proof`] against that block's state root. At most [`MAX_PROOF_KEYS`] keys.
+    fn prove(&self, number: BlockNumber, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>>;
 }

@@ -105,6 +105,19 @@ impl StateDb for MemoryStateDb {
         }
         Ok(root)
     }
+
+    /// Proofs are served for the latest version only: older nodes are purged.
+    fn prove(&self, number: BlockNumber, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        let inner = self.inner.read();
+        match Self::latest_version(&inner) {
+            Some((latest, version)) if latest == number => crate::proof::prove(
+                &crate::proof::AllNodes { nodes: &inner.nodes, graveyard: None },
+                version.root,
+                keys,
+            ),
+            _ => Err(Error::UnknownVersion(number)),
+        }
+    }
 }
 
 /// A pinned version of [`MemoryStateDb`].

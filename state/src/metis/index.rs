@@ -32,6 +32,8 @@ pub(crate) struct Index {
     head: Option<(u64, Hash)>,
     /// Ascending by version, contiguous, ending at the latest version.
     layers: VecDeque<Layer>,
+    /// The version and root of the last pruned layer: the oldest readable version.
+    floor: Option<(u64, Hash)>,
 }
 
 impl Index {
@@ -61,7 +63,12 @@ impl Index {
     pub fn root(&self, version: u64) -> Option<Hash> {
         match self.head {
             Some((latest, root)) if latest == version => Some(root),
-            _ => self.layers.iter().find(|l| l.version == version).map(|l| l.root),
+            _ => self
+                .layers
+                .iter()
+                .find(|l| l.version == version)
+                .map(|l| l.root)
+                .or(self.floor.filter(|(v, _)| *v == version).map(|(_, root)| root)),
         }
     }
 
@@ -111,7 +118,8 @@ impl Index {
             if oldest_pinned.is_some_and(|pin| pin < front) {
                 break;
             }
-            self.layers.pop_front();
+            let dropped = self.layers.pop_front().expect("non-empty");
+            self.floor = Some((dropped.version, dropped.root));
         }
     }
 }

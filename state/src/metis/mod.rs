@@ -29,10 +29,12 @@ mod segment;
 
 use hyperion_primitives::{BlockNumber, Hash};
 use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeMap;
+use sp_core::H256;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::proof::{AllNodes, Graveyard};
 use crate::trie::{apply_changes, empty_root, NodeStore};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
 use index::{Index, Loc};
@@ -65,6 +67,10 @@ struct Inner {
     segments: Vec<Arc<Segment>>,
     /// Trie nodes of the latest root.
     nodes: NodeStore,
+    /// Nodes that later blocks released, kept for the retained versions.
+    graveyard: Graveyard,
+    /// Nodes released by each block, dropped once no readable version needs them.
+    death_row: VecDeque<(u64, Vec<H256>)>,
 }
 
 struct Shared {
@@ -107,7 +113,13 @@ impl MetisDb {
         if segment_bytes < 4096 {
             return Err(damaged(&meta_file.path, format!("segment size {segment_bytes} is below 4096")));
         }
-        let mut inner = Inner { index: Index::default(), segments: Vec::new(), nodes: NodeStore::default() };
+        let mut inner = Inner {
+            index: Index::default(),
+            segments: Vec::new(),
+            nodes: NodeStore::default(),
+            graveyard: Graveyard::new(),
+            death_row: VecDeque::new(),
+        };
         if let Some(meta) = last {
             for id in 1..=meta.head_segment {
                 let segment = Segment::open(&segments_dir, id, segment_bytes)
@@ -246,6 +258,37 @@ impl BlockWriter {
         self.head = (id, 0);
         self.buf_start = 0;
         Ok(())
+    }
+}
+
+impl Inner {
+    /// Moves the nodes that block `number` released (and that nothing references any more) from
+    /// the live store to the graveyard.
+    fn bury(&mut self, number: u64, released: Vec<H256>) {
+        let mut buried = Vec::with_capacity(released.len());
+        for key in released {
+            if let Some((value, rc)) = self.nodes.raw(&key, hash_db::EMPTY_PREFIX) {
+                if rc <= 0 && !value.is_empty() {
+                    self.graveyard.insert(key, (value.clone(), number));
+                    buried.push(key);
+                }
+            }
+        }
+        self.nodes.purge();
+        self.death_row.push_back((number, buried));
+    }
+
+    /// Drops the buried nodes that no readable version needs any more.
+    fn purge_released(&mut self) {
+        let Some(oldest) = self.index.oldest() else { return };
+        while self.death_row.front().is_some_and(|(released_at, _)| *released_at <= oldest) {
+            let (released_at, keys) = self.death_row.pop_front().expect("checked");
+            for key in keys {
+                if self.graveyard.get(&key).is_some_and(|(_, at)| *at == released_at) {
+                    self.graveyard.remove(&key);
+                }
+            }
+        }
     }
 }
 
@@ -433,9 +476,23 @@ impl StateDb for MetisDb {
         inner.segments.extend(created);
         inner.index.apply(number, root, locations);
         inner.index.prune(self.retain, oldest_pinned);
+        let released: Vec<H256> =
+            overlay.keys().into_iter().filter(|(_, rc)| *rc < 0).map(|(k, _)| k).collect();
         inner.nodes.consolidate(overlay);
-        inner.nodes.purge();
+        inner.bury(number, released);
+        inner.purge_released();
         Ok(root)
+    }
+
+    fn prove(&self, number: BlockNumber, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        let inner = self.shared.inner.read();
+        let root = inner.index.root(number).ok_or(Error::UnknownVersion(number))?;
+        crate::proof::prove(&AllNodes { nodes: &inner.nodes, graveyard: Some(&inner.graveyard) }, root, keys)
+            .map_err(|e| match e {
+                // Versions from before the store was opened have no trie nodes in memory yet.
+                Error::Corrupt(_) => Error::UnknownVersion(number),
+                other => other,
+            })
     }
 }
 

@@ -242,3 +242,34 @@ fn refused_commits_change_nothing() {
     assert_eq!(db.latest().unwrap().0, 0);
     assert_eq!(db.snapshot(0).unwrap().get(b"a"), Some(b"1".to_vec()));
 }
+
+#[test]
+fn proofs_verify_at_retained_versions_and_fail_when_tampered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    let key = |i: u8| vec![i; 32];
+    let value = |n: u64, i: u8| vec![n as u8 ^ i; 20 + i as usize * 3];
+    for n in 0..10u64 {
+        let c: ChangeSet =
+            (0..12u8).filter(|i| (u64::from(*i) + n) % 3 == 0).map(|i| (key(i), Some(value(n, i)))).collect();
+        db.commit(n, &c, None).unwrap();
+    }
+    let keys: Vec<Vec<u8>> = vec![key(1), key(5), key(200)];
+    for number in 6..10u64 {
+        let root = db.root(number).unwrap();
+        let proof = db.prove(number, &keys).unwrap();
+        let snap = db.snapshot(number).unwrap();
+        let proven = crate::verify_proof(root, &proof, &keys).unwrap();
+        assert_eq!(proven, keys.iter().map(|k| snap.get(k)).collect::<Vec<_>>(), "version {number}");
+        assert!(proven[2].is_none(), "absence is proven too");
+        assert!(crate::verify_proof(db.root(number - 1).unwrap(), &proof, &keys).is_err(), "wrong root");
+        for i in 0..proof.len() {
+            let mut tampered = proof.clone();
+            let last = tampered[i].len() - 1;
+            tampered[i][last] ^= 1;
+            let result = crate::verify_proof(root, &tampered, &keys);
+            assert!(result.is_err() || result.unwrap() != proven, "tampered node {i} went unnoticed");
+        }
+    }
+    assert!(matches!(db.prove(2, &keys), Err(Error::UnknownVersion(2))));
+}
