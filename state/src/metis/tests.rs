@@ -273,3 +273,88 @@ fn proofs_verify_at_retained_versions_and_fail_when_tampered() {
     }
     assert!(matches!(db.prove(2, &keys), Err(Error::UnknownVersion(2))));
 }
+
+const CRASH_CONFIG: MetisConfig = MetisConfig { segment_bytes: 16 * 1024, retain: 8 };
+const CRASH_DIR_VAR: &str = "METISDB_CRASH_DIR";
+
+/// The crash workload: block `n`'s changes, a pure function of `n`.
+fn crash_block(n: u64) -> ChangeSet {
+    let mut changes: ChangeSet = (0..20u64)
+        .map(|i| (((n * 7 + i) % 97).to_le_bytes().to_vec(), Some(vec![n as u8; 40 + (i as usize * 13) % 200])))
+        .collect();
+    if n % 3 == 0 {
+        changes.insert(((n * 5) % 97).to_le_bytes().to_vec(), None);
+    }
+    changes
+}
+
+/// Not a test on its own: the writer process that `sigkill_during_commits_loses_nothing` kills.
+/// It commits the crash workload from where the store is, reporting each commit on stdout.
+#[test]
+#[ignore = "a child process of sigkill_during_commits_loses_nothing"]
+fn crash_writer() {
+    let Ok(dir) = std::env::var(CRASH_DIR_VAR) else { return };
+    let db = MetisDb::open(Path::new(&dir), CRASH_CONFIG).unwrap();
+    let mut next = db.latest().map_or(0, |(n, _)| n + 1);
+    loop {
+        db.commit(next, &crash_block(next), None).unwrap();
+        println!("committed {next}");
+        next += 1;
+    }
+}
+
+/// 200 times: a writer process is killed with SIGKILL at a varying point of its commits; the
+/// store then opens at a block no older than the last one the writer saw committed, with the
+/// model's root and values.
+#[test]
+fn sigkill_during_commits_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut model, mut model_version) = (Model::new(), None::<u64>);
+    for cycle in 0..200 {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "metis::tests::crash_writer", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(CRASH_DIR_VAR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let commits_before_kill = 1 + rng % 6;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut acknowledged = None;
+        let mut seen = 0;
+        while seen < commits_before_kill {
+            let line = lines.next().expect("the writer stopped early").unwrap();
+            if let Some(n) = line.strip_prefix("committed ") {
+                acknowledged = Some(n.parse::<u64>().unwrap());
+                seen += 1;
+            }
+        }
+        // Let the next commit get under way by a varying amount before the kill.
+        std::thread::sleep(std::time::Duration::from_micros(rng % 3000));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for line in lines.map_while(|l| l.ok()) {
+            if let Some(n) = line.strip_prefix("committed ") {
+                acknowledged = Some(n.parse::<u64>().unwrap());
+            }
+        }
+        let db = MetisDb::open(dir.path(), CRASH_CONFIG).unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
+        let (latest, root) = db.latest().unwrap();
+        assert!(Some(latest) >= acknowledged, "cycle {cycle}: block {acknowledged:?} was acknowledged, store has {latest}");
+        while model_version.is_none_or(|v| v < latest) {
+            let next = model_version.map_or(0, |v| v + 1);
+            apply(&mut model, &crash_block(next));
+            model_version = Some(next);
+        }
+        assert_eq!(root, trie_root(model.iter()), "cycle {cycle}: root of block {latest}");
+        let snap = db.snapshot(latest).unwrap();
+        assert_eq!(snap.pairs(&[], None, usize::MAX), model.clone().into_iter().collect::<Vec<_>>(), "cycle {cycle}");
+    }
+}
