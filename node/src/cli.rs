@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// Do not serve metrics.
     #[arg(long)]
     pub no_prometheus: bool,
+    /// How many recent states stay readable (for RPC queries at a block and proofs):
+    /// `archive` keeps all, or a number of blocks.
+    #[arg(long, value_name = "archive|N", default_value = "256")]
+    pub state_pruning: StatePruning,
     /// Log filter, e.g. `info` or `info,hyperion::pool=debug`.
     #[arg(long, short = 'l', value_name = "FILTER")]
     pub log: Option<String>,
@@ -143,6 +147,39 @@ impl RunArgs {
             (self.ferdie, DevKey::Ferdie),
         ];
         flags.iter().find(|(set, _)| *set).map(|(_, key)| *key).or(self.chain.dev.then_some(DevKey::Alice))
+    }
+}
+
+/// `--state-pruning`: keep every state, or the last N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatePruning {
+    /// Keep every state.
+    Archive,
+    /// Keep the states of the last N blocks.
+    Last(u64),
+}
+
+impl StatePruning {
+    /// How many versions the state store keeps readable.
+    pub fn versions(&self) -> u64 {
+        match self {
+            StatePruning::Archive => u64::MAX,
+            StatePruning::Last(n) => *n,
+        }
+    }
+}
+
+impl std::str::FromStr for StatePruning {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "archive" => Ok(StatePruning::Archive),
+            n => match n.parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(StatePruning::Last(n)),
+                _ => Err(format!("expected `archive` or a number of blocks (at least 1), got {s:?}")),
+            },
+        }
     }
 }
 

@@ -13,8 +13,7 @@ use std::path::Path;
 
 use crate::chain_spec::ChainSpec;
 use crate::cli::{ChainArgs, KeyCommand, OutputType};
-use crate::mempool::PoolConfig;
-use crate::service::{chain_dir, decode_block, Node};
+use crate::service::{chain_dir, decode_block, Node, NodeOptions};
 
 /// Largest block record accepted by `import-blocks`.
 const MAX_IMPORT_BLOCK_BYTES: u32 = 64 << 20;
@@ -91,7 +90,12 @@ pub fn purge_chain(chain: &ChainArgs, yes: bool) -> anyhow::Result<()> {
 fn open_node(chain: &ChainArgs) -> anyhow::Result<std::sync::Arc<Node>> {
     let spec = ChainSpec::load(&chain.chain())?;
     let dir = chain_dir(&chain.base_path_or_default(), &spec);
-    Ok(Node::open(spec, crate::default_runtime(), &dir, PoolConfig::default(), "cli".into())?)
+    Ok(Node::open(
+        spec,
+        crate::default_runtime(),
+        &dir,
+        NodeOptions { name: "cli".into(), ..NodeOptions::default() },
+    )?)
 }
 
 /// `export-blocks`: `u32 LE length ++ SCALE(block)` per block.

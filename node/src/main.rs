@@ -5,7 +5,7 @@ use clap::Parser;
 use hyperion_node::chain_spec::ChainSpec;
 use hyperion_node::cli::{Cli, Command, RunArgs};
 use hyperion_node::mempool::PoolConfig;
-use hyperion_node::service::{chain_dir, run_author, Node};
+use hyperion_node::service::{chain_dir, run_author, Node, NodeOptions};
 use hyperion_node::{commands, metrics, rpc};
 use hyperion_primitives::Pair;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -89,7 +89,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let proposer = validator_key(&args, &spec)?;
     let block_time_ms = args.block_time_ms.unwrap_or(spec.genesis.block_time_ms).max(1);
-    let node = Node::open(spec, hyperion_node::default_runtime(), &dir, PoolConfig::default(), name)?;
+    let options =
+        NodeOptions { pool: PoolConfig::default(), name, state_versions: args.state_pruning.versions() };
+    let node = Node::open(spec, hyperion_node::default_runtime(), &dir, options)?;
     let best = node.best_header();
     tracing::info!(target: "hyperion", genesis = %node.genesis_hash, best = best.number, "best block #{} ({})", best.number, best.hash());
 

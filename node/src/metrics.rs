@@ -28,6 +28,14 @@ pub struct Metrics {
     pub mempool_bytes: Gauge,
     /// Time to build or execute a block, in seconds.
     pub block_execution_seconds: Histogram,
+    /// Time to commit a block's state (write and sync), in seconds.
+    pub state_commit_seconds: Histogram,
+    /// State reads served since start.
+    pub state_reads: Gauge,
+    /// Live state keys.
+    pub state_keys: Gauge,
+    /// Bytes of state records on disk.
+    pub state_disk_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -47,6 +55,10 @@ impl Metrics {
             mempool_size: Gauge::default(),
             mempool_bytes: Gauge::default(),
             block_execution_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            state_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            state_reads: Gauge::default(),
+            state_keys: Gauge::default(),
+            state_disk_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("best_height", "Best block number", metrics.best_height.clone());
@@ -67,7 +79,27 @@ impl Metrics {
             "Time to build or execute a block",
             metrics.block_execution_seconds.clone(),
         );
+        registry.register(
+            "state_commit_seconds",
+            "Time to commit a block's state",
+            metrics.state_commit_seconds.clone(),
+        );
+        registry.register("state_reads", "State reads served since start", metrics.state_reads.clone());
+        registry.register("state_keys", "Live state keys", metrics.state_keys.clone());
+        registry.register(
+            "state_disk_bytes",
+            "Bytes of state records on disk",
+            metrics.state_disk_bytes.clone(),
+        );
         Self { registry, ..metrics }
+    }
+
+    /// Records the state store's figures after a commit that took `commit_seconds`.
+    pub fn observe_state(&self, stats: &hyperion_state::MetisStats, commit_seconds: f64) {
+        self.state_commit_seconds.observe(commit_seconds);
+        self.state_reads.set(stats.reads as i64);
+        self.state_keys.set(stats.keys as i64);
+        self.state_disk_bytes.set(stats.data_bytes as i64);
     }
 
     /// The metrics in Prometheus' text format.

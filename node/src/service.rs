@@ -24,8 +24,29 @@ use crate::mempool::{Mempool, PoolConfig, PoolError};
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
-/// How many recent states stay readable for RPC queries `at` a block.
+/// How many recent states stay readable by default (`--state-pruning`).
 pub const STATE_VERSIONS_KEPT: u64 = 256;
+
+/// Settings of a node.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// Mempool limits.
+    pub pool: PoolConfig,
+    /// The node's name.
+    pub name: String,
+    /// How many recent states stay readable (`u64::MAX`: all of them).
+    pub state_versions: u64,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            pool: PoolConfig::default(),
+            name: "hyperion-node".into(),
+            state_versions: STATE_VERSIONS_KEPT,
+        }
+    }
+}
 /// Nesting depth limit when decoding extrinsics from outside.
 const DECODE_DEPTH_LIMIT: u32 = 32;
 /// Capacity of the new-head notification channel (slow subscribers skip heads).
@@ -86,9 +107,9 @@ impl Node {
         spec: ChainSpec,
         runtime: Arc<Runtime>,
         chain_dir: &Path,
-        pool: PoolConfig,
-        name: String,
+        options: NodeOptions,
     ) -> Result<Arc<Self>> {
+        let NodeOptions { pool, name, state_versions } = options;
         let genesis_changes = spec.genesis_changes(&runtime)?;
         let genesis_root =
             hyperion_state::trie_root(genesis_changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))));
@@ -114,7 +135,7 @@ impl Node {
                 )))
             }
         }
-        let config = MetisConfig { retain: STATE_VERSIONS_KEPT, ..MetisConfig::default() };
+        let config = MetisConfig { retain: state_versions, ..MetisConfig::default() };
         let state = Arc::new(MetisDb::open(&chain_dir.join("state"), config)?);
         if state.latest().is_none() {
             state.commit(0, &genesis_changes, Some(genesis_root))?;
@@ -242,11 +263,14 @@ impl Node {
         let header = stored.block.header.clone();
         let hash = header.hash();
         let included: Vec<Hash> = stored.block.extrinsics.iter().map(Extrinsic::hash).collect();
+        let commit_seconds;
         {
             let mut chain = self.chain.write();
             chain.store.append(&stored)?;
             // The block is durable: if this fails, the next start re-executes it.
+            let commit_started = Instant::now();
             self.state.commit(header.number, changes, Some(header.state_root))?;
+            commit_seconds = commit_started.elapsed().as_secs_f64();
             chain.best = header.clone();
         }
         let elapsed = started.elapsed();
@@ -264,6 +288,7 @@ impl Node {
         self.metrics.finalized_height.set(header.number as i64);
         self.metrics.transactions.inc_by(included.len() as u64);
         self.metrics.block_execution_seconds.observe(elapsed.as_secs_f64());
+        self.metrics.observe_state(&self.state.stats(), commit_seconds);
         tracing::info!(
             target: "hyperion::service",
             number = header.number,

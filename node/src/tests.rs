@@ -7,8 +7,8 @@ use parity_scale_codec::Encode;
 use std::sync::Arc;
 
 use crate::chain_spec::{dev_spec, local_spec, ChainSpec, DEV_SPEC, LOCAL_SPEC};
-use crate::mempool::{PoolConfig, PoolError};
-use crate::service::{chain_dir, Node, SubmitError};
+use crate::mempool::PoolError;
+use crate::service::{chain_dir, Node, NodeOptions, SubmitError};
 use crate::{default_runtime, Error, BALANCES_INDEX};
 
 fn alice() -> Pair {
@@ -21,8 +21,7 @@ fn bob() -> Pair {
 
 fn open(dir: &std::path::Path) -> Arc<Node> {
     let spec = ChainSpec::from_json(DEV_SPEC).unwrap();
-    Node::open(spec.clone(), default_runtime(), &chain_dir(dir, &spec), PoolConfig::default(), "test".into())
-        .unwrap()
+    Node::open(spec.clone(), default_runtime(), &chain_dir(dir, &spec), NodeOptions::default()).unwrap()
 }
 
 fn transfer(node: &Node, from: &Pair, nonce: u64, value: u128) -> Vec<u8> {
@@ -192,15 +191,10 @@ fn a_store_of_another_chain_is_refused() {
     let runtime = default_runtime();
     let mut other = dev_spec(&runtime);
     other.genesis.timestamp_ms = 1;
-    let err = Node::open(
-        other.clone(),
-        default_runtime(),
-        &chain_dir(dir.path(), &other),
-        PoolConfig::default(),
-        "x".into(),
-    )
-    .err()
-    .expect("a different genesis must be refused");
+    let err =
+        Node::open(other.clone(), default_runtime(), &chain_dir(dir.path(), &other), NodeOptions::default())
+            .err()
+            .expect("a different genesis must be refused");
     assert!(matches!(err, Error::WrongChain(_)), "{err}");
 }
 

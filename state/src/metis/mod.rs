@@ -32,6 +32,7 @@ use parking_lot::{Mutex, RwLock};
 use sp_core::H256;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::proof::{AllNodes, Graveyard};
@@ -44,6 +45,19 @@ use segment::Segment;
 
 /// Largest value accepted by a commit.
 pub const MAX_VALUE_BYTES: usize = 16 << 20;
+
+/// Counters and sizes of a [`MetisDb`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetisStats {
+    /// Reads served by snapshots since the store was opened.
+    pub reads: u64,
+    /// Live keys in the latest version.
+    pub keys: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of records written (live and superseded).
+    pub data_bytes: u64,
+}
 
 /// MetisDB settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +89,8 @@ struct Inner {
 
 struct Shared {
     inner: RwLock<Inner>,
+    /// Reads served by snapshots.
+    reads: AtomicU64,
     /// Pinned versions and how many snapshots pin each.
     pins: Mutex<BTreeMap<u64, usize>>,
 }
@@ -129,7 +145,11 @@ impl MetisDb {
             scan(&mut inner, &meta, config.retain.max(1), &segments_dir)?;
             rebuild_trie(&mut inner, &meta, &meta_file.path)?;
         }
-        let shared = Arc::new(Shared { inner: RwLock::new(inner), pins: Mutex::new(BTreeMap::new()) });
+        let shared = Arc::new(Shared {
+            inner: RwLock::new(inner),
+            reads: AtomicU64::new(0),
+            pins: Mutex::new(BTreeMap::new()),
+        });
         Ok(Self {
             dir: dir.to_path_buf(),
             shared,
@@ -146,6 +166,21 @@ impl MetisDb {
     /// Number of live keys in the latest version.
     pub fn len(&self) -> usize {
         self.shared.inner.read().index.len()
+    }
+
+    /// Counters and sizes, for metrics.
+    pub fn stats(&self) -> MetisStats {
+        let inner = self.shared.inner.read();
+        let writer = self.writer.lock();
+        let head = writer.last.map_or(0, |m| {
+            u64::from(m.head_segment.saturating_sub(1)) * writer.segment_bytes + m.head_offset
+        });
+        MetisStats {
+            reads: self.shared.reads.load(Ordering::Relaxed),
+            keys: inner.index.len() as u64,
+            segments: inner.segments.len() as u64,
+            data_bytes: head,
+        }
     }
 
     /// Whether the latest version has no keys.
@@ -390,6 +425,7 @@ struct MetisSnapshot {
 
 impl StateRead for MetisSnapshot {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.shared.reads.fetch_add(1, Ordering::Relaxed);
         let inner = self.shared.inner.read();
         Snap { inner: &inner, version: self.version }.get(key)
     }

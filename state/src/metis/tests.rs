@@ -280,7 +280,9 @@ const CRASH_DIR_VAR: &str = "METISDB_CRASH_DIR";
 /// The crash workload: block `n`'s changes, a pure function of `n`.
 fn crash_block(n: u64) -> ChangeSet {
     let mut changes: ChangeSet = (0..20u64)
-        .map(|i| (((n * 7 + i) % 97).to_le_bytes().to_vec(), Some(vec![n as u8; 40 + (i as usize * 13) % 200])))
+        .map(|i| {
+            (((n * 7 + i) % 97).to_le_bytes().to_vec(), Some(vec![n as u8; 40 + (i as usize * 13) % 200]))
+        })
         .collect();
     if n % 3 == 0 {
         changes.insert(((n * 5) % 97).to_le_bytes().to_vec(), None);
@@ -347,7 +349,10 @@ fn sigkill_during_commits_loses_nothing() {
         }
         let db = MetisDb::open(dir.path(), CRASH_CONFIG).unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
         let (latest, root) = db.latest().unwrap();
-        assert!(Some(latest) >= acknowledged, "cycle {cycle}: block {acknowledged:?} was acknowledged, store has {latest}");
+        assert!(
+            Some(latest) >= acknowledged,
+            "cycle {cycle}: block {acknowledged:?} was acknowledged, store has {latest}"
+        );
         while model_version.is_none_or(|v| v < latest) {
             let next = model_version.map_or(0, |v| v + 1);
             apply(&mut model, &crash_block(next));
@@ -355,6 +360,10 @@ fn sigkill_during_commits_loses_nothing() {
         }
         assert_eq!(root, trie_root(model.iter()), "cycle {cycle}: root of block {latest}");
         let snap = db.snapshot(latest).unwrap();
-        assert_eq!(snap.pairs(&[], None, usize::MAX), model.clone().into_iter().collect::<Vec<_>>(), "cycle {cycle}");
+        assert_eq!(
+            snap.pairs(&[], None, usize::MAX),
+            model.clone().into_iter().collect::<Vec<_>>(),
+            "cycle {cycle}"
+        );
     }
 }
