@@ -533,4 +533,6 @@ impl StateDb for MetisDb {
 }
 
 #[cfg(test)]
+mod power_cut;
+#[cfg(test)]
 mod tests;
