@@ -302,14 +302,22 @@ impl Inner {
     fn bury(&mut self, number: u64, released: Vec<H256>) {
         let mut buried = Vec::with_capacity(released.len());
         for key in released {
-            if let Some((value, rc)) = self.nodes.raw(&key, hash_db::EMPTY_PREFIX) {
-                if rc <= 0 && !value.is_empty() {
-                    self.graveyard.insert(key, (value.clone(), number));
-                    buried.push(key);
-                }
+            let Some((value, rc)) = self.nodes.raw(&key, hash_db::EMPTY_PREFIX) else { continue };
+            if rc > 0 {
+                continue;
+            }
+            let value = value.clone();
+            // Drop just this entry (a full `purge` would walk every node of the trie): raise its
+            // count to one, then remove it.
+            for _ in rc..1 {
+                hash_db::HashDB::emplace(&mut self.nodes, key, hash_db::EMPTY_PREFIX, value.clone());
+            }
+            self.nodes.remove_and_purge(&key, hash_db::EMPTY_PREFIX);
+            if !value.is_empty() {
+                self.graveyard.insert(key, (value, number));
+                buried.push(key);
             }
         }
-        self.nodes.purge();
         self.death_row.push_back((number, buried));
     }
 

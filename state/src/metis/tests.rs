@@ -367,3 +367,24 @@ fn sigkill_during_commits_loses_nothing() {
         );
     }
 }
+
+/// Released trie nodes are dropped once their versions are pruned: memory does not grow with
+/// the number of blocks.
+#[test]
+fn trie_nodes_do_not_accumulate() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    let sizes = |db: &MetisDb| {
+        let inner = db.shared.inner.read();
+        (inner.nodes.keys().len(), inner.graveyard.len())
+    };
+    let block = |n: u64| -> ChangeSet { (0u8..20).map(|k| (vec![k; 8], Some(vec![n as u8; 40]))).collect() };
+    for n in 0..50 {
+        db.commit(n, &block(n), None).unwrap();
+    }
+    let after_50 = sizes(&db);
+    for n in 50..500 {
+        db.commit(n, &block(n), None).unwrap();
+    }
+    assert_eq!(sizes(&db), after_50, "live and retained nodes stay the same size");
+}
