@@ -1,14 +1,21 @@
 //! Hyperion's comparative benchmarks.
 //!
 //! Each suite measures one path of the chain and, in the same run and on the same inputs, a
-//! **baseline**: the least a correct implementation must do for the same result. It reports both
-//! figures and `ratio = ours / baseline`, so that a number means something on any machine: above
-//! 1 we beat the floor, below 1 the ratio is our overhead. Every suite checks that both sides did
+//! **baseline**: the least a correct implementation must do for the same result, or the
+//! established implementation we mean to beat. It reports both figures and their ratio, so that a
+//! number means something on any machine: above 1 we beat the baseline, below 1 the ratio is our
+//! overhead. Every suite checks that both sides did
 //! the same work and reached the same result, so it cannot silently measure nothing.
 //!
 //! Suites (one subcommand each of the `hyperion-bench` binary):
 //!
 //! - [`runtime`]: native transfers per second through block building, execution and commit.
+//! - [`state`]: state reads (latest and 64 blocks old) and durable commits of MetisDB against
+//!   `sp-trie` over a warm in-memory cache and over `parity-db`.
+//!
+//! Throughputs are better higher (`ratio = ours / baseline`), latencies lower
+//! (`ratio = baseline / ours`): above 1 we are faster either way. Cases held to a goal print it
+//! next to the figures, and JSON lines then add `"goal"` and `"goal_met"`.
 //!
 //! Output: a table, or with `--json` one line per case (shown wrapped here), for example:
 //!
@@ -24,8 +31,9 @@
 
 mod report;
 pub mod runtime;
+pub mod state;
 
-pub use report::{median, table, Row};
+pub use report::{median, table, Goal, Row};
 
 /// Errors of a benchmark run.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +44,9 @@ pub enum Error {
     /// The state backend failed.
     #[error(transparent)]
     State(#[from] hyperion_state::Error),
+    /// A benchmark file operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
     /// A side did not do the expected work, or the two sides disagree: the figures would be
     /// meaningless.
     #[error("benchmark check failed: {0}")]

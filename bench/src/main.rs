@@ -3,11 +3,12 @@
 //! ```text
 //! hyperion-bench runtime              # full sizes, readable table
 //! hyperion-bench --json --quick runtime   # small sizes, one JSON line per case
+//! hyperion-bench --quick state            # 1M keys (full: 10M; --smoke: 20k)
 //! ```
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hyperion_bench::{runtime, table, Row};
+use hyperion_bench::{runtime, state, table, Row};
 
 /// Comparative benchmarks: each case is measured against a baseline in the same run.
 #[derive(Parser, Debug)]
@@ -33,6 +34,17 @@ enum Suite {
     /// Native transfers per second through build + execute + commit, against a minimal
     /// reference ledger (signature, nonce and balance checks, a trie root per block).
     Runtime,
+    /// State reads (latest and 64 blocks old, p50/p99) and durable commits with the state root
+    /// (updates/s) of MetisDB, against sp-trie over memory with a warm SharedTrieCache and
+    /// sp-trie over parity-db. Runs once (`--repetitions` does not apply).
+    State {
+        /// Tiny sizes (20k keys) for tests; overrides `--quick`.
+        #[arg(long)]
+        smoke: bool,
+        /// Number of keys, overriding the mode's.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
+        keys: Option<u64>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +59,16 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("runtime suite, {case:?}"))?;
                 emit(&outcome.rows(), cli.json, &mut rows);
             }
+        }
+        Suite::State { smoke, keys } => {
+            let mut size = match (smoke, cli.quick) {
+                (true, _) => state::SMOKE,
+                (false, true) => state::QUICK,
+                (false, false) => state::FULL,
+            };
+            size.keys = keys.unwrap_or(size.keys);
+            let outcome = state::run(&size).with_context(|| format!("state suite, {size:?}"))?;
+            emit(&outcome.rows(), cli.json, &mut rows);
         }
     }
     if !cli.json {

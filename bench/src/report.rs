@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// One measured case: our figure, the baseline's, in the same unit (higher is better).
+/// One measured case: our figure, the baseline's, in the same unit.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Row {
     /// The suite, e.g. `runtime`.
@@ -15,24 +15,100 @@ pub struct Row {
     pub ours: f64,
     /// The unit of both figures, e.g. `transfers/s`.
     pub unit: &'static str,
+    /// Whether a lower figure is better (latencies), rather than a higher one (throughputs).
+    pub lower_is_better: bool,
+    /// The targets this case is held to (printed with the figures, never enforced).
+    pub goals: Vec<Goal>,
+}
+
+/// A target for one case.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Goal {
+    /// The ratio is at least this.
+    RatioAtLeast(f64),
+    /// Our figure is at most this (in the row's unit).
+    OursAtMost(f64),
+}
+
+impl Goal {
+    /// Whether `row` meets this goal.
+    pub fn met(&self, row: &Row) -> bool {
+        match *self {
+            Goal::RatioAtLeast(bound) => row.ratio() >= bound,
+            Goal::OursAtMost(bound) => row.ours <= bound,
+        }
+    }
+
+    /// The goal in words, e.g. `ratio >= 3` or `ours <= 300 ns`.
+    pub fn describe(&self, unit: &str) -> String {
+        match *self {
+            Goal::RatioAtLeast(bound) => format!("ratio >= {bound}"),
+            Goal::OursAtMost(bound) => format!("ours <= {bound} {unit}"),
+        }
+    }
 }
 
 impl Row {
-    /// `ours / baseline`: above 1 we beat the baseline.
+    /// A case where higher figures are better (throughputs), without goals.
+    pub fn throughput(
+        suite: &'static str,
+        case: String,
+        baseline: f64,
+        ours: f64,
+        unit: &'static str,
+    ) -> Self {
+        Self { suite, case, baseline, ours, unit, lower_is_better: false, goals: Vec::new() }
+    }
+
+    /// A case where lower figures are better (latencies), without goals.
+    pub fn latency(suite: &'static str, case: String, baseline: f64, ours: f64, unit: &'static str) -> Self {
+        Self { lower_is_better: true, ..Self::throughput(suite, case, baseline, ours, unit) }
+    }
+
+    /// The same row held to `goals`.
+    pub fn with_goals(self, goals: &[Goal]) -> Self {
+        Self { goals: goals.to_vec(), ..self }
+    }
+
+    /// How much better we are than the baseline: `ours / baseline`, or `baseline / ours` when
+    /// lower figures are better. Above 1 we beat the baseline.
     pub fn ratio(&self) -> f64 {
-        self.ours / self.baseline
+        if self.lower_is_better {
+            self.baseline / self.ours
+        } else {
+            self.ours / self.baseline
+        }
+    }
+
+    /// Whether every goal is met (`None` without goals).
+    pub fn goals_met(&self) -> Option<bool> {
+        (!self.goals.is_empty()).then(|| self.goals.iter().all(|g| g.met(self)))
+    }
+
+    /// The goals and whether they are met, e.g. `ratio >= 3: met`; empty without goals.
+    pub fn goal_text(&self) -> String {
+        let Some(met) = self.goals_met() else { return String::new() };
+        format!("{}: {}", self.goal_list(), if met { "met" } else { "MISSED" })
+    }
+
+    fn goal_list(&self) -> String {
+        let goals: Vec<String> = self.goals.iter().map(|g| g.describe(self.unit)).collect();
+        goals.join(", ")
     }
 
     /// One JSON object on one line, fields in this order:
-    /// `{"suite":..,"case":..,"baseline":..,"ours":..,"ratio":..,"unit":..}`.
+    /// `{"suite":..,"case":..,"baseline":..,"ours":..,"ratio":..,"unit":..}`, followed by
+    /// `"goal":..,"goal_met":..` for a case with goals.
     pub fn to_json_line(&self) -> String {
         let line = JsonRow {
             suite: self.suite,
             case: &self.case,
             baseline: round(self.baseline, 1),
             ours: round(self.ours, 1),
-            ratio: round(self.ratio(), 3),
+            ratio: round(self.ratio(), ratio_decimals(self.ratio())),
             unit: self.unit,
+            goal: self.goals_met().map(|_| self.goal_list()),
+            goal_met: self.goals_met(),
         };
         serde_json::to_string(&line).expect("a row serializes")
     }
@@ -47,6 +123,19 @@ struct JsonRow<'a> {
     ours: f64,
     ratio: f64,
     unit: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goal_met: Option<bool>,
+}
+
+/// Decimals that show a ratio: 3, or more below 0.1 so that it keeps 3 significant digits.
+fn ratio_decimals(ratio: f64) -> i32 {
+    if ratio.is_finite() && ratio > 0.0 {
+        (2 - ratio.log10().floor() as i32).clamp(3, 12)
+    } else {
+        3
+    }
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -54,10 +143,11 @@ fn round(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-/// The rows as an aligned table with a header line.
+/// The rows as an aligned table with a header line; a `goal` column follows when any row has
+/// goals.
 pub fn table(rows: &[Row]) -> String {
-    let header = ["suite", "case", "baseline", "ours", "ratio", "unit"].map(String::from);
-    let lines: Vec<[String; 6]> = rows
+    let header = ["suite", "case", "baseline", "ours", "ratio", "unit", "goal"].map(String::from);
+    let lines: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
@@ -65,8 +155,9 @@ pub fn table(rows: &[Row]) -> String {
                 r.case.clone(),
                 format!("{:.0}", r.baseline),
                 format!("{:.0}", r.ours),
-                format!("{:.3}", r.ratio()),
+                format!("{:.*}", ratio_decimals(r.ratio()) as usize, r.ratio()),
                 r.unit.to_string(),
+                r.goal_text(),
             ]
         })
         .collect();
@@ -76,13 +167,19 @@ pub fn table(rows: &[Row]) -> String {
             *width = (*width).max(cell.len());
         }
     }
+    let with_goals = rows.iter().any(|r| !r.goals.is_empty());
     let mut out = String::new();
     for line in std::iter::once(&header).chain(&lines) {
-        let [suite, case, baseline, ours, ratio, unit] = line;
-        let [ws, wc, wb, wo, wr, _] = widths;
-        out.push_str(&format!(
-            "{suite:<ws$}  {case:<wc$}  {baseline:>wb$}  {ours:>wo$}  {ratio:>wr$}  {unit}\n"
-        ));
+        let [suite, case, baseline, ours, ratio, unit, goal] = line;
+        let [ws, wc, wb, wo, wr, wu, _] = widths;
+        let mut text = format!("{suite:<ws$}  {case:<wc$}  {baseline:>wb$}  {ours:>wo$}  {ratio:>wr$}  ");
+        if with_goals {
+            text.push_str(&format!("{unit:<wu$}  {goal}"));
+        } else {
+            text.push_str(unit);
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -107,7 +204,7 @@ mod tests {
     use super::*;
 
     fn row() -> Row {
-        Row { suite: "runtime", case: "c".into(), baseline: 200.0, ours: 100.0, unit: "x/s" }
+        Row::throughput("runtime", "c".into(), 200.0, 100.0, "x/s")
     }
 
     #[test]
@@ -121,6 +218,25 @@ mod tests {
     }
 
     #[test]
+    fn latency_ratio_is_baseline_over_ours_and_goals_are_reported() {
+        let row = Row::latency("state", "read".into(), 900.0, 300.0, "ns")
+            .with_goals(&[Goal::OursAtMost(300.0), Goal::RatioAtLeast(3.0)]);
+        assert_eq!(row.ratio(), 3.0);
+        assert_eq!(row.goals_met(), Some(true));
+        assert_eq!(
+            row.to_json_line(),
+            r#"{"suite":"state","case":"read","baseline":900.0,"ours":300.0,"ratio":3.0,"unit":"ns","goal":"ours <= 300 ns, ratio >= 3","goal_met":true}"#
+        );
+        let slower = Row { ours: 301.0, ..row };
+        assert_eq!(slower.goals_met(), Some(false));
+        assert!(slower.goal_text().ends_with("MISSED"));
+        assert_eq!(Row::throughput("s", "c".into(), 1.0, 2.0, "x/s").goals_met(), None);
+        let text = table(&[slower, Row::latency("state", "other".into(), 1.0, 1.0, "ns")]);
+        assert!(text.lines().next().unwrap().ends_with("goal"));
+        assert!(text.lines().nth(1).unwrap().ends_with("ratio >= 3: MISSED"));
+    }
+
+    #[test]
     fn table_aligns_columns() {
         let long = Row { case: "a much longer case".into(), ..row() };
         let text = table(&[row(), long]);
@@ -130,6 +246,16 @@ mod tests {
         let unit_column = |l: &str| l.rfind("x/s").or_else(|| l.rfind("unit")).unwrap();
         assert_eq!(unit_column(lines[1]), unit_column(lines[2]));
         assert_eq!(unit_column(lines[0]), unit_column(lines[2]));
+    }
+
+    #[test]
+    fn small_ratios_keep_three_significant_digits() {
+        let row = Row::latency("state", "open".into(), 6.0, 20_520.0, "ms");
+        assert!(row.to_json_line().contains(r#""ratio":0.000292,"#), "{}", row.to_json_line());
+        assert!(table(&[row]).contains(" 0.000292 "));
+        assert_eq!(ratio_decimals(12.9), 3);
+        assert_eq!(ratio_decimals(0.5), 3);
+        assert_eq!(ratio_decimals(0.05), 4);
     }
 
     #[test]

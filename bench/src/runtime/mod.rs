@@ -122,12 +122,9 @@ impl CaseOutcome {
     /// The report rows: the proposer and the validator path, each against the baseline.
     pub fn rows(&self) -> Vec<Row> {
         let Case { accounts, txs_per_block, .. } = self.case;
-        let row = |path: &str, ours: f64| Row {
-            suite: SUITE,
-            case: format!("{path}/accounts={accounts}/txs_per_block={txs_per_block}"),
-            baseline: self.baseline_tps,
-            ours,
-            unit: UNIT,
+        let row = |path: &str, ours: f64| {
+            let case = format!("{path}/accounts={accounts}/txs_per_block={txs_per_block}");
+            Row::throughput(SUITE, case, self.baseline_tps, ours, UNIT)
         };
         vec![row("propose", self.propose_tps), row("validate", self.validate_tps)]
     }

@@ -1,0 +1,102 @@
+//! Timing helpers: read latency percentiles and commit throughput.
+
+use hyperion_state::ChangeSet;
+use sp_core::H256;
+use std::time::Instant;
+
+use super::store::{Reader, Store};
+use crate::{Error, Result};
+
+/// Reads timed together: one `Instant` pair per batch keeps the clock's own cost (about 20 ns)
+/// out of the figures; each batch gives one per-read sample (its time / this).
+pub const READS_PER_SAMPLE: usize = 16;
+
+/// Read latencies of one store, and a digest of everything it read.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Latency {
+    /// Median per-read time, ns.
+    pub p50_ns: f64,
+    /// 99th percentile of the per-read times, ns.
+    pub p99_ns: f64,
+    /// Digest of the values read, in order: equal digests mean equal values.
+    pub digest: u64,
+}
+
+/// Order-dependent digest of values (length and first 8 bytes of each; values are random, so
+/// two different values differ there).
+#[inline]
+fn digest_value(digest: u64, value: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = value.len().min(8);
+    head[..n].copy_from_slice(&value[..n]);
+    (digest.rotate_left(7) ^ u64::from_le_bytes(head)).wrapping_mul(0x100_0000_01b3) ^ value.len() as u64
+}
+
+/// The `q`-quantile (0 to 1) of `sorted`, nearest rank.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    assert!(!sorted.is_empty() && (0.0..=1.0).contains(&q), "quantile {q} of {} samples", sorted.len());
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Reads `keys[i]` for each `i` of `order` (a multiple of [`READS_PER_SAMPLE`]) through
+/// `reader`; every key must exist.
+pub fn read_latency<R: Reader>(reader: &mut R, keys: &[[u8; 32]], order: &[u32]) -> Result<Latency> {
+    assert!(
+        !order.is_empty() && order.len() % READS_PER_SAMPLE == 0,
+        "{} reads are not whole samples",
+        order.len()
+    );
+    let mut samples = Vec::with_capacity(order.len() / READS_PER_SAMPLE);
+    let (mut digest, mut missing) = (0u64, 0usize);
+    for batch in order.chunks_exact(READS_PER_SAMPLE) {
+        let start = Instant::now();
+        for &index in batch {
+            match reader.get(&keys[index as usize])? {
+                Some(value) => digest = digest_value(digest, &value),
+                None => missing += 1,
+            }
+        }
+        samples.push(start.elapsed().as_nanos() as f64 / READS_PER_SAMPLE as f64);
+    }
+    if missing > 0 {
+        return Err(Error::Check(format!("{missing} of {} existing keys read as absent", order.len())));
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(Latency { p50_ns: quantile(&samples, 0.5), p99_ns: quantile(&samples, 0.99), digest })
+}
+
+/// Commits `blocks` as blocks `first`, `first + 1`, ... then [`Store::finish`]es; returns the
+/// seconds this took and the roots.
+pub fn time_commits<S: Store>(store: &mut S, first: u64, blocks: &[ChangeSet]) -> Result<(f64, Vec<H256>)> {
+    let mut roots = Vec::with_capacity(blocks.len());
+    let start = Instant::now();
+    for (number, changes) in (first..).zip(blocks) {
+        roots.push(store.commit(number, changes)?);
+    }
+    store.finish()?;
+    Ok((start.elapsed().as_secs_f64(), roots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&sorted, 0.5), 50.0);
+        assert_eq!(quantile(&sorted, 0.99), 99.0);
+        assert_eq!(quantile(&sorted, 1.0), 100.0);
+        assert_eq!(quantile(&[5.0], 0.99), 5.0);
+    }
+
+    #[test]
+    fn digest_depends_on_values_and_order() {
+        let d = |values: &[&[u8]]| values.iter().fold(0, |d, v| digest_value(d, v));
+        assert_eq!(d(&[b"abc", b"de"]), d(&[b"abc", b"de"]));
+        assert_ne!(d(&[b"abc", b"de"]), d(&[b"de", b"abc"]));
+        assert_ne!(d(&[b"abc"]), d(&[b"abd"]));
+        assert_ne!(d(&[b"abc"]), d(&[b"abc\0"]));
+    }
+}

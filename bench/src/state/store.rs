@@ -1,0 +1,82 @@
+//! What the suite needs of a state store, and ours: MetisDB in a temporary folder.
+
+use hyperion_state::{ChangeSet, MetisConfig, MetisDb, Snapshot, StateDb};
+use sp_core::H256;
+use std::path::Path;
+
+use crate::Result;
+
+/// A versioned key-value store with a state root per block, as the suite drives it.
+pub trait Store {
+    /// Reads of one version.
+    type Reader<'a>: Reader
+    where
+        Self: 'a;
+
+    /// Commits `changes` as block `number` (the next one) and returns its state root; when this
+    /// returns, the block is as durable as the store makes it.
+    fn commit(&mut self, number: u64, changes: &ChangeSet) -> Result<H256>;
+
+    /// A reader of block `number`, which must still be readable.
+    fn reader(&self, number: u64) -> Result<Self::Reader<'_>>;
+
+    /// Finishes the work that earlier commits left pending (called at the end of each timed
+    /// series of commits, inside the timing).
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Prepares reads of `number` before they are measured: reads every key of `keys` once.
+    fn warm(&self, number: u64, keys: &[[u8; 32]]) -> Result<()> {
+        let mut reader = self.reader(number)?;
+        for key in keys {
+            std::hint::black_box(reader.get(key)?);
+        }
+        Ok(())
+    }
+}
+
+/// Reads of one version of a [`Store`].
+pub trait Reader {
+    /// The value of `key`, if any.
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+}
+
+/// Ours: MetisDB in a folder it does not own.
+pub struct Metis {
+    db: MetisDb,
+}
+
+impl Metis {
+    /// Opens (or creates) MetisDB in `dir`, keeping `retain` versions readable.
+    pub fn open(dir: &Path, retain: u64) -> Result<Self> {
+        Ok(Self { db: MetisDb::open(dir, MetisConfig { retain, ..MetisConfig::default() })? })
+    }
+
+    /// The latest block and its root.
+    pub fn latest(&self) -> Option<(u64, H256)> {
+        self.db.latest().map(|(number, root)| (number, H256(root.0)))
+    }
+}
+
+impl Store for Metis {
+    type Reader<'a> = MetisReader;
+
+    fn commit(&mut self, number: u64, changes: &ChangeSet) -> Result<H256> {
+        Ok(H256(self.db.commit(number, changes, None)?.0))
+    }
+
+    fn reader(&self, number: u64) -> Result<MetisReader> {
+        Ok(MetisReader(self.db.snapshot(number)?))
+    }
+}
+
+/// A pinned MetisDB snapshot.
+pub struct MetisReader(Snapshot);
+
+impl Reader for MetisReader {
+    #[inline]
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key))
+    }
+}
