@@ -1,7 +1,8 @@
-//! The in-memory index: where the latest value of every key is, plus one undo layer per recent
-//! block (where each key that block changed was before), so that any retained version can be
-//! read: the value of `k` at version `v` is the undo entry of `k` in the first layer after `v`
-//! that has one, else the latest value.
+//! The in-memory index: where the latest value of every key is, plus one diff layer per retained
+//! block (the keys it changed), and for each key changed by a retained block its history: the
+//! blocks that changed it, each with where the value was before. The value of `k` at version `v`
+//! is the "before" of the first change of `k` after `v`, else the latest value: one hash lookup
+//! and a binary search, however old `v` is.
 
 use hyperion_primitives::Hash;
 use std::collections::VecDeque;
@@ -21,14 +22,14 @@ pub(crate) struct Loc {
     pub value_offset: u64,
 }
 
-/// What block `version` changed, as the locations before it.
+/// What block `version` changed.
 struct Layer {
     version: u64,
     root: Hash,
-    undo: HashMap<Vec<u8>, Option<Loc>>,
+    keys: Vec<Vec<u8>>,
 }
 
-/// The index of all keys and the undo layers of retained versions.
+/// The index of all keys, the diff layers of retained versions and the keys' histories.
 #[derive(Default)]
 pub(crate) struct Index {
     latest: HashMap<Vec<u8>, Loc>,
@@ -36,6 +37,8 @@ pub(crate) struct Index {
     head: Option<(u64, Hash)>,
     /// Ascending by version, contiguous, ending at the latest version.
     layers: VecDeque<Layer>,
+    /// For each key changed by a retained block: (block, location before it), ascending.
+    history: HashMap<Vec<u8>, VecDeque<(u64, Option<Loc>)>>,
     /// The version and root of the last pruned layer: the oldest readable version.
     floor: Option<(u64, Hash)>,
 }
@@ -78,10 +81,11 @@ impl Index {
 
     /// Where `key`'s value is at `version` (which must be readable).
     pub fn get(&self, key: &[u8], version: u64) -> Option<Loc> {
-        if let Some(front) = self.layers.front() {
-            let skip = (version + 1).saturating_sub(front.version) as usize;
-            for layer in self.layers.iter().skip(skip) {
-                if let Some(before) = layer.undo.get(key) {
+        let latest = self.head.map(|(latest, _)| latest);
+        if latest != Some(version) {
+            if let Some(changes) = self.history.get(key) {
+                let next_change = changes.partition_point(|(changed_at, _)| *changed_at <= version);
+                if let Some((_, before)) = changes.get(next_change) {
                     return *before;
                 }
             }
@@ -91,10 +95,7 @@ impl Index {
 
     /// Every key with `prefix` that any readable version may have (superset, unsorted).
     pub fn keys_with_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
-        self.latest
-            .keys()
-            .chain(self.layers.iter().flat_map(|l| l.undo.keys()))
-            .filter(move |k| k.starts_with(prefix))
+        self.latest.keys().chain(self.history.keys()).filter(move |k| k.starts_with(prefix))
     }
 
     /// Applies block `version`'s changes (`None`: deleted) with its root.
@@ -102,15 +103,19 @@ impl Index {
         if let Some((latest, _)) = self.head {
             assert_eq!(version, latest + 1, "versions are applied in order");
         }
-        let mut undo = HashMap::with_capacity_and_hasher(changes.len(), ahash::RandomState::new());
+        let mut keys = Vec::with_capacity(changes.len());
         for (key, loc) in changes {
             let before = match loc {
                 Some(loc) => self.latest.insert(key.clone(), loc),
                 None => self.latest.remove(&key),
             };
-            undo.entry(key).or_insert(before);
+            let changes = self.history.entry(key.clone()).or_default();
+            if changes.back().is_none_or(|(at, _)| *at != version) {
+                changes.push_back((version, before));
+                keys.push(key);
+            }
         }
-        self.layers.push_back(Layer { version, root, undo });
+        self.layers.push_back(Layer { version, root, keys });
         self.head = Some((version, root));
     }
 
@@ -123,6 +128,14 @@ impl Index {
                 break;
             }
             let dropped = self.layers.pop_front().expect("non-empty");
+            for key in dropped.keys {
+                let changes = self.history.get_mut(&key).expect("a changed key has a history");
+                let (at, _) = changes.pop_front().expect("a change per layer");
+                debug_assert_eq!(at, dropped.version);
+                if changes.is_empty() {
+                    self.history.remove(&key);
+                }
+            }
             self.floor = Some((dropped.version, dropped.root));
         }
     }

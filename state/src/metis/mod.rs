@@ -7,7 +7,7 @@
 //!
 //! Values live in append-only segment files, written with ordinary positional writes and read
 //! through read-only memory maps; the store grows by adding segments, never by resizing a mapped
-//! file. An in-memory index maps each key to its latest value's location, with one undo layer
+//! file. An in-memory index maps each key to its latest value's location, with one diff layer
 //! per retained block so that the last `retain` versions can be read. One writer commits block
 //! by block; any number of readers hold pinned [`Snapshot`]s, and a pinned version is never
 //! pruned under its reader.
