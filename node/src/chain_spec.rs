@@ -18,7 +18,7 @@
 //! with `genesis.raw`: every genesis storage key and value in hex, so that a chain's genesis does
 //! not depend on the node's code that built it.
 
-use hyperion_primitives::{Address, Hash, Pair, Public};
+use hyperion_primitives::{Hash, Pair, Public};
 use hyperion_runtime::Runtime;
 use hyperion_state::ChangeSet;
 use serde::{Deserialize, Serialize};
@@ -280,11 +280,6 @@ fn generated_spec(
             raw: None,
         },
     }
-}
-
-/// The address of a validator key.
-pub fn validator_address(key: &Public) -> Address {
-    key.address()
 }
 
 /// Genesis hash of a spec under `runtime` (without opening any database).

@@ -218,10 +218,7 @@ fn cli_value(ty: &TypeDef, value: &str) -> anyhow::Result<Value> {
     Ok(match ty {
         TypeDef::Bool => Value::Bool(value.parse().context("expected true or false")?),
         TypeDef::Vec(_) => serde_json::from_str(value).context("expected a JSON array")?,
-        TypeDef::Option(inner) if value == "null" || value == "none" => {
-            let _ = inner;
-            Value::Null
-        }
+        TypeDef::Option(_) if value == "null" || value == "none" => Value::Null,
         TypeDef::Option(inner) => cli_value(inner, value)?,
         _ => Value::String(value.to_string()),
     })

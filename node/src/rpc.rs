@@ -124,12 +124,13 @@ pub fn module(node: Arc<Node>) -> RpcModule<Arc<Node>> {
     m
 }
 
+/// Registers a method with positional parameters, run on the blocking pool.
+fn reg(m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>) {
+    m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
+        .expect("method names are unique");
+}
+
 fn register_system(m: &mut RpcModule<Arc<Node>>) {
-    let reg =
-        |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
-            m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
-                .expect("method names are unique");
-        };
     reg(m, "system_name", |_, _| Ok(json!("hyperion")));
     reg(m, "system_version", |_, _| Ok(json!(env!("CARGO_PKG_VERSION"))));
     reg(m, "system_chain", |node, _| Ok(json!(node.spec.name)));
@@ -143,11 +144,6 @@ fn register_system(m: &mut RpcModule<Arc<Node>>) {
 }
 
 fn register_chain(m: &mut RpcModule<Arc<Node>>) {
-    let reg =
-        |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
-            m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
-                .expect("method names are unique");
-        };
     reg(m, "chain_getHeader", |node, p| {
         let Some(number) = block_at(node, &p, 0)? else { return Ok(Value::Null) };
         Ok(node.block(number).map_err(internal)?.map_or(Value::Null, |b| header_json(&b.block.header)))
@@ -216,11 +212,6 @@ fn register_chain(m: &mut RpcModule<Arc<Node>>) {
 }
 
 fn register_state(m: &mut RpcModule<Arc<Node>>) {
-    let reg =
-        |m: &mut RpcModule<Arc<Node>>, name: &'static str, f: fn(&Node, Vec<Value>) -> RpcResult<Value>| {
-            m.register_blocking_method(name, move |params, node, _| f(&node, array_params(&params)?))
-                .expect("method names are unique");
-        };
     reg(m, "state_getMetadata", |node, _| Ok(json!(node.runtime.metadata())));
     reg(m, "state_getStorage", |node, p| {
         let key =

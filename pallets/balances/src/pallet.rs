@@ -176,6 +176,14 @@ impl Balances {
         Ok(data)
     }
 
+    /// Removes `amount` from `who`'s free balance and from the issuance (all or nothing).
+    fn destroy(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
+        let data = self.take_free(ctx, who, amount)?;
+        self.change_issuance(ctx, 0, amount)?;
+        Self::set_account(ctx, who, &data);
+        Ok(())
+    }
+
     fn do_transfer(
         &self,
         ctx: &mut Context<'_>,
@@ -294,9 +302,7 @@ impl Currency for Balances {
     }
 
     fn withdraw(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
-        let data = self.take_free(ctx, who, amount)?;
-        self.change_issuance(ctx, 0, amount)?;
-        Self::set_account(ctx, who, &data);
+        self.destroy(ctx, who, amount)?;
         ctx.deposit_event_of(self.index, &Event::Withdraw { who: *who, amount });
         Ok(())
     }
@@ -311,11 +317,9 @@ impl Currency for Balances {
     }
 
     fn burn(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
-        let data = self.take_free(ctx, who, amount)?;
         let burned =
             TOTAL_BURNED.get_or_default(ctx).checked_add(amount).ok_or(self.error(Error::Overflow))?;
-        self.change_issuance(ctx, 0, amount)?;
-        Self::set_account(ctx, who, &data);
+        self.destroy(ctx, who, amount)?;
         TOTAL_BURNED.put(ctx, &burned);
         ctx.deposit_event_of(self.index, &Event::Burned { who: *who, amount });
         Ok(())
