@@ -92,6 +92,13 @@ pub trait StateRead: Send + Sync {
     /// The value of `key`, if any.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
 
+    /// Calls `f` with the value of `key` (`None`: absent), borrowed from the store where the
+    /// backend can: no copy and no allocation. The borrow ends when `f` returns; `f` must not
+    /// read this snapshot again (a backend may hold a lock around it).
+    fn read(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) {
+        f(self.get(key).as_deref())
+    }
+
     /// Up to `limit` pairs whose keys start with `prefix`, in key order, starting strictly after
     /// `start_after` when given.
     fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)>;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::trie::{apply_changes, empty_root, NodeStore};
+use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource, NodeStore};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
 
 type Map = OrdMap<Vec<u8>, Vec<u8>>;
@@ -69,9 +69,12 @@ impl StateDb for MemoryStateDb {
     fn compute_root(&self, parent: BlockNumber, changes: &ChangeSet) -> Result<Hash> {
         let inner = self.inner.read();
         match Self::latest_version(&inner) {
-            Some((latest, version)) if latest == parent => {
-                Ok(apply_changes(&inner.nodes, version.root, changes)?.0)
-            }
+            Some((latest, version)) if latest == parent => Ok(apply_changes(
+                &Source { nodes: &inner.nodes, data: &version.data },
+                version.root,
+                changes,
+            )?
+            .0),
             _ => Err(Error::NotLatest(parent)),
         }
     }
@@ -85,7 +88,8 @@ impl StateDb for MemoryStateDb {
         if number != expected_number {
             return Err(Error::NotNext { expected: expected_number, got: number });
         }
-        let (root, overlay) = apply_changes(&inner.nodes, base_root, changes)?;
+        let (root, overlay) =
+            apply_changes(&Source { nodes: &inner.nodes, data: &data }, base_root, changes)?;
         if let Some(expected) = expected_root {
             if expected != root {
                 return Err(Error::RootMismatch { expected, computed: root });
@@ -111,12 +115,28 @@ impl StateDb for MemoryStateDb {
         let inner = self.inner.read();
         match Self::latest_version(&inner) {
             Some((latest, version)) if latest == number => crate::proof::prove(
-                &crate::proof::AllNodes { nodes: &inner.nodes, graveyard: None },
+                &NodeDb(&Source { nodes: &inner.nodes, data: &version.data }),
                 version.root,
                 keys,
             ),
             _ => Err(Error::UnknownVersion(number)),
         }
+    }
+}
+
+/// The trie nodes and the values of one version.
+struct Source<'a> {
+    nodes: &'a NodeStore,
+    data: &'a Map,
+}
+
+impl NodeSource for Source<'_> {
+    fn node(&self, hash: &sp_core::H256) -> Option<sp_trie::DBValue> {
+        hash_db::HashDB::get(self.nodes, hash, hash_db::EMPTY_PREFIX)
+    }
+
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.data.get(key).cloned()
     }
 }
 
@@ -128,6 +148,10 @@ struct MemorySnapshot {
 impl StateRead for MemorySnapshot {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.data.get(key).cloned()
+    }
+
+    fn read(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) {
+        f(self.data.get(key).map(Vec::as_slice))
     }
 
     fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {

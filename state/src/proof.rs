@@ -1,38 +1,16 @@
 //! Storage proofs: the trie nodes a reader needs to check keys' values against a state root
 //! (Substrate's read proofs: an unordered set of encoded nodes).
 
-use hash_db::{HashDBRef, Prefix, EMPTY_PREFIX};
+use hash_db::{HashDBRef, EMPTY_PREFIX};
 use hyperion_primitives::Hash;
 use sp_core::{Blake2Hasher, H256};
 use sp_trie::{DBValue, Recorder, Trie, TrieDBBuilder};
-use std::collections::HashMap;
 
 use crate::trie::{Layout, NodeStore};
 use crate::{Error, Result};
 
 /// Most keys one proof may cover.
 pub const MAX_PROOF_KEYS: usize = 1024;
-
-/// Nodes that later blocks released, kept (with the block that released them) while a retained
-/// version may still need them.
-pub(crate) type Graveyard = HashMap<H256, (DBValue, u64)>;
-
-/// Reads the live nodes and the released ones still kept for retained versions.
-pub(crate) struct AllNodes<'a> {
-    pub nodes: &'a NodeStore,
-    pub graveyard: Option<&'a Graveyard>,
-}
-
-impl HashDBRef<Blake2Hasher, DBValue> for AllNodes<'_> {
-    fn get(&self, key: &H256, prefix: Prefix) -> Option<DBValue> {
-        hash_db::HashDB::get(self.nodes, key, prefix)
-            .or_else(|| self.graveyard.and_then(|g| g.get(key)).map(|(value, _)| value.clone()))
-    }
-
-    fn contains(&self, key: &H256, prefix: Prefix) -> bool {
-        HashDBRef::get(self, key, prefix).is_some()
-    }
-}
 
 /// The nodes proving the values (or absence) of `keys` under `root`.
 pub(crate) fn prove(

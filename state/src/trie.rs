@@ -1,10 +1,11 @@
-//! `sp-trie` (`LayoutV1`, Blake2-256) roots, and an overlay node store that lets a root be
-//! computed on top of the latest state without changing it.
+//! `sp-trie` (`LayoutV1`, Blake2-256) roots; how backends keep a trie's nodes (trie nodes by
+//! hash, values by key: [`NodeSource`]); and an overlay that lets a root be computed on top of
+//! the latest state without changing it.
 
-use hash_db::{AsHashDB, HashDB, Prefix};
+use hash_db::{AsHashDB, HashDB, HashDBRef, Hasher, Prefix};
 use hyperion_primitives::Hash;
 use sp_core::{Blake2Hasher, H256};
-use sp_trie::{DBValue, LayoutV1, MemoryDB, TrieConfiguration};
+use sp_trie::{DBValue, LayoutV1, MemoryDB, TrieConfiguration, TrieLayout};
 
 use crate::{ChangeSet, Error, Result};
 
@@ -38,10 +39,61 @@ where
     Hash(Layout::ordered_trie_root(items).0)
 }
 
-/// Applies `changes` to the trie of `root` in an overlay over `nodes`; returns the new root and
-/// the overlay (to be consolidated into `nodes` on commit, or dropped).
-pub(crate) fn apply_changes(nodes: &NodeStore, root: Hash, changes: &ChangeSet) -> Result<(Hash, NodeStore)> {
-    let mut db = OverlayDb { base: nodes, overlay: NodeStore::default() };
+/// What a trie needs from a backend: its trie nodes by hash, and the state's values by key.
+///
+/// In `LayoutV1` a value of 33 bytes or more is a node of its own, referenced by its hash, and
+/// trie-db looks it up with the value's full key as prefix. Backends do not store these value
+/// nodes: they are the state's values, already stored by key (storing them again would double
+/// the state's size). [`NodeDb`] answers a value node's lookup by reading the key and checking
+/// the value's hash.
+pub(crate) trait NodeSource: Send + Sync {
+    /// The stored trie node with this hash.
+    fn node(&self, hash: &H256) -> Option<DBValue>;
+
+    /// Whether a trie node with this hash is stored.
+    fn has_node(&self, hash: &H256) -> bool {
+        self.node(hash).is_some()
+    }
+
+    /// The value of `key` in the version being read.
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// Whether `value` is stored as a node of its own (by hash) rather than inline.
+fn is_hashed_value(value: &[u8]) -> bool {
+    <Layout as TrieLayout>::MAX_INLINE_VALUE.is_some_and(|threshold| value.len() >= threshold as usize)
+}
+
+/// The value node `hash` read through its key, the lookup's `prefix`.
+fn value_node(source: &dyn NodeSource, hash: &H256, prefix: Prefix) -> Option<DBValue> {
+    if prefix.1.is_some() {
+        return None;
+    }
+    source.value(prefix.0).filter(|v| is_hashed_value(v) && Blake2Hasher::hash(v) == *hash)
+}
+
+/// A [`NodeSource`] as the node database trie-db reads.
+pub(crate) struct NodeDb<'a>(pub &'a dyn NodeSource);
+
+impl HashDBRef<Blake2Hasher, DBValue> for NodeDb<'_> {
+    fn get(&self, key: &H256, prefix: Prefix) -> Option<DBValue> {
+        self.0.node(key).or_else(|| value_node(self.0, key, prefix))
+    }
+
+    fn contains(&self, key: &H256, prefix: Prefix) -> bool {
+        self.0.has_node(key) || value_node(self.0, key, prefix).is_some()
+    }
+}
+
+/// Applies `changes` to the trie of `root` (whose nodes and values `base` reads) in an overlay;
+/// returns the new root and the overlay, which holds trie nodes only (no value nodes, see
+/// [`NodeSource`]): to be consolidated into the backend's nodes on commit, or dropped.
+pub(crate) fn apply_changes(
+    base: &dyn NodeSource,
+    root: Hash,
+    changes: &ChangeSet,
+) -> Result<(Hash, NodeStore)> {
+    let mut db = OverlayDb { base, changes, overlay: NodeStore::default() };
     let root = sp_trie::delta_trie_root::<Layout, _, _, _, _, _>(
         &mut db,
         H256(root.0),
@@ -53,35 +105,64 @@ pub(crate) fn apply_changes(nodes: &NodeStore, root: Hash, changes: &ChangeSet) 
     Ok((Hash(root.0), db.overlay))
 }
 
-/// Writes go to `overlay`; reads see `overlay` first, then `base`. Dropping it discards the
-/// writes; `MemoryDB::consolidate` applies them.
-pub(crate) struct OverlayDb<'a> {
-    pub base: &'a NodeStore,
-    pub overlay: NodeStore,
+/// Writes of trie nodes go to `overlay`; reads see `overlay` first, then `base`. Writes of value
+/// nodes are not kept: trie-db inserts a value node with its key as prefix, which is how they
+/// are told apart (a trie node's encoding cannot equal the value at its own path: it would
+/// contain that value's hash).
+struct OverlayDb<'a> {
+    base: &'a dyn NodeSource,
+    changes: &'a ChangeSet,
+    overlay: NodeStore,
+}
+
+impl OverlayDb<'_> {
+    /// Whether `prefix` is the key of a changed value equal to `value`: `value` is being
+    /// inserted as that key's value node.
+    fn is_new_value(&self, prefix: Prefix, value: &[u8]) -> bool {
+        prefix.1.is_none()
+            && is_hashed_value(value)
+            && self.changes.get(prefix.0).is_some_and(|new| new.as_deref() == Some(value))
+    }
+
+    /// Whether removing `hash` at `prefix` removes a value node (which was never stored), not
+    /// a trie node. Only a stored trie node needs the old value's hash to tell: a user may
+    /// store a value equal to some other trie node's encoding.
+    fn is_old_value(&self, hash: &H256, prefix: Prefix) -> bool {
+        let stored =
+            matches!(self.overlay.raw(hash, prefix), Some((_, rc)) if rc > 0) || self.base.has_node(hash);
+        !stored || value_node(self.base, hash, prefix).is_some()
+    }
 }
 
 impl HashDB<Blake2Hasher, DBValue> for OverlayDb<'_> {
     fn get(&self, key: &H256, prefix: Prefix) -> Option<DBValue> {
         match self.overlay.raw(key, prefix) {
             Some((value, rc)) if rc > 0 => Some(value.clone()),
-            _ => self.base.get(key, prefix),
+            _ => NodeDb(self.base).get(key, prefix),
         }
     }
 
     fn contains(&self, key: &H256, prefix: Prefix) -> bool {
-        self.get(key, prefix).is_some()
+        HashDB::get(self, key, prefix).is_some()
     }
 
     fn insert(&mut self, prefix: Prefix, value: &[u8]) -> H256 {
+        if self.is_new_value(prefix, value) {
+            return Blake2Hasher::hash(value);
+        }
         self.overlay.insert(prefix, value)
     }
 
     fn emplace(&mut self, key: H256, prefix: Prefix, value: DBValue) {
-        self.overlay.emplace(key, prefix, value)
+        if !self.is_new_value(prefix, &value) {
+            self.overlay.emplace(key, prefix, value)
+        }
     }
 
     fn remove(&mut self, key: &H256, prefix: Prefix) {
-        self.overlay.remove(key, prefix)
+        if !self.is_old_value(key, prefix) {
+            self.overlay.remove(key, prefix)
+        }
     }
 }
 

@@ -40,6 +40,10 @@ pub trait Store {
 pub trait Reader {
     /// The value of `key`, if any.
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Calls `f` with the value of `key` borrowed from the store, without copying it out;
+    /// returns whether the key exists. What the read latencies measure.
+    fn read(&mut self, key: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<bool>;
 }
 
 /// Ours: MetisDB in a folder it does not own.
@@ -78,5 +82,17 @@ impl Reader for MetisReader {
     #[inline]
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.0.get(key))
+    }
+
+    #[inline]
+    fn read(&mut self, key: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        let mut found = false;
+        self.0.read(key, &mut |value| {
+            if let Some(value) = value {
+                found = true;
+                f(value);
+            }
+        });
+        Ok(found)
     }
 }

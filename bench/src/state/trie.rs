@@ -6,7 +6,8 @@
 //!   overlay's new nodes go to the node store in one write ([`Nodes::store`]). Nodes the block
 //!   released are kept (no pruning), so every earlier root stays readable.
 //! - Read: per key, a `TrieDB` over the node store at the version's root with an untrusted local
-//!   cache (as an RPC read does), `TrieDBBuilder::new(db, root).with_cache(cache).build().get(key)`.
+//!   cache (as an RPC read does), `TrieDBBuilder::new(db, root).with_cache(cache).build().get_with(key, f)`, the value handed to
+//!   `f` as a borrowed slice.
 
 use hash_db::{AsHashDB, HashDB, HashDBRef, Prefix};
 use hyperion_state::ChangeSet;
@@ -140,6 +141,13 @@ impl Reader for TrieReader<'_> {
         let mut cache = self.local.as_trie_db_cache(self.root);
         let trie = TrieDBBuilder::<Layout>::new(self.nodes, &self.root).with_cache(&mut cache).build();
         trie.get(key).map_err(|e| Error::Check(format!("sp-trie read: {e:?}")))
+    }
+
+    fn read(&mut self, key: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        let mut cache = self.local.as_trie_db_cache(self.root);
+        let trie = TrieDBBuilder::<Layout>::new(self.nodes, &self.root).with_cache(&mut cache).build();
+        let found = trie.get_with(key, |value: &[u8]| f(value));
+        Ok(found.map_err(|e| Error::Check(format!("sp-trie read: {e:?}")))?.is_some())
     }
 }
 

@@ -7,20 +7,11 @@
 use hyperion_primitives::Hash;
 use std::collections::VecDeque;
 
+use super::table::{KeyTable, Keys, Loc};
+
 /// Keys are hashed with aHash (randomly seeded, so keys chosen by users cannot be made to
 /// collide): several times faster than SipHash on 32..64-byte storage keys.
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
-
-/// Where a value lives.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Loc {
-    /// Segment id.
-    pub segment: u32,
-    /// Length of the value.
-    pub value_len: u32,
-    /// Offset of the value in the segment.
-    pub value_offset: u64,
-}
 
 /// What block `version` changed.
 struct Layer {
@@ -32,7 +23,7 @@ struct Layer {
 /// The index of all keys, the diff layers of retained versions and the keys' histories.
 #[derive(Default)]
 pub(crate) struct Index {
-    latest: HashMap<Vec<u8>, Loc>,
+    latest: KeyTable,
     /// The latest version and its root.
     head: Option<(u64, Hash)>,
     /// Ascending by version, contiguous, ending at the latest version.
@@ -80,7 +71,8 @@ impl Index {
     }
 
     /// Where `key`'s value is at `version` (which must be readable).
-    pub fn get(&self, key: &[u8], version: u64) -> Option<Loc> {
+    #[inline]
+    pub fn get(&self, key: &[u8], version: u64, keys: &impl Keys) -> Option<Loc> {
         let latest = self.head.map(|(latest, _)| latest);
         if latest != Some(version) {
             if let Some(changes) = self.history.get(key) {
@@ -90,24 +82,35 @@ impl Index {
                 }
             }
         }
-        self.latest.get(key).copied()
+        self.latest.get(key, keys)
     }
 
     /// Every key with `prefix` that any readable version may have (superset, unsorted).
-    pub fn keys_with_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
-        self.latest.keys().chain(self.history.keys()).filter(move |k| k.starts_with(prefix))
+    pub fn keys_with_prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        keys: &'a impl Keys,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let latest = self.latest.locs().map(|loc| keys.key(loc));
+        latest.chain(self.history.keys().map(Vec::as_slice)).filter(move |k| k.starts_with(prefix))
     }
 
     /// Applies block `version`'s changes (`None`: deleted) with its root.
-    pub fn apply(&mut self, version: u64, root: Hash, changes: Vec<(Vec<u8>, Option<Loc>)>) {
+    pub fn apply(
+        &mut self,
+        version: u64,
+        root: Hash,
+        changes: Vec<(Vec<u8>, Option<Loc>)>,
+        records: &impl Keys,
+    ) {
         if let Some((latest, _)) = self.head {
             assert_eq!(version, latest + 1, "versions are applied in order");
         }
         let mut keys = Vec::with_capacity(changes.len());
         for (key, loc) in changes {
             let before = match loc {
-                Some(loc) => self.latest.insert(key.clone(), loc),
-                None => self.latest.remove(&key),
+                Some(loc) => self.latest.insert(&key, loc, records),
+                None => self.latest.remove(&key, records),
             };
             let changes = self.history.entry(key.clone()).or_default();
             if changes.back().is_none_or(|(at, _)| *at != version) {
@@ -145,26 +148,33 @@ impl Index {
 mod tests {
     use super::*;
 
-    fn loc(n: u64) -> Option<Loc> {
-        Some(Loc { segment: 1, value_len: 1, value_offset: n })
+    /// Records as a list of keys: a location's offset is its position.
+    struct KeyList(Vec<&'static [u8]>);
+
+    impl Keys for KeyList {
+        fn key(&self, loc: Loc) -> &[u8] {
+            self.0[loc.offset as usize]
+        }
     }
 
     #[test]
     fn reads_at_versions_and_prunes_around_pins() {
+        let keys = KeyList(vec![b"a", b"a", b"b"]);
+        let loc = |offset: u32| Some(Loc { segment: 1, offset });
         let mut index = Index::default();
-        index.apply(0, Hash([0; 32]), vec![(b"a".to_vec(), loc(0))]);
-        index.apply(1, Hash([1; 32]), vec![(b"a".to_vec(), loc(1)), (b"b".to_vec(), loc(10))]);
-        index.apply(2, Hash([2; 32]), vec![(b"a".to_vec(), None)]);
-        assert_eq!(index.get(b"a", 2), None);
-        assert_eq!(index.get(b"a", 1), loc(1));
-        assert_eq!(index.get(b"a", 0), loc(0));
-        assert_eq!(index.get(b"b", 0), None);
-        assert_eq!(index.get(b"b", 2), loc(10));
+        index.apply(0, Hash([0; 32]), vec![(b"a".to_vec(), loc(0))], &keys);
+        index.apply(1, Hash([1; 32]), vec![(b"a".to_vec(), loc(1)), (b"b".to_vec(), loc(2))], &keys);
+        index.apply(2, Hash([2; 32]), vec![(b"a".to_vec(), None)], &keys);
+        assert_eq!(index.get(b"a", 2, &keys), None);
+        assert_eq!(index.get(b"a", 1, &keys), loc(1));
+        assert_eq!(index.get(b"a", 0, &keys), loc(0));
+        assert_eq!(index.get(b"b", 0, &keys), None);
+        assert_eq!(index.get(b"b", 2, &keys), loc(2));
         assert_eq!(index.root(1), Some(Hash([1; 32])));
         index.prune(1, Some(0));
         assert!(index.readable(0), "a reader pinned at 0 keeps the layers it needs");
         index.prune(1, None);
         assert!(!index.readable(0) && index.readable(1) && index.readable(2));
-        assert_eq!(index.get(b"a", 1), loc(1));
+        assert_eq!(index.get(b"a", 1, &keys), loc(1));
     }
 }

@@ -24,24 +24,30 @@
 
 mod index;
 mod meta;
+mod nodes;
 mod record;
 mod segment;
+mod table;
 
 use hyperion_primitives::{BlockNumber, Hash};
 use parking_lot::{Mutex, RwLock};
 use sp_core::H256;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::proof::{AllNodes, Graveyard};
-use crate::trie::{apply_changes, empty_root, NodeStore};
+use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
-use index::{Index, Loc};
+use index::Index;
 use meta::{Meta, MetaFile};
+use nodes::TrieNodes;
 use record::{Kind, Read};
-use segment::Segment;
+use segment::{Segment, Segments};
+use table::Loc;
+
+/// Largest segment size: record offsets are `u32`.
+const MAX_SEGMENT_BYTES: u64 = 1 << 32;
 
 /// Largest value accepted by a commit.
 pub const MAX_VALUE_BYTES: usize = 16 << 20;
@@ -63,7 +69,7 @@ pub struct MetisStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetisConfig {
     /// Size of each segment file (used when the store is created; an existing store keeps its
-    /// own). Must hold the largest record.
+    /// own), from 4 KiB to 4 GiB. Must hold the largest record.
     pub segment_bytes: u64,
     /// How many recent versions stay readable (at least 1).
     pub retain: u64,
@@ -77,14 +83,8 @@ impl Default for MetisConfig {
 
 struct Inner {
     index: Index,
-    /// Segments by id; id `i` is at `i - 1`.
-    segments: Vec<Arc<Segment>>,
-    /// Trie nodes of the latest root.
-    nodes: NodeStore,
-    /// Nodes that later blocks released, kept for the retained versions.
-    graveyard: Graveyard,
-    /// Nodes released by each block, dropped once no readable version needs them.
-    death_row: VecDeque<(u64, Vec<H256>)>,
+    segments: Segments,
+    nodes: TrieNodes,
 }
 
 struct Shared {
@@ -125,22 +125,24 @@ impl MetisDb {
         std::fs::create_dir_all(&segments_dir).map_err(|e| io_error(&segments_dir, e))?;
         let meta_file = MetaFile::open(dir).map_err(|e| io_error(dir, e))?;
         let last = meta_file.load().map_err(|e| damaged(&meta_file.path, e.to_string()))?;
+        assert!(
+            (4096..=MAX_SEGMENT_BYTES).contains(&config.segment_bytes),
+            "MetisConfig::segment_bytes must be between 4096 and {MAX_SEGMENT_BYTES}"
+        );
         let segment_bytes = last.map_or(config.segment_bytes, |m| m.segment_bytes);
-        if segment_bytes < 4096 {
-            return Err(damaged(&meta_file.path, format!("segment size {segment_bytes} is below 4096")));
+        if !(4096..=MAX_SEGMENT_BYTES).contains(&segment_bytes) {
+            return Err(damaged(
+                &meta_file.path,
+                format!("segment size {segment_bytes} is not between 4096 and {MAX_SEGMENT_BYTES}"),
+            ));
         }
-        let mut inner = Inner {
-            index: Index::default(),
-            segments: Vec::new(),
-            nodes: NodeStore::default(),
-            graveyard: Graveyard::new(),
-            death_row: VecDeque::new(),
-        };
+        let mut inner =
+            Inner { index: Index::default(), segments: Segments::default(), nodes: TrieNodes::default() };
         if let Some(meta) = last {
             for id in 1..=meta.head_segment {
                 let segment = Segment::open(&segments_dir, id, segment_bytes)
                     .map_err(|e| damaged(&segment::segment_path(&segments_dir, id), e.to_string()))?;
-                inner.segments.push(Arc::new(segment));
+                inner.segments.0.push(Arc::new(segment));
             }
             scan(&mut inner, &meta, config.retain.max(1), &segments_dir)?;
             rebuild_trie(&mut inner, &meta, &meta_file.path)?;
@@ -178,7 +180,7 @@ impl MetisDb {
         MetisStats {
             reads: self.shared.reads.load(Ordering::Relaxed),
             keys: inner.index.len() as u64,
-            segments: inner.segments.len() as u64,
+            segments: inner.segments.0.len() as u64,
             data_bytes: head,
         }
     }
@@ -209,7 +211,7 @@ impl MetisDb {
             touched: Vec::new(),
         };
         if let Some(last) = writer.last {
-            out.current = Some(self.shared.inner.read().segments[last.head_segment as usize - 1].clone());
+            out.current = Some(self.shared.inner.read().segments.get(last.head_segment).clone());
             out.buf_start = last.head_offset;
         }
         let mut locations = Vec::with_capacity(changes.len());
@@ -220,11 +222,7 @@ impl MetisDb {
             }
             let kind = if value.is_some() { Kind::Put } else { Kind::Delete };
             let (segment, offset) = out.push(kind, number, key, value_bytes)?;
-            let loc = value.as_ref().map(|v| Loc {
-                segment,
-                value_len: v.len() as u32,
-                value_offset: offset + (record::encoded_size(key, v) - v.len()) as u64,
-            });
+            let loc = value.as_ref().map(|_| Loc { segment, offset: offset as u32 });
             locations.push((key.clone(), loc));
         }
         out.push(Kind::Commit, number, &[], &root.0)?;
@@ -296,49 +294,10 @@ impl BlockWriter {
     }
 }
 
-impl Inner {
-    /// Moves the nodes that block `number` released (and that nothing references any more) from
-    /// the live store to the graveyard.
-    fn bury(&mut self, number: u64, released: Vec<H256>) {
-        let mut buried = Vec::with_capacity(released.len());
-        for key in released {
-            let Some((value, rc)) = self.nodes.raw(&key, hash_db::EMPTY_PREFIX) else { continue };
-            if rc > 0 {
-                continue;
-            }
-            let value = value.clone();
-            // Drop just this entry (a full `purge` would walk every node of the trie): raise its
-            // count to one, then remove it.
-            for _ in rc..1 {
-                hash_db::HashDB::emplace(&mut self.nodes, key, hash_db::EMPTY_PREFIX, value.clone());
-            }
-            self.nodes.remove_and_purge(&key, hash_db::EMPTY_PREFIX);
-            if !value.is_empty() {
-                self.graveyard.insert(key, (value, number));
-                buried.push(key);
-            }
-        }
-        self.death_row.push_back((number, buried));
-    }
-
-    /// Drops the buried nodes that no readable version needs any more.
-    fn purge_released(&mut self) {
-        let Some(oldest) = self.index.oldest() else { return };
-        while self.death_row.front().is_some_and(|(released_at, _)| *released_at <= oldest) {
-            let (released_at, keys) = self.death_row.pop_front().expect("checked");
-            for key in keys {
-                if self.graveyard.get(&key).is_some_and(|(_, at)| *at == released_at) {
-                    self.graveyard.remove(&key);
-                }
-            }
-        }
-    }
-}
-
 /// Rebuilds the index from the committed records.
 fn scan(inner: &mut Inner, meta: &Meta, retain: u64, dir: &Path) -> Result<()> {
     let mut pending: Vec<(Vec<u8>, Option<Loc>)> = Vec::new();
-    for segment in inner.segments.clone() {
+    for segment in inner.segments.0.clone() {
         let bytes = segment.bytes();
         let end = if segment.id == meta.head_segment { meta.head_offset as usize } else { bytes.len() };
         let mut offset = 0usize;
@@ -346,20 +305,15 @@ fn scan(inner: &mut Inner, meta: &Meta, retain: u64, dir: &Path) -> Result<()> {
             match record::read(&bytes[offset..end.max(offset)]) {
                 Read::Record(r) => {
                     match r.kind {
-                        Kind::Put => pending.push((
-                            r.key.to_vec(),
-                            Some(Loc {
-                                segment: segment.id,
-                                value_len: r.value.len() as u32,
-                                value_offset: (offset + r.value_offset) as u64,
-                            }),
-                        )),
+                        Kind::Put => pending
+                            .push((r.key.to_vec(), Some(Loc { segment: segment.id, offset: offset as u32 }))),
                         Kind::Delete => pending.push((r.key.to_vec(), None)),
                         Kind::Commit => {
                             let root = Hash::from_slice(r.value).ok_or_else(|| {
                                 damaged(&segment.path, format!("bad commit record at offset {offset}"))
                             })?;
-                            inner.index.apply(r.version, root, std::mem::take(&mut pending));
+                            let changes = std::mem::take(&mut pending);
+                            inner.index.apply(r.version, root, changes, &inner.segments);
                             inner.index.prune(retain, None);
                         }
                     }
@@ -392,14 +346,14 @@ fn rebuild_trie(inner: &mut Inner, meta: &Meta, meta_path: &Path) -> Result<()> 
     let (version, _) = inner.index.head().expect("scanned");
     let snapshot = Snap { inner: &*inner, version };
     let all: ChangeSet = snapshot.all_pairs(&[]).into_iter().map(|(k, v)| (k, Some(v))).collect();
-    let (root, overlay) = apply_changes(&inner.nodes, empty_root(), &all)?;
+    let (root, overlay) = apply_changes(&snapshot, empty_root(), &all)?;
     if root != meta.root {
         return Err(damaged(
             meta_path,
             format!("state root {root} does not match the committed root {}", meta.root),
         ));
     }
-    inner.nodes.consolidate(overlay);
+    inner.nodes.commit(version, overlay);
     Ok(())
 }
 
@@ -411,17 +365,34 @@ struct Snap<'a> {
 
 impl Snap<'_> {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let loc = self.inner.index.get(key, self.version)?;
-        let segment = &self.inner.segments[loc.segment as usize - 1];
-        let start = loc.value_offset as usize;
-        Some(segment.bytes()[start..start + loc.value_len as usize].to_vec())
+        self.value(key).map(<[u8]>::to_vec)
+    }
+
+    #[inline]
+    fn value(&self, key: &[u8]) -> Option<&[u8]> {
+        let loc = self.inner.index.get(key, self.version, &self.inner.segments)?;
+        Some(self.inner.segments.key_value(loc).1)
     }
 
     fn all_pairs(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut keys: Vec<&Vec<u8>> = self.inner.index.keys_with_prefix(prefix).collect();
+        let mut keys: Vec<&[u8]> = self.inner.index.keys_with_prefix(prefix, &self.inner.segments).collect();
         keys.sort_unstable();
         keys.dedup();
-        keys.into_iter().filter_map(|k| self.get(k).map(|v| (k.clone(), v))).collect()
+        keys.into_iter().filter_map(|k| self.get(k).map(|v| (k.to_vec(), v))).collect()
+    }
+}
+
+impl NodeSource for Snap<'_> {
+    fn node(&self, hash: &H256) -> Option<sp_trie::DBValue> {
+        self.inner.nodes.get(hash)
+    }
+
+    fn has_node(&self, hash: &H256) -> bool {
+        self.inner.nodes.is_live(hash)
+    }
+
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key)
     }
 }
 
@@ -439,6 +410,13 @@ impl StateRead for MetisSnapshot {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let inner = self.shared.inner.read();
         Snap { inner: &inner, version: self.version }.get(key)
+    }
+
+    #[inline]
+    fn read(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let inner = self.shared.inner.read();
+        f(Snap { inner: &inner, version: self.version }.value(key))
     }
 
     fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -485,7 +463,9 @@ impl StateDb for MetisDb {
     fn compute_root(&self, parent: BlockNumber, changes: &ChangeSet) -> Result<Hash> {
         let inner = self.shared.inner.read();
         match inner.index.head() {
-            Some((latest, root)) if latest == parent => Ok(apply_changes(&inner.nodes, root, changes)?.0),
+            Some((latest, root)) if latest == parent => {
+                Ok(apply_changes(&Snap { inner: &inner, version: latest }, root, changes)?.0)
+            }
             _ => Err(Error::NotLatest(parent)),
         }
     }
@@ -499,7 +479,14 @@ impl StateDb for MetisDb {
         if number != expected_number {
             return Err(Error::NotNext { expected: expected_number, got: number });
         }
-        let (root, overlay) = apply_changes(&self.shared.inner.read().nodes, base_root, changes)?;
+        let (root, overlay) = {
+            let inner = self.shared.inner.read();
+            apply_changes(
+                &Snap { inner: &inner, version: expected_number.saturating_sub(1) },
+                base_root,
+                changes,
+            )?
+        };
         if let Some(expected) = expected_root.filter(|e| *e != root) {
             return Err(Error::RootMismatch { expected, computed: root });
         }
@@ -521,26 +508,27 @@ impl StateDb for MetisDb {
         // Read the pins under the write lock: `snapshot` pins under the read lock, so no pin of
         // a version about to be pruned can be in flight.
         let oldest_pinned = self.shared.pins.lock().keys().next().copied();
-        inner.segments.extend(created);
-        inner.index.apply(number, root, locations);
+        inner.segments.0.extend(created);
+        let inner = &mut *inner;
+        inner.index.apply(number, root, locations, &inner.segments);
         inner.index.prune(self.retain, oldest_pinned);
-        let released: Vec<H256> =
-            overlay.keys().into_iter().filter(|(_, rc)| *rc < 0).map(|(k, _)| k).collect();
-        inner.nodes.consolidate(overlay);
-        inner.bury(number, released);
-        inner.purge_released();
+        inner.nodes.commit(number, overlay);
+        if let Some(oldest) = inner.index.oldest() {
+            inner.nodes.purge_released(oldest);
+        }
         Ok(root)
     }
 
     fn prove(&self, number: BlockNumber, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         let inner = self.shared.inner.read();
         let root = inner.index.root(number).ok_or(Error::UnknownVersion(number))?;
-        crate::proof::prove(&AllNodes { nodes: &inner.nodes, graveyard: Some(&inner.graveyard) }, root, keys)
-            .map_err(|e| match e {
+        crate::proof::prove(&NodeDb(&Snap { inner: &inner, version: number }), root, keys).map_err(
+            |e| match e {
                 // Versions from before the store was opened have no trie nodes in memory yet.
                 Error::Corrupt(_) => Error::UnknownVersion(number),
                 other => other,
-            })
+            },
+        )
     }
 }
 

@@ -34,8 +34,6 @@ pub(crate) struct Record<'a> {
     pub version: u64,
     pub key: &'a [u8],
     pub value: &'a [u8],
-    /// Offset of the value within the record.
-    pub value_offset: usize,
     /// Total size, frame included.
     pub size: usize,
 }
@@ -59,6 +57,17 @@ pub(crate) fn encode(out: &mut Vec<u8>, kind: Kind, version: u64, key: &[u8], va
 /// Size of a record's encoding.
 pub(crate) fn encoded_size(key: &[u8], value: &[u8]) -> usize {
     FRAME_BYTES + BODY_HEADER_BYTES + key.len() + value.len()
+}
+
+/// The key and value of the record at `offset` of `bytes`, a record this store wrote or checked
+/// (no checksum is verified: this is the read path).
+#[inline]
+pub(crate) fn key_value(bytes: &[u8], offset: usize) -> (&[u8], &[u8]) {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let body_len = u32_at(offset + 4);
+    let key_len = u32_at(offset + FRAME_BYTES + 9);
+    let key_start = offset + FRAME_BYTES + BODY_HEADER_BYTES;
+    (&bytes[key_start..key_start + key_len], &bytes[key_start + key_len..offset + FRAME_BYTES + body_len])
 }
 
 /// How reading a record at some offset ended.
@@ -103,8 +112,7 @@ pub(crate) fn read(bytes: &[u8]) -> Read<'_> {
     }
     let key = &body[BODY_HEADER_BYTES..BODY_HEADER_BYTES + key_len];
     let value = &body[BODY_HEADER_BYTES + key_len..];
-    let value_offset = FRAME_BYTES + BODY_HEADER_BYTES + key_len;
-    Read::Record(Record { kind, version, key, value, value_offset, size: FRAME_BYTES + body_len })
+    Read::Record(Record { kind, version, key, value, size: FRAME_BYTES + body_len })
 }
 
 #[cfg(test)]
@@ -121,7 +129,9 @@ mod tests {
             (r.kind, r.version, r.key, r.value, r.size),
             (Kind::Put, 7, &b"key"[..], &b"value"[..], out.len())
         );
-        assert_eq!(&out[r.value_offset..r.value_offset + 5], b"value");
+        let mut shifted = vec![0u8; 3];
+        shifted.extend_from_slice(&out);
+        assert_eq!(key_value(&shifted, 3), (&b"key"[..], &b"value"[..]));
         for i in 0..out.len() {
             let mut damaged = out.clone();
             damaged[i] ^= 0x40;

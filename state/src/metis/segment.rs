@@ -7,6 +7,10 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::record;
+use super::table::{Keys, Loc};
 
 /// One segment file.
 pub(crate) struct Segment {
@@ -70,5 +74,29 @@ impl Segment {
     /// Makes the written data durable.
     pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+}
+
+/// The segments of a store, by id: segment `id` is at `id - 1`.
+#[derive(Default)]
+pub(crate) struct Segments(pub Vec<Arc<Segment>>);
+
+impl Segments {
+    /// The key and value of the record at `loc`.
+    #[inline]
+    pub fn key_value(&self, loc: Loc) -> (&[u8], &[u8]) {
+        record::key_value(self.0[loc.segment as usize - 1].bytes(), loc.offset as usize)
+    }
+
+    /// The segment with id `id`.
+    pub fn get(&self, id: u32) -> &Arc<Segment> {
+        &self.0[id as usize - 1]
+    }
+}
+
+impl Keys for Segments {
+    #[inline]
+    fn key(&self, loc: Loc) -> &[u8] {
+        self.key_value(loc).0
     }
 }

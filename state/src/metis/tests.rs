@@ -376,7 +376,7 @@ fn trie_nodes_do_not_accumulate() {
     let db = MetisDb::open(dir.path(), SMALL).unwrap();
     let sizes = |db: &MetisDb| {
         let inner = db.shared.inner.read();
-        (inner.nodes.keys().len(), inner.graveyard.len())
+        inner.nodes.counts()
     };
     let block = |n: u64| -> ChangeSet { (0u8..20).map(|k| (vec![k; 8], Some(vec![n as u8; 40]))).collect() };
     for n in 0..50 {
@@ -387,4 +387,42 @@ fn trie_nodes_do_not_accumulate() {
         db.commit(n, &block(n), None).unwrap();
     }
     assert_eq!(sizes(&db), after_50, "live and retained nodes stay the same size");
+}
+
+/// Values over 32 bytes are value nodes of the trie, which MetisDB does not store as nodes. A
+/// value equal to a trie node's encoding has that node's hash: writing and deleting such values
+/// must not change the node's reference count, or the node would be dropped while in use.
+#[test]
+fn values_equal_to_trie_nodes_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = MetisConfig { segment_bytes: 64 * 1024, retain: 4 };
+    let db = MetisDb::open(dir.path(), config).unwrap();
+    let mut model = Model::new();
+    let mut number = 0;
+    let mut commit = |db: &MetisDb, model: &mut Model, changes: ChangeSet| {
+        apply(model, &changes);
+        let root = db.commit(number, &changes, None).unwrap();
+        assert_eq!(root, crate::trie_root(model.iter()), "block {number}");
+        number += 1;
+    };
+    commit(&db, &mut model, (0..40u8).map(|i| (vec![i, 0x5a], Some(vec![i; 50]))).collect());
+    let originals: Vec<Vec<u8>> = model.keys().cloned().collect();
+    let nodes = db.prove(0, &originals).unwrap();
+    let copies: ChangeSet =
+        nodes.iter().enumerate().map(|(i, node)| (vec![0xee, i as u8], Some(node.clone()))).collect();
+    assert!(copies.values().flatten().filter(|n| n.len() > 32).count() > 40, "branch and leaf nodes copied");
+    commit(&db, &mut model, copies.clone());
+    commit(&db, &mut model, copies.keys().map(|k| (k.clone(), None)).collect());
+    // Past the retained window, so that a node wrongly released would be gone.
+    for n in 0..config.retain + 2 {
+        commit(&db, &mut model, [(b"other".to_vec(), Some(vec![n as u8; 40]))].into());
+    }
+    let latest = db.latest().unwrap().0;
+    let proof = db.prove(latest, &originals).unwrap();
+    let proven = crate::verify_proof(db.root(latest).unwrap(), &proof, &originals).unwrap();
+    assert_eq!(proven, originals.iter().map(|k| model.get(k).cloned()).collect::<Vec<_>>());
+    commit(&db, &mut model, originals.iter().map(|k| (k.clone(), Some(vec![k[0] ^ 0xff; 60]))).collect());
+    drop(db);
+    let db = MetisDb::open(dir.path(), config).unwrap();
+    commit(&db, &mut model, originals.iter().map(|k| (k.clone(), None)).collect());
 }

@@ -1,0 +1,270 @@
+//! The latest-value index: an open-addressing hash table from keys to record locations that
+//! does not store the keys.
+//!
+//! ```text
+//! slot = tag (u64: the key's 64-bit hash, 0 = empty) ++ segment (u32) ++ record offset (u32)
+//! ```
+//!
+//! A slot is 16 bytes, four to a cache line. A lookup walks the slots from the key's home slot
+//! (linear probing) and, for each slot whose tag equals the key's, compares the key stored in
+//! the record the slot points at; the read then takes the value from that same record. So a
+//! read touches the table's cache line and the record, and a store of `n` keys keeps `16 n / load`
+//! bytes in memory whatever the keys' sizes. Deletion shifts later slots back (no tombstones);
+//! the table doubles when it is 3/4 full.
+//!
+//! Tags come from aHash with a per-process random seed: keys chosen by users cannot be made to
+//! pile up in one probe run, and two keys with the same tag are still told apart by their bytes.
+
+/// Where a record lives: its segment and its offset there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[repr(C)]
+pub(crate) struct Loc {
+    /// Segment id (1-based).
+    pub segment: u32,
+    /// Offset of the record in the segment.
+    pub offset: u32,
+}
+
+/// Gives the key stored in the record at a location.
+pub(crate) trait Keys {
+    /// The key of the record at `loc`, which must be a put record.
+    fn key(&self, loc: Loc) -> &[u8];
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Slot {
+    tag: u64,
+    loc: Loc,
+}
+
+const EMPTY: Slot = Slot { tag: 0, loc: Loc { segment: 0, offset: 0 } };
+/// Slots of the first allocation.
+const MIN_SLOTS: usize = 16;
+
+/// See the module docs.
+pub(crate) struct KeyTable {
+    slots: Slots,
+    len: usize,
+    hasher: ahash::RandomState,
+    /// Tests narrow tags to force collisions.
+    #[cfg(test)]
+    tag_mask: u64,
+}
+
+impl Default for KeyTable {
+    fn default() -> Self {
+        Self {
+            slots: Slots::new(0),
+            len: 0,
+            hasher: ahash::RandomState::new(),
+            #[cfg(test)]
+            tag_mask: u64::MAX,
+        }
+    }
+}
+
+impl KeyTable {
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn tag(&self, key: &[u8]) -> u64 {
+        let hash = self.hasher.hash_one(key);
+        #[cfg(test)]
+        let hash = hash & self.tag_mask;
+        hash.max(1)
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// The slot holding `key`, if any.
+    #[inline]
+    fn find(&self, key: &[u8], keys: &impl Keys) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let (tag, mask) = (self.tag(key), self.mask());
+        let mut at = tag as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot.tag == 0 {
+                return None;
+            }
+            if slot.tag == tag && keys.key(slot.loc) == key {
+                return Some(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Where `key`'s record is.
+    #[inline]
+    pub fn get(&self, key: &[u8], keys: &impl Keys) -> Option<Loc> {
+        self.find(key, keys).map(|at| self.slots[at].loc)
+    }
+
+    /// Points `key` at `loc` (a record of that key); returns where it pointed before.
+    pub fn insert(&mut self, key: &[u8], loc: Loc, keys: &impl Keys) -> Option<Loc> {
+        if let Some(at) = self.find(key, keys) {
+            return Some(std::mem::replace(&mut self.slots[at].loc, loc));
+        }
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let (tag, mask) = (self.tag(key), self.mask());
+        let mut at = tag as usize & mask;
+        while self.slots[at].tag != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = Slot { tag, loc };
+        self.len += 1;
+        None
+    }
+
+    /// Removes `key`; returns where it pointed.
+    pub fn remove(&mut self, key: &[u8], keys: &impl Keys) -> Option<Loc> {
+        let at = self.find(key, keys)?;
+        let removed = self.slots[at].loc;
+        let mask = self.mask();
+        // Shift back every later slot of the probe run that may move into the hole: one whose
+        // home is not between the hole and itself.
+        let (mut hole, mut next) = (at, (at + 1) & mask);
+        while self.slots[next].tag != 0 {
+            let home = self.slots[next].tag as usize & mask;
+            if next.wrapping_sub(home) & mask >= next.wrapping_sub(hole) & mask {
+                self.slots[hole] = self.slots[next];
+                hole = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.slots[hole] = EMPTY;
+        self.len -= 1;
+        Some(removed)
+    }
+
+    /// Every location, in no particular order.
+    pub fn locs(&self) -> impl Iterator<Item = Loc> + '_ {
+        self.slots.iter().filter(|s| s.tag != 0).map(|s| s.loc)
+    }
+
+    /// Doubles the slots (tags give the new homes: no key is read).
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(MIN_SLOTS);
+        let old = std::mem::replace(&mut self.slots, Slots::new(size));
+        let mask = size - 1;
+        for &slot in old.iter().filter(|s| s.tag != 0) {
+            let mut at = slot.tag as usize & mask;
+            while self.slots[at].tag != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = slot;
+        }
+    }
+}
+
+/// The slot array, in anonymous memory that asks for transparent huge pages: a table of
+/// millions of slots then costs few TLB entries, and a lookup one cache miss rather than a miss
+/// plus a page walk. Fresh memory is zeroed, which is all slots empty.
+struct Slots {
+    map: memmap2::MmapMut,
+    len: usize,
+}
+
+impl Slots {
+    fn new(len: usize) -> Self {
+        // An empty table maps one byte (anonymous maps cannot be empty) and has no slots.
+        let map = memmap2::MmapMut::map_anon((len * std::mem::size_of::<Slot>()).max(1))
+            .expect("out of memory for the MetisDB key table");
+        if len * std::mem::size_of::<Slot>() >= 2 << 20 {
+            // Only a hint: without huge pages the table works the same, a little slower.
+            let _ = map.advise(memmap2::Advice::HugePage);
+        }
+        Self { map, len }
+    }
+}
+
+impl std::ops::Deref for Slots {
+    type Target = [Slot];
+
+    #[allow(unsafe_code)]
+    fn deref(&self) -> &[Slot] {
+        // SAFETY: the map is page-aligned (more than `Slot`'s alignment of 8) and `len` slots
+        // long; `Slot` is `repr(C)` of integers only, so every byte pattern (zeros included)
+        // is a valid slot.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<Slot>(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Slots {
+    #[allow(unsafe_code)]
+    fn deref_mut(&mut self) -> &mut [Slot] {
+        // SAFETY: as in `deref`, and the map is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<Slot>(), self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::quickcheck;
+    use std::collections::HashMap;
+
+    /// Records as a list of keys: a location's offset is its position.
+    struct KeyList(Vec<Vec<u8>>);
+
+    impl Keys for KeyList {
+        fn key(&self, loc: Loc) -> &[u8] {
+            &self.0[loc.offset as usize]
+        }
+    }
+
+    fn check(ops: Vec<(u8, bool)>, tag_mask: u64) -> bool {
+        let mut table = KeyTable { tag_mask, ..KeyTable::default() };
+        let mut records = KeyList(Vec::new());
+        let mut model: HashMap<Vec<u8>, Loc> = HashMap::new();
+        for (key, put) in ops {
+            let key = vec![key; 1 + key as usize % 40];
+            if put {
+                let loc = Loc { segment: 1, offset: records.0.len() as u32 };
+                records.0.push(key.clone());
+                if table.insert(&key, loc, &records) != model.insert(key, loc) {
+                    return false;
+                }
+            } else if table.remove(&key, &records) != model.remove(&key) {
+                return false;
+            }
+            if table.len() != model.len() || table.locs().count() != model.len() {
+                return false;
+            }
+        }
+        model.iter().all(|(key, loc)| table.get(key, &records) == Some(*loc))
+            && (0..=255u8).all(|k| {
+                let key = vec![k; 1 + k as usize % 40];
+                table.get(&key, &records) == model.get(&key).copied()
+            })
+    }
+
+    quickcheck! {
+        /// Inserts and removes give the reads of a `HashMap`, with real tags and with tags
+        /// narrowed to four values (every probe run full of collisions).
+        fn behaves_like_a_map(ops: Vec<(u8, bool)>) -> bool {
+            check(ops.clone(), u64::MAX) && check(ops, 0b11)
+        }
+    }
+
+    #[test]
+    fn grows_and_shrinks_across_wraparound() {
+        let mut ops: Vec<(u8, bool)> = (0..=255u8).map(|k| (k, true)).collect();
+        ops.extend((0..=255u8).step_by(3).map(|k| (k, false)));
+        ops.extend((0..=255u8).map(|k| (k, true)));
+        ops.extend((0..=255u8).map(|k| (k, false)));
+        assert!(check(ops.clone(), u64::MAX));
+        assert!(check(ops, 0b111));
+    }
+}
