@@ -36,6 +36,8 @@ pub struct Metrics {
     pub state_keys: Gauge,
     /// Bytes of state records on disk.
     pub state_disk_bytes: Gauge,
+    /// Trie nodes stored (live, and released ones that retained versions still read).
+    pub state_trie_nodes: Gauge,
 }
 
 impl Default for Metrics {
@@ -59,6 +61,7 @@ impl Metrics {
             state_reads: Gauge::default(),
             state_keys: Gauge::default(),
             state_disk_bytes: Gauge::default(),
+            state_trie_nodes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("best_height", "Best block number", metrics.best_height.clone());
@@ -91,6 +94,11 @@ impl Metrics {
             "Bytes of state records on disk",
             metrics.state_disk_bytes.clone(),
         );
+        registry.register(
+            "state_trie_nodes",
+            "Trie nodes stored, live and kept for retained versions",
+            metrics.state_trie_nodes.clone(),
+        );
         Self { registry, ..metrics }
     }
 
@@ -100,6 +108,7 @@ impl Metrics {
         self.state_reads.set(stats.reads as i64);
         self.state_keys.set(stats.keys as i64);
         self.state_disk_bytes.set(stats.data_bytes as i64);
+        self.state_trie_nodes.set(stats.trie_nodes as i64);
     }
 
     /// The metrics in Prometheus' text format.

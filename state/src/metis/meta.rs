@@ -1,7 +1,7 @@
 //! The two meta slots: which block is the last committed one, and where its data ends.
 //!
 //! ```text
-//! slot = magic "METISDB1" (8) ++ seq (u64) ++ version (u64) ++ root (32)
+//! slot = magic "METISDB2" (8) ++ seq (u64) ++ version (u64) ++ root (32)
 //!        ++ head_segment (u32) ++ head_offset (u64) ++ segment_bytes (u64) ++ crc32 (u32)
 //! ```
 //!
@@ -15,7 +15,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"METISDB1";
+const MAGIC: &[u8; 8] = b"METISDB2";
+/// Stores of the first format (trie nodes were not stored) have this magic.
+const OLD_MAGICS: [&[u8; 8]; 1] = [b"METISDB1"];
 const SLOT_BYTES: usize = 8 + 8 + 8 + 32 + 4 + 8 + 8 + 4;
 
 /// The content of a meta slot.
@@ -103,6 +105,10 @@ impl MetaFile {
         let newest = slots.into_iter().flatten().max_by_key(|m| m.seq);
         match newest {
             Some(meta) => Ok(Some(meta)),
+            None if OLD_MAGICS.iter().any(|magic| bytes.starts_with(*magic)) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "written by an older MetisDB format; remove the state (purge-chain) and resync",
+            )),
             None if bytes.iter().all(|b| *b == 0) => Ok(None),
             None => Err(io::Error::new(io::ErrorKind::InvalidData, "both meta slots are damaged")),
         }
@@ -147,5 +153,8 @@ mod tests {
         // Both damaged: an error, not an empty store.
         file.file.write_all_at(&[7u8; 2 * SLOT_BYTES], 0).unwrap();
         assert!(file.load().is_err());
+        // An older format is named as such.
+        file.file.write_all_at(b"METISDB1", 0).unwrap();
+        assert!(file.load().unwrap_err().to_string().contains("older MetisDB format"));
     }
 }

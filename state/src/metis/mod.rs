@@ -18,9 +18,13 @@
 //! head are ignored and later overwritten. A record inside the committed range that fails its
 //! checksum is damage, reported with its path and offset, never silently dropped.
 //!
-//! On open the index is rebuilt by one scan of the segments, and the state trie (the `sp-trie`
-//! `LayoutV1` commitment) is rebuilt from the latest values and checked against the committed
-//! root.
+//! The state trie (the `sp-trie` `LayoutV1` commitment) lives in the same log: each block's
+//! records include the trie nodes it adds and the reference counts it changes (see `nodes.rs`),
+//! so nothing is rebuilt or rehashed on open. Values over 32 bytes, which the trie references
+//! by hash, are read from the value records instead of being stored a second time.
+//!
+//! On open one scan of the segments rebuilds the index and the node table; the node of the
+//! committed root must be there and hash to it.
 
 mod index;
 mod meta;
@@ -28,10 +32,12 @@ mod nodes;
 mod record;
 mod segment;
 mod table;
+mod writer;
 
+use hash_db::Hasher;
 use hyperion_primitives::{BlockNumber, Hash};
 use parking_lot::{Mutex, RwLock};
-use sp_core::H256;
+use sp_core::{Blake2Hasher, H256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +69,8 @@ pub struct MetisStats {
     pub segments: u64,
     /// Bytes of records written (live and superseded).
     pub data_bytes: u64,
+    /// Trie nodes stored: live, and released ones that retained versions still read.
+    pub trie_nodes: u64,
 }
 
 /// MetisDB settings.
@@ -145,7 +153,6 @@ impl MetisDb {
                 inner.segments.0.push(Arc::new(segment));
             }
             scan(&mut inner, &meta, config.retain.max(1), &segments_dir)?;
-            rebuild_trie(&mut inner, &meta, &meta_file.path)?;
         }
         let shared = Arc::new(Shared {
             inner: RwLock::new(inner),
@@ -182,6 +189,7 @@ impl MetisDb {
             keys: inner.index.len() as u64,
             segments: inner.segments.0.len() as u64,
             data_bytes: head,
+            trie_nodes: inner.nodes.counts().0 as u64,
         }
     }
 
@@ -189,172 +197,77 @@ impl MetisDb {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Writes the block's records at the head, rolling to new segments as they fill; returns
-    /// the locations of its values, the segments created, the new head and the segments written.
-    #[allow(clippy::type_complexity)]
-    fn write_block(
-        &self,
-        writer: &Writer,
-        number: BlockNumber,
-        changes: &ChangeSet,
-        root: Hash,
-    ) -> Result<(Vec<(Vec<u8>, Option<Loc>)>, Vec<Arc<Segment>>, (u32, u64), Vec<Arc<Segment>>)> {
-        let mut out = BlockWriter {
-            dir: self.dir.join("segments"),
-            segment_bytes: writer.segment_bytes,
-            head: writer.last.map_or((0, 0), |m| (m.head_segment, m.head_offset)),
-            current: None,
-            buf: Vec::new(),
-            buf_start: 0,
-            created: Vec::new(),
-            touched: Vec::new(),
-        };
-        if let Some(last) = writer.last {
-            out.current = Some(self.shared.inner.read().segments.get(last.head_segment).clone());
-            out.buf_start = last.head_offset;
-        }
-        let mut locations = Vec::with_capacity(changes.len());
-        for (key, value) in changes {
-            let value_bytes = value.as_deref().unwrap_or(&[]);
-            if value_bytes.len() > MAX_VALUE_BYTES || key.len() > record::MAX_KEY_BYTES {
-                return Err(Error::TooLarge { key_bytes: key.len(), value_bytes: value_bytes.len() });
-            }
-            let kind = if value.is_some() { Kind::Put } else { Kind::Delete };
-            let (segment, offset) = out.push(kind, number, key, value_bytes)?;
-            let loc = value.as_ref().map(|_| Loc { segment, offset: offset as u32 });
-            locations.push((key.clone(), loc));
-        }
-        out.push(Kind::Commit, number, &[], &root.0)?;
-        out.flush()?;
-        Ok((locations, out.created, out.head, out.touched))
-    }
 }
 
-/// Buffers a block's records and writes them segment by segment.
-struct BlockWriter {
-    dir: PathBuf,
-    segment_bytes: u64,
-    /// Segment id and offset where the next record goes.
-    head: (u32, u64),
-    current: Option<Arc<Segment>>,
-    buf: Vec<u8>,
-    /// Offset in `current` where `buf` starts.
-    buf_start: u64,
-    created: Vec<Arc<Segment>>,
-    touched: Vec<Arc<Segment>>,
-}
-
-impl BlockWriter {
-    /// Adds a record; returns the segment and offset it is written at.
-    fn push(&mut self, kind: Kind, version: u64, key: &[u8], value: &[u8]) -> Result<(u32, u64)> {
-        let (size, segment_bytes) = (record::encoded_size(key, value) as u64, self.segment_bytes);
-        // Keep room for an end marker after the last record of every segment.
-        let fits = |offset: u64| offset + size + record::FRAME_BYTES as u64 <= segment_bytes;
-        if !fits(0) {
-            return Err(Error::TooLarge { key_bytes: key.len(), value_bytes: value.len() });
-        }
-        if self.current.is_none() || !fits(self.head.1) {
-            self.roll()?;
-        }
-        let at = self.head;
-        record::encode(&mut self.buf, kind, version, key, value);
-        self.head.1 += size;
-        Ok(at)
-    }
-
-    /// Writes the buffer to the current segment.
-    fn flush(&mut self) -> Result<()> {
-        if let Some(segment) = &self.current {
-            if !self.buf.is_empty() {
-                segment.write_at(self.buf_start, &self.buf).map_err(|e| io_error(&segment.path, e))?;
-                self.touched.push(segment.clone());
-            }
-        }
-        self.buf.clear();
-        Ok(())
-    }
-
-    /// Ends the current segment with a marker and starts the next one.
-    fn roll(&mut self) -> Result<()> {
-        if self.current.is_some() {
-            self.buf.extend_from_slice(&[0u8; record::FRAME_BYTES]);
-        }
-        self.flush()?;
-        let id = self.head.0 + 1;
-        let segment = Arc::new(
-            Segment::create(&self.dir, id, self.segment_bytes)
-                .map_err(|e| io_error(&segment::segment_path(&self.dir, id), e))?,
-        );
-        self.created.push(segment.clone());
-        self.current = Some(segment);
-        self.head = (id, 0);
-        self.buf_start = 0;
-        Ok(())
-    }
-}
-
-/// Rebuilds the index from the committed records.
+/// Rebuilds the index and the trie nodes from the committed records.
 fn scan(inner: &mut Inner, meta: &Meta, retain: u64, dir: &Path) -> Result<()> {
-    let mut pending: Vec<(Vec<u8>, Option<Loc>)> = Vec::new();
+    let mut values: Vec<(Vec<u8>, Option<Loc>)> = Vec::new();
+    let mut nodes: Vec<(H256, i32, Option<Loc>)> = Vec::new();
     for segment in inner.segments.0.clone() {
         let bytes = segment.bytes();
         let end = if segment.id == meta.head_segment { meta.head_offset as usize } else { bytes.len() };
         let mut offset = 0usize;
+        let bad = |what: &str, offset: usize| damaged(&segment.path, format!("{what} at offset {offset}"));
         while offset < end {
-            match record::read(&bytes[offset..end.max(offset)]) {
-                Read::Record(r) => {
-                    match r.kind {
-                        Kind::Put => pending
-                            .push((r.key.to_vec(), Some(Loc { segment: segment.id, offset: offset as u32 }))),
-                        Kind::Delete => pending.push((r.key.to_vec(), None)),
-                        Kind::Commit => {
-                            let root = Hash::from_slice(r.value).ok_or_else(|| {
-                                damaged(&segment.path, format!("bad commit record at offset {offset}"))
-                            })?;
-                            let changes = std::mem::take(&mut pending);
-                            inner.index.apply(r.version, root, changes, &inner.segments);
-                            inner.index.prune(retain, None);
-                        }
-                    }
-                    offset += r.size;
-                }
+            let r = match record::read(&bytes[offset..end.max(offset)]) {
+                Read::Record(r) => r,
                 Read::End if segment.id != meta.head_segment => break,
-                Read::End => {
-                    return Err(damaged(
-                        &segment.path,
-                        format!("committed data ends early at offset {offset}"),
-                    ))
-                }
+                Read::End => return Err(bad("committed data ends early", offset)),
                 Read::Invalid(why) => {
-                    return Err(damaged(
-                        &segment.path,
-                        format!("{why} at offset {offset}; restore from a backup or resync"),
-                    ))
+                    return Err(bad(&format!("{why}; restore from a backup or resync"), offset))
+                }
+            };
+            let loc = Loc { segment: segment.id, offset: offset as u32 };
+            match r.kind {
+                Kind::Put => values.push((r.key.to_vec(), Some(loc))),
+                Kind::Delete => values.push((r.key.to_vec(), None)),
+                Kind::Node => {
+                    let hash = H256::from_slice(r.key);
+                    let (delta, data) = record::node_value(r.value)
+                        .filter(|_| r.key.len() == 32)
+                        .ok_or_else(|| bad("bad trie node record", offset))?;
+                    nodes.push((hash, delta, (!data.is_empty()).then_some(loc)));
+                }
+                Kind::Commit => {
+                    let root = Hash::from_slice(r.value).ok_or_else(|| bad("bad commit record", offset))?;
+                    let block = (std::mem::take(&mut values), std::mem::take(&mut nodes));
+                    inner.apply_block(r.version, root, block, (retain, None)).map_err(|e| bad(&e, offset))?;
                 }
             }
+            offset += r.size;
         }
     }
-    if !pending.is_empty() || inner.index.head() != Some((meta.version, meta.root)) {
+    if !values.is_empty() || !nodes.is_empty() || inner.index.head() != Some((meta.version, meta.root)) {
         return Err(damaged(dir, format!("the segments do not end with committed block {}", meta.version)));
+    }
+    let root = H256(meta.root.0);
+    let root_node = inner.nodes.get(&root, &inner.segments);
+    if meta.root != empty_root() && root_node.is_none_or(|node| Blake2Hasher::hash(&node) != root) {
+        return Err(damaged(dir, format!("the trie node of state root {} is missing or wrong", meta.root)));
     }
     Ok(())
 }
 
-/// Rebuilds the trie of the latest version and checks its root.
-fn rebuild_trie(inner: &mut Inner, meta: &Meta, meta_path: &Path) -> Result<()> {
-    let (version, _) = inner.index.head().expect("scanned");
-    let snapshot = Snap { inner: &*inner, version };
-    let all: ChangeSet = snapshot.all_pairs(&[]).into_iter().map(|(k, v)| (k, Some(v))).collect();
-    let (root, overlay) = apply_changes(&snapshot, empty_root(), &all)?;
-    if root != meta.root {
-        return Err(damaged(
-            meta_path,
-            format!("state root {root} does not match the committed root {}", meta.root),
-        ));
+impl Inner {
+    /// Applies a written block: its value changes and node changes; then drops the versions
+    /// past `retain` (but none that the oldest pinned snapshot needs) and the nodes only they
+    /// used.
+    #[allow(clippy::type_complexity)]
+    fn apply_block(
+        &mut self,
+        number: u64,
+        root: Hash,
+        (values, nodes): (Vec<(Vec<u8>, Option<Loc>)>, Vec<(H256, i32, Option<Loc>)>),
+        (retain, oldest_pinned): (u64, Option<u64>),
+    ) -> std::result::Result<(), String> {
+        self.index.apply(number, root, values, &self.segments);
+        self.index.prune(retain, oldest_pinned);
+        self.nodes.apply(number, nodes, &self.segments)?;
+        if let Some(oldest) = self.index.oldest() {
+            self.nodes.purge_released(oldest, &self.segments);
+        }
+        Ok(())
     }
-    inner.nodes.commit(version, overlay);
-    Ok(())
 }
 
 /// Reads of one version under a held lock.
@@ -384,11 +297,11 @@ impl Snap<'_> {
 
 impl NodeSource for Snap<'_> {
     fn node(&self, hash: &H256) -> Option<sp_trie::DBValue> {
-        self.inner.nodes.get(hash)
+        self.inner.nodes.get(hash, &self.inner.segments)
     }
 
     fn has_node(&self, hash: &H256) -> bool {
-        self.inner.nodes.is_live(hash)
+        self.inner.nodes.is_live(hash, &self.inner.segments)
     }
 
     fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -479,27 +392,29 @@ impl StateDb for MetisDb {
         if number != expected_number {
             return Err(Error::NotNext { expected: expected_number, got: number });
         }
-        let (root, overlay) = {
+        let (root, nodes, current) = {
             let inner = self.shared.inner.read();
-            apply_changes(
-                &Snap { inner: &inner, version: expected_number.saturating_sub(1) },
-                base_root,
-                changes,
-            )?
+            let parent = Snap { inner: &inner, version: expected_number.saturating_sub(1) };
+            let (root, overlay) = apply_changes(&parent, base_root, changes)?;
+            let current = writer.last.map(|last| inner.segments.get(last.head_segment).clone());
+            (root, inner.nodes.plan(overlay, &inner.segments), current)
         };
         if let Some(expected) = expected_root.filter(|e| *e != root) {
             return Err(Error::RootMismatch { expected, computed: root });
         }
-        let (locations, created, head, touched) = self.write_block(&writer, number, changes, root)?;
-        for segment in &touched {
+        let head = writer.last.map_or((0, 0), |m| (m.head_segment, m.head_offset));
+        let dir = self.dir.join("segments");
+        let written =
+            writer::write_block(dir, writer.segment_bytes, head, current, number, (changes, &nodes, root))?;
+        for segment in &written.touched {
             segment.sync().map_err(|e| io_error(&segment.path, e))?;
         }
         let meta = Meta {
             seq: writer.last.map_or(1, |m| m.seq + 1),
             version: number,
             root,
-            head_segment: head.0,
-            head_offset: head.1,
+            head_segment: written.head.0,
+            head_offset: written.head.1,
             segment_bytes: writer.segment_bytes,
         };
         writer.meta.store(&meta).map_err(|e| io_error(&writer.meta.path, e))?;
@@ -508,27 +423,17 @@ impl StateDb for MetisDb {
         // Read the pins under the write lock: `snapshot` pins under the read lock, so no pin of
         // a version about to be pruned can be in flight.
         let oldest_pinned = self.shared.pins.lock().keys().next().copied();
-        inner.segments.0.extend(created);
-        let inner = &mut *inner;
-        inner.index.apply(number, root, locations, &inner.segments);
-        inner.index.prune(self.retain, oldest_pinned);
-        inner.nodes.commit(number, overlay);
-        if let Some(oldest) = inner.index.oldest() {
-            inner.nodes.purge_released(oldest);
-        }
+        inner.segments.0.extend(written.created);
+        inner
+            .apply_block(number, root, (written.values, written.nodes), (self.retain, oldest_pinned))
+            .expect("a block's planned node changes apply");
         Ok(root)
     }
 
     fn prove(&self, number: BlockNumber, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         let inner = self.shared.inner.read();
         let root = inner.index.root(number).ok_or(Error::UnknownVersion(number))?;
-        crate::proof::prove(&NodeDb(&Snap { inner: &inner, version: number }), root, keys).map_err(
-            |e| match e {
-                // Versions from before the store was opened have no trie nodes in memory yet.
-                Error::Corrupt(_) => Error::UnknownVersion(number),
-                other => other,
-            },
-        )
+        crate::proof::prove(&NodeDb(&Snap { inner: &inner, version: number }), root, keys)
     }
 }
 

@@ -7,6 +7,8 @@
 //! kind 0 PUT     key = state key, value = state value
 //! kind 1 DELETE  key = state key, value empty
 //! kind 2 COMMIT  key empty, value = state root (32 bytes): the last record of a block
+//! kind 3 NODE    key = trie node hash (32 bytes), value = reference count change (i32 LE)
+//!                ++ the node's encoding (absent when the node is already stored)
 //! body_len 0     end of the segment's records (the rest of the file is unused)
 //! ```
 
@@ -25,6 +27,7 @@ pub(crate) enum Kind {
     Put = 0,
     Delete = 1,
     Commit = 2,
+    Node = 3,
 }
 
 /// A decoded record, borrowing from the segment.
@@ -40,8 +43,26 @@ pub(crate) struct Record<'a> {
 
 /// Appends the encoding of a record to `out`.
 pub(crate) fn encode(out: &mut Vec<u8>, kind: Kind, version: u64, key: &[u8], value: &[u8]) {
-    assert!(key.len() <= MAX_KEY_BYTES && value.len() <= MAX_VALUE_BYTES, "record too large");
-    let body_len = BODY_HEADER_BYTES + key.len() + value.len();
+    encode_parts(out, kind, version, key, &[value]);
+}
+
+/// Appends a NODE record: block `version` changes the reference count of node `hash` by
+/// `delta`, and stores its encoding `data` unless it is empty.
+pub(crate) fn encode_node(out: &mut Vec<u8>, version: u64, hash: &[u8; 32], delta: i32, data: &[u8]) {
+    encode_parts(out, Kind::Node, version, hash, &[&delta.to_le_bytes(), data]);
+}
+
+/// The reference count change and the node encoding (empty: not stored here) of a NODE
+/// record's value; `None` when it is too short.
+pub(crate) fn node_value(value: &[u8]) -> Option<(i32, &[u8])> {
+    let delta = i32::from_le_bytes(value.get(..4)?.try_into().expect("4 bytes"));
+    Some((delta, &value[4..]))
+}
+
+fn encode_parts(out: &mut Vec<u8>, kind: Kind, version: u64, key: &[u8], value: &[&[u8]]) {
+    let value_len: usize = value.iter().map(|part| part.len()).sum();
+    assert!(key.len() <= MAX_KEY_BYTES && value_len <= MAX_VALUE_BYTES + 4, "record too large");
+    let body_len = BODY_HEADER_BYTES + key.len() + value_len;
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&(body_len as u32).to_le_bytes());
@@ -49,7 +70,9 @@ pub(crate) fn encode(out: &mut Vec<u8>, kind: Kind, version: u64, key: &[u8], va
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(key.len() as u32).to_le_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(value);
+    for part in value {
+        out.extend_from_slice(part);
+    }
     let crc = crc32fast::hash(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
@@ -103,6 +126,7 @@ pub(crate) fn read(bytes: &[u8]) -> Read<'_> {
         0 => Kind::Put,
         1 => Kind::Delete,
         2 => Kind::Commit,
+        3 => Kind::Node,
         _ => return Read::Invalid("unknown record kind"),
     };
     let version = u64::from_le_bytes(body[1..9].try_into().expect("8 bytes"));
@@ -148,5 +172,12 @@ mod tests {
         encode(&mut out, Kind::Delete, 1, b"k", b"");
         let expected = ["0e000000", "01", "0100000000000000", "01000000", "6b"].concat();
         assert_eq!(hex::encode(&out[4..]), expected);
+        out.clear();
+        encode_node(&mut out, 2, &[0xab; 32], -1, b"n");
+        let hash = "ab".repeat(32);
+        let expected = ["32000000", "03", "0200000000000000", "20000000", &hash, "ffffffff", "6e"].concat();
+        assert_eq!(hex::encode(&out[4..]), expected);
+        let Read::Record(r) = read(&out) else { panic!("valid record") };
+        assert_eq!(node_value(r.value), Some((-1, &b"n"[..])));
     }
 }

@@ -1,0 +1,134 @@
+//! Writing one block's records at the head of the log, rolling to new segments as they fill.
+
+use hyperion_primitives::Hash;
+use sp_core::H256;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::nodes::NodeChange;
+use super::record::{self, Kind};
+use super::segment::{self, Segment};
+use super::table::Loc;
+use super::{io_error, MAX_VALUE_BYTES};
+use crate::{ChangeSet, Error, Result};
+
+/// What writing a block did.
+pub(crate) struct Written {
+    /// Each changed key with its value's record (`None`: deleted).
+    pub values: Vec<(Vec<u8>, Option<Loc>)>,
+    /// Each node count change, with the record of the node's encoding when it was written.
+    pub nodes: Vec<(H256, i32, Option<Loc>)>,
+    /// Segments created, in id order.
+    pub created: Vec<Arc<Segment>>,
+    /// Where the next block's records go: segment id and offset.
+    pub head: (u32, u64),
+    /// Segments written, to be synced.
+    pub touched: Vec<Arc<Segment>>,
+}
+
+/// Writes block `number`: its value changes, its node changes, then its commit record with
+/// `root`, starting at `head` of `current` (none for an empty store).
+pub(crate) fn write_block(
+    dir: PathBuf,
+    segment_bytes: u64,
+    head: (u32, u64),
+    current: Option<Arc<Segment>>,
+    number: u64,
+    (changes, nodes, root): (&ChangeSet, &[NodeChange], Hash),
+) -> Result<Written> {
+    let mut out = BlockWriter {
+        dir,
+        segment_bytes,
+        head,
+        buf_start: head.1,
+        current,
+        buf: Vec::new(),
+        created: Vec::new(),
+        touched: Vec::new(),
+    };
+    let mut values = Vec::with_capacity(changes.len());
+    for (key, value) in changes {
+        let value_bytes = value.as_deref().unwrap_or(&[]);
+        if value_bytes.len() > MAX_VALUE_BYTES || key.len() > record::MAX_KEY_BYTES {
+            return Err(Error::TooLarge { key_bytes: key.len(), value_bytes: value_bytes.len() });
+        }
+        let kind = if value.is_some() { Kind::Put } else { Kind::Delete };
+        let at = out.reserve(record::encoded_size(key, value_bytes), key.len(), value_bytes.len())?;
+        record::encode(&mut out.buf, kind, number, key, value_bytes);
+        values.push((key.clone(), value.as_ref().map(|_| at)));
+    }
+    let mut node_locs = Vec::with_capacity(nodes.len());
+    for change in nodes {
+        let data = change.data.as_deref().unwrap_or(&[]);
+        let at = out.reserve(record::encoded_size(change.hash.as_bytes(), data) + 4, 32, data.len())?;
+        record::encode_node(&mut out.buf, number, &change.hash.0, change.delta, data);
+        node_locs.push((change.hash, change.delta, change.data.as_ref().map(|_| at)));
+    }
+    out.reserve(record::encoded_size(&[], &root.0), 0, 32)?;
+    record::encode(&mut out.buf, Kind::Commit, number, &[], &root.0);
+    out.flush()?;
+    Ok(Written { values, nodes: node_locs, created: out.created, head: out.head, touched: out.touched })
+}
+
+/// Buffers a block's records and writes them segment by segment.
+struct BlockWriter {
+    dir: PathBuf,
+    segment_bytes: u64,
+    /// Segment id and offset where the next record goes.
+    head: (u32, u64),
+    current: Option<Arc<Segment>>,
+    buf: Vec<u8>,
+    /// Offset in `current` where `buf` starts.
+    buf_start: u64,
+    created: Vec<Arc<Segment>>,
+    touched: Vec<Arc<Segment>>,
+}
+
+impl BlockWriter {
+    /// Makes room for a record of `size` bytes (starting a new segment when the current one
+    /// cannot hold it) and returns where it goes; the caller then appends it to `buf`.
+    fn reserve(&mut self, size: usize, key_bytes: usize, value_bytes: usize) -> Result<Loc> {
+        let (size, segment_bytes) = (size as u64, self.segment_bytes);
+        // Keep room for an end marker after the last record of every segment.
+        let fits = |offset: u64| offset + size + record::FRAME_BYTES as u64 <= segment_bytes;
+        if !fits(0) {
+            return Err(Error::TooLarge { key_bytes, value_bytes });
+        }
+        if self.current.is_none() || !fits(self.head.1) {
+            self.roll()?;
+        }
+        let at = Loc { segment: self.head.0, offset: self.head.1 as u32 };
+        self.head.1 += size;
+        Ok(at)
+    }
+
+    /// Writes the buffer to the current segment.
+    fn flush(&mut self) -> Result<()> {
+        if let Some(segment) = &self.current {
+            if !self.buf.is_empty() {
+                segment.write_at(self.buf_start, &self.buf).map_err(|e| io_error(&segment.path, e))?;
+                self.touched.push(segment.clone());
+            }
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Ends the current segment with a marker and starts the next one.
+    fn roll(&mut self) -> Result<()> {
+        if self.current.is_some() {
+            self.buf.extend_from_slice(&[0u8; record::FRAME_BYTES]);
+        }
+        self.flush()?;
+        let id = self.head.0 + 1;
+        let segment = Arc::new(
+            Segment::create(&self.dir, id, self.segment_bytes)
+                .map_err(|e| io_error(&segment::segment_path(&self.dir, id), e))?,
+        );
+        self.created.push(segment.clone());
+        self.current = Some(segment);
+        self.head = (id, 0);
+        self.buf_start = 0;
+        Ok(())
+    }
+}
