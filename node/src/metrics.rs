@@ -105,6 +105,11 @@ impl Metrics {
     /// Records the state store's figures after a commit that took `commit_seconds`.
     pub fn observe_state(&self, stats: &hyperion_state::MetisStats, commit_seconds: f64) {
         self.state_commit_seconds.observe(commit_seconds);
+        self.set_state_stats(stats);
+    }
+
+    /// Records the state store's counters and sizes.
+    pub fn set_state_stats(&self, stats: &hyperion_state::MetisStats) {
         self.state_reads.set(stats.reads as i64);
         self.state_keys.set(stats.keys as i64);
         self.state_disk_bytes.set(stats.data_bytes as i64);

@@ -14,6 +14,7 @@ use hyperion_state::{MetisConfig, MetisDb, Snapshot, StateDb};
 use parity_scale_codec::DecodeLimit;
 use parking_lot::{Mutex, RwLock};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
@@ -87,6 +88,45 @@ pub struct Node {
     /// The node's name (`--name`).
     pub name: String,
     chain: RwLock<Chain>,
+    /// Set while a state compaction runs in the background.
+    compacting: Arc<AtomicBool>,
+}
+
+impl Node {
+    /// Starts a compaction of the state store on a background thread when one is due and none
+    /// is running. Commits and reads go on meanwhile; a crash part way loses nothing (the store
+    /// opens with the old base or the new one).
+    fn compact_state_if_due(&self) {
+        if !self.state.should_compact() || self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (state, compacting, metrics) =
+            (self.state.clone(), self.compacting.clone(), self.metrics.clone());
+        let started = Instant::now();
+        let spawned = std::thread::Builder::new().name("state-compaction".into()).spawn(move || {
+            match state.compact() {
+                Ok(Some(stats)) => {
+                    metrics.set_state_stats(&state.stats());
+                    tracing::info!(
+                        target: "hyperion::state",
+                        base = stats.base_version,
+                        keys = stats.keys,
+                        trie_nodes = stats.trie_nodes,
+                        files_removed = stats.segments_removed,
+                        time_ms = started.elapsed().as_millis() as u64,
+                        "🗜  Compacted the state store"
+                    );
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(target: "hyperion::state", %error, "State compaction failed"),
+            }
+            compacting.store(false, Ordering::Release);
+        });
+        if let Err(error) = spawned {
+            tracing::error!(target: "hyperion::state", %error, "Could not start the state compaction");
+            self.compacting.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -152,6 +192,7 @@ impl Node {
             pool: Mutex::new(Mempool::new(pool)),
             genesis_hash,
             heads,
+            compacting: Arc::new(AtomicBool::new(false)),
             metrics,
             name,
             chain: RwLock::new(Chain { store, best }),
@@ -289,6 +330,7 @@ impl Node {
         self.metrics.transactions.inc_by(included.len() as u64);
         self.metrics.block_execution_seconds.observe(elapsed.as_secs_f64());
         self.metrics.observe_state(&self.state.stats(), commit_seconds);
+        self.compact_state_if_due();
         tracing::info!(
             target: "hyperion::service",
             number = header.number,

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use memory::MemoryStateDb;
-pub use metis::{MetisConfig, MetisDb, MetisStats, MAX_VALUE_BYTES};
+pub use metis::{CompactStats, MetisConfig, MetisDb, MetisStats, MAX_VALUE_BYTES};
 pub use proof::{verify_proof, MAX_PROOF_KEYS};
 pub use trie::{empty_root, ordered_root, trie_root};
 

@@ -17,6 +17,8 @@ type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 struct Layer {
     version: u64,
     root: Hash,
+    /// The log segment holding the block's commit record.
+    commit_segment: u32,
     keys: Vec<Vec<u8>>,
 }
 
@@ -30,8 +32,9 @@ pub(crate) struct Index {
     layers: VecDeque<Layer>,
     /// For each key changed by a retained block: (block, location before it), ascending.
     history: HashMap<Vec<u8>, VecDeque<(u64, Option<Loc>)>>,
-    /// The version and root of the last pruned layer: the oldest readable version.
-    floor: Option<(u64, Hash)>,
+    /// The version, root and commit segment of the last pruned layer (or of the base): the
+    /// oldest readable version.
+    floor: Option<(u64, Hash, u32)>,
 }
 
 impl Index {
@@ -66,8 +69,68 @@ impl Index {
                 .iter()
                 .find(|l| l.version == version)
                 .map(|l| l.root)
-                .or(self.floor.filter(|(v, _)| *v == version).map(|(_, root)| root)),
+                .or(self.floor.filter(|(v, ..)| *v == version).map(|(_, root, _)| root)),
         }
+    }
+
+    /// The oldest readable version, its root, and the log segment of its commit record: the
+    /// log before that segment holds only older blocks.
+    pub fn oldest_commit(&self) -> Option<(u64, Hash, u32)> {
+        let oldest = self.oldest()?;
+        let layer = self.layers.iter().find(|l| l.version == oldest);
+        layer.map(|l| (l.version, l.root, l.commit_segment)).or(self.floor.filter(|(v, ..)| *v == oldest))
+    }
+
+    /// Starts from a base: the state of block `version` (whose keys are then [`Self::load`]ed),
+    /// with nothing older readable. `log_start` is the first log segment after it.
+    pub fn set_base(&mut self, version: u64, root: Hash, log_start: u32) {
+        assert!(self.head.is_none() && self.latest.len() == 0, "a base comes first");
+        self.head = Some((version, root));
+        self.floor = Some((version, root, log_start));
+    }
+
+    /// Adds a key of the base.
+    pub fn load(&mut self, key: &[u8], loc: Loc, records: &impl Keys) {
+        self.latest.insert(key, loc, records);
+    }
+
+    /// Every key that a readable version may have, sorted.
+    pub fn all_keys(&self, records: &impl Keys) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = self.keys_with_prefix(&[], records).map(<[u8]>::to_vec).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Points every location for which `retired` holds to the base's record of the same key
+    /// (`base`: sorted by key): the latest values that date from before the base, and the
+    /// values that retained blocks replaced. With `apply` false, only counts the locations
+    /// that have no copy in `base` (a bug if any), changing nothing.
+    pub fn remap(
+        &mut self,
+        base: &[(Vec<u8>, Loc)],
+        retired: impl Fn(Loc) -> bool,
+        records: &impl Keys,
+        apply: bool,
+    ) -> usize {
+        let moved =
+            |key: &[u8]| base.binary_search_by(|(k, _)| k.as_slice().cmp(key)).ok().map(|i| base[i].1);
+        let mut stranded = 0;
+        self.latest.remap(|loc| {
+            let to = retired(loc).then(|| moved(records.key(loc)))?;
+            stranded += usize::from(to.is_none());
+            to.filter(|_| apply)
+        });
+        for (key, changes) in &mut self.history {
+            for (_, before) in changes.iter_mut().filter(|(_, before)| before.is_some_and(&retired)) {
+                match moved(key) {
+                    Some(to) if apply => *before = Some(to),
+                    Some(_) => {}
+                    None => stranded += 1,
+                }
+            }
+        }
+        stranded
     }
 
     /// Where `key`'s value is at `version` (which must be readable).
@@ -98,8 +161,7 @@ impl Index {
     /// Applies block `version`'s changes (`None`: deleted) with its root.
     pub fn apply(
         &mut self,
-        version: u64,
-        root: Hash,
+        (version, root, commit_segment): (u64, Hash, u32),
         changes: Vec<(Vec<u8>, Option<Loc>)>,
         records: &impl Keys,
     ) {
@@ -118,7 +180,7 @@ impl Index {
                 keys.push(key);
             }
         }
-        self.layers.push_back(Layer { version, root, keys });
+        self.layers.push_back(Layer { version, root, commit_segment, keys });
         self.head = Some((version, root));
     }
 
@@ -139,7 +201,7 @@ impl Index {
                     self.history.remove(&key);
                 }
             }
-            self.floor = Some((dropped.version, dropped.root));
+            self.floor = Some((dropped.version, dropped.root, dropped.commit_segment));
         }
     }
 }
@@ -162,9 +224,9 @@ mod tests {
         let keys = KeyList(vec![b"a", b"a", b"b"]);
         let loc = |offset: u32| Some(Loc { segment: 1, offset });
         let mut index = Index::default();
-        index.apply(0, Hash([0; 32]), vec![(b"a".to_vec(), loc(0))], &keys);
-        index.apply(1, Hash([1; 32]), vec![(b"a".to_vec(), loc(1)), (b"b".to_vec(), loc(2))], &keys);
-        index.apply(2, Hash([2; 32]), vec![(b"a".to_vec(), None)], &keys);
+        index.apply((0, Hash([0; 32]), 1), vec![(b"a".to_vec(), loc(0))], &keys);
+        index.apply((1, Hash([1; 32]), 1), vec![(b"a".to_vec(), loc(1)), (b"b".to_vec(), loc(2))], &keys);
+        index.apply((2, Hash([2; 32]), 1), vec![(b"a".to_vec(), None)], &keys);
         assert_eq!(index.get(b"a", 2, &keys), None);
         assert_eq!(index.get(b"a", 1, &keys), loc(1));
         assert_eq!(index.get(b"a", 0, &keys), loc(0));

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! slot = magic "METISDB2" (8) ++ seq (u64) ++ version (u64) ++ root (32)
-//!        ++ head_segment (u32) ++ head_offset (u64) ++ segment_bytes (u64) ++ crc32 (u32)
+//!        ++ head_segment (u32) ++ head_offset (u64) ++ segment_bytes (u64)
+//!        ++ log_start (u32) ++ base_version (u64, all ones: no base) ++ base_segments (u32)
+//!        ++ crc32 (u32)
 //! ```
 //!
 //! A commit writes its records, syncs them, then writes the slot that does not hold the newest
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 8] = b"METISDB2";
 /// Stores of the first format (trie nodes were not stored) have this magic.
 const OLD_MAGICS: [&[u8; 8]; 1] = [b"METISDB1"];
-const SLOT_BYTES: usize = 8 + 8 + 8 + 32 + 4 + 8 + 8 + 4;
+const SLOT_BYTES: usize = 8 + 8 + 8 + 32 + 4 + 8 + 8 + 4 + 8 + 4 + 4;
 
 /// The content of a meta slot.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,6 +37,12 @@ pub(crate) struct Meta {
     pub head_offset: u64,
     /// Size of every segment file.
     pub segment_bytes: u64,
+    /// The first log segment kept (the earlier ones were compacted into the base).
+    pub log_start: u32,
+    /// The block whose state the base holds, if there is one (`base-<version>/`).
+    pub base: Option<u64>,
+    /// Number of base segment files.
+    pub base_segments: u32,
 }
 
 impl Meta {
@@ -52,6 +60,9 @@ impl Meta {
         put(&self.head_segment.to_le_bytes());
         put(&self.head_offset.to_le_bytes());
         put(&self.segment_bytes.to_le_bytes());
+        put(&self.log_start.to_le_bytes());
+        put(&self.base.unwrap_or(u64::MAX).to_le_bytes());
+        put(&self.base_segments.to_le_bytes());
         let crc = crc32fast::hash(&out[..SLOT_BYTES - 4]);
         out[SLOT_BYTES - 4..].copy_from_slice(&crc.to_le_bytes());
         out
@@ -66,13 +77,17 @@ impl Meta {
             return None;
         }
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
         Some(Self {
             seq: u64_at(8),
             version: u64_at(16),
             root: Hash(bytes[24..56].try_into().expect("32 bytes")),
-            head_segment: u32::from_le_bytes(bytes[56..60].try_into().expect("4 bytes")),
+            head_segment: u32_at(56),
             head_offset: u64_at(60),
             segment_bytes: u64_at(68),
+            log_start: u32_at(76),
+            base: Some(u64_at(80)).filter(|v| *v != u64::MAX),
+            base_segments: u32_at(88),
         })
     }
 }
@@ -134,6 +149,9 @@ mod tests {
             head_segment: 1,
             head_offset: 99,
             segment_bytes: 4096,
+            log_start: 1,
+            base: (seq % 2 == 0).then_some(seq),
+            base_segments: 3,
         }
     }
 

@@ -26,18 +26,19 @@
 //! On open one scan of the segments rebuilds the index and the node table; the node of the
 //! committed root must be there and hash to it.
 
+mod compact;
 mod index;
 mod meta;
 mod nodes;
+mod open;
 mod record;
 mod segment;
 mod table;
 mod writer;
 
-use hash_db::Hasher;
 use hyperion_primitives::{BlockNumber, Hash};
 use parking_lot::{Mutex, RwLock};
-use sp_core::{Blake2Hasher, H256};
+use sp_core::H256;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,12 +46,11 @@ use std::sync::Arc;
 
 use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
+pub use compact::CompactStats;
 use index::Index;
 use meta::{Meta, MetaFile};
 use nodes::TrieNodes;
-use record::{Kind, Read};
-use segment::{Segment, Segments};
-use table::Loc;
+use segment::Segments;
 
 /// Largest segment size: record offsets are `u32`.
 const MAX_SEGMENT_BYTES: u64 = 1 << 32;
@@ -67,7 +67,8 @@ pub struct MetisStats {
     pub keys: u64,
     /// Segment files.
     pub segments: u64,
-    /// Bytes of records written (live and superseded).
+    /// Bytes of the segment files up to the head (live and superseded records; compaction
+    /// brings it down).
     pub data_bytes: u64,
     /// Trie nodes stored: live, and released ones that retained versions still read.
     pub trie_nodes: u64,
@@ -113,6 +114,8 @@ struct Writer {
 /// The durable state store. See the module docs.
 pub struct MetisDb {
     dir: PathBuf,
+    /// Held by the running compaction.
+    compaction: Mutex<()>,
     shared: Arc<Shared>,
     writer: Mutex<Writer>,
     retain: u64,
@@ -147,13 +150,9 @@ impl MetisDb {
         let mut inner =
             Inner { index: Index::default(), segments: Segments::default(), nodes: TrieNodes::default() };
         if let Some(meta) = last {
-            for id in 1..=meta.head_segment {
-                let segment = Segment::open(&segments_dir, id, segment_bytes)
-                    .map_err(|e| damaged(&segment::segment_path(&segments_dir, id), e.to_string()))?;
-                inner.segments.0.push(Arc::new(segment));
-            }
-            scan(&mut inner, &meta, config.retain.max(1), &segments_dir)?;
+            open::replay(&mut inner, dir, &meta, config.retain.max(1))?;
         }
+        open::remove_leftovers(dir, last.as_ref())?;
         let shared = Arc::new(Shared {
             inner: RwLock::new(inner),
             reads: AtomicU64::new(0),
@@ -161,6 +160,7 @@ impl MetisDb {
         });
         Ok(Self {
             dir: dir.to_path_buf(),
+            compaction: Mutex::new(()),
             shared,
             writer: Mutex::new(Writer { meta: meta_file, last, segment_bytes }),
             retain: config.retain.max(1),
@@ -181,13 +181,13 @@ impl MetisDb {
     pub fn stats(&self) -> MetisStats {
         let inner = self.shared.inner.read();
         let writer = self.writer.lock();
-        let head = writer.last.map_or(0, |m| {
-            u64::from(m.head_segment.saturating_sub(1)) * writer.segment_bytes + m.head_offset
-        });
+        // Segments counted as full but the head one (an upper bound: the last base segment is not).
+        let files = (inner.segments.base.len() + inner.segments.log.len()) as u64;
+        let head = writer.last.map_or(0, |m| files.saturating_sub(1) * writer.segment_bytes + m.head_offset);
         MetisStats {
             reads: self.shared.reads.load(Ordering::Relaxed),
             keys: inner.index.len() as u64,
-            segments: inner.segments.0.len() as u64,
+            segments: (inner.segments.base.len() + inner.segments.log.len()) as u64,
             data_bytes: head,
             trie_nodes: inner.nodes.counts().0 as u64,
         }
@@ -199,72 +199,37 @@ impl MetisDb {
     }
 }
 
-/// Rebuilds the index and the trie nodes from the committed records.
-fn scan(inner: &mut Inner, meta: &Meta, retain: u64, dir: &Path) -> Result<()> {
-    let mut values: Vec<(Vec<u8>, Option<Loc>)> = Vec::new();
-    let mut nodes: Vec<(H256, i32, Option<Loc>)> = Vec::new();
-    for segment in inner.segments.0.clone() {
-        let bytes = segment.bytes();
-        let end = if segment.id == meta.head_segment { meta.head_offset as usize } else { bytes.len() };
-        let mut offset = 0usize;
-        let bad = |what: &str, offset: usize| damaged(&segment.path, format!("{what} at offset {offset}"));
-        while offset < end {
-            let r = match record::read(&bytes[offset..end.max(offset)]) {
-                Read::Record(r) => r,
-                Read::End if segment.id != meta.head_segment => break,
-                Read::End => return Err(bad("committed data ends early", offset)),
-                Read::Invalid(why) => {
-                    return Err(bad(&format!("{why}; restore from a backup or resync"), offset))
-                }
-            };
-            let loc = Loc { segment: segment.id, offset: offset as u32 };
-            match r.kind {
-                Kind::Put => values.push((r.key.to_vec(), Some(loc))),
-                Kind::Delete => values.push((r.key.to_vec(), None)),
-                Kind::Node => {
-                    let hash = H256::from_slice(r.key);
-                    let (delta, data) = record::node_value(r.value)
-                        .filter(|_| r.key.len() == 32)
-                        .ok_or_else(|| bad("bad trie node record", offset))?;
-                    nodes.push((hash, delta, (!data.is_empty()).then_some(loc)));
-                }
-                Kind::Commit => {
-                    let root = Hash::from_slice(r.value).ok_or_else(|| bad("bad commit record", offset))?;
-                    let block = (std::mem::take(&mut values), std::mem::take(&mut nodes));
-                    inner.apply_block(r.version, root, block, (retain, None)).map_err(|e| bad(&e, offset))?;
-                }
-            }
-            offset += r.size;
-        }
-    }
-    if !values.is_empty() || !nodes.is_empty() || inner.index.head() != Some((meta.version, meta.root)) {
-        return Err(damaged(dir, format!("the segments do not end with committed block {}", meta.version)));
-    }
-    let root = H256(meta.root.0);
-    let root_node = inner.nodes.get(&root, &inner.segments);
-    if meta.root != empty_root() && root_node.is_none_or(|node| Blake2Hasher::hash(&node) != root) {
-        return Err(damaged(dir, format!("the trie node of state root {} is missing or wrong", meta.root)));
-    }
-    Ok(())
-}
-
 impl Inner {
-    /// Applies a written block: its value changes and node changes; then drops the versions
-    /// past `retain` (but none that the oldest pinned snapshot needs) and the nodes only they
-    /// used.
-    #[allow(clippy::type_complexity)]
+    /// Applies a block (written, or read back): its value changes and node changes; then drops
+    /// the versions past `retain` (but none that the oldest pinned snapshot needs) and the nodes
+    /// only they used.
     fn apply_block(
         &mut self,
-        number: u64,
-        root: Hash,
-        (values, nodes): (Vec<(Vec<u8>, Option<Loc>)>, Vec<(H256, i32, Option<Loc>)>),
+        block: open::Block,
         (retain, oldest_pinned): (u64, Option<u64>),
     ) -> std::result::Result<(), String> {
-        self.index.apply(number, root, values, &self.segments);
+        let open::Block { version, root, commit_segment, values, nodes } = block;
+        self.index.apply((version, root, commit_segment), values, &self.segments);
         self.index.prune(retain, oldest_pinned);
-        self.nodes.apply(number, nodes, &self.segments)?;
+        self.nodes.apply(version, nodes, &self.segments)?;
         if let Some(oldest) = self.index.oldest() {
             self.nodes.purge_released(oldest, &self.segments);
+        }
+        Ok(())
+    }
+
+    /// Loads a base: the state of one block, its values and its nodes with their counts.
+    fn load_base(&mut self, block: open::Block, log_start: u32) -> std::result::Result<(), String> {
+        self.index.set_base(block.version, block.root, log_start);
+        for (key, loc) in block.values {
+            let loc = loc.ok_or("a base holds no deletions")?;
+            self.index.load(&key, loc, &self.segments);
+        }
+        for (hash, count, loc) in block.nodes {
+            let (Some(loc), Ok(count @ 1..)) = (loc, u32::try_from(count)) else {
+                return Err(format!("base node {hash:?} has count {count} or no encoding"));
+            };
+            self.nodes.load(hash, count, loc, &self.segments);
         }
         Ok(())
     }
@@ -416,6 +381,9 @@ impl StateDb for MetisDb {
             head_segment: written.head.0,
             head_offset: written.head.1,
             segment_bytes: writer.segment_bytes,
+            log_start: writer.last.map_or(1, |m| m.log_start),
+            base: writer.last.and_then(|m| m.base),
+            base_segments: writer.last.map_or(0, |m| m.base_segments),
         };
         writer.meta.store(&meta).map_err(|e| io_error(&writer.meta.path, e))?;
         writer.last = Some(meta);
@@ -423,9 +391,21 @@ impl StateDb for MetisDb {
         // Read the pins under the write lock: `snapshot` pins under the read lock, so no pin of
         // a version about to be pruned can be in flight.
         let oldest_pinned = self.shared.pins.lock().keys().next().copied();
-        inner.segments.0.extend(written.created);
+        if inner.segments.log.is_empty() {
+            inner.segments.log_start = 1;
+        }
+        inner.segments.log.extend(written.created);
         inner
-            .apply_block(number, root, (written.values, written.nodes), (self.retain, oldest_pinned))
+            .apply_block(
+                open::Block {
+                    version: number,
+                    root,
+                    commit_segment: written.head.0,
+                    values: written.values,
+                    nodes: written.nodes,
+                },
+                (self.retain, oldest_pinned),
+            )
             .expect("a block's planned node changes apply");
         Ok(root)
     }

@@ -138,6 +138,37 @@ impl TrieNodes {
         }
     }
 
+    /// Adds a node of a base with its reference count there.
+    pub fn load(&mut self, hash: H256, count: u32, loc: Loc, segments: &Segments) {
+        self.table.insert(hash.as_bytes(), loc, segments);
+        if count > 1 {
+            self.extra_refs.insert(hash, count - 1);
+        }
+    }
+
+    /// Points every node whose record is `retired` to its record in the new base (`base`:
+    /// sorted by hash). With `apply` false, only counts the nodes that have no copy there (a
+    /// bug if any), changing nothing.
+    pub fn remap(
+        &mut self,
+        base: &[(H256, Loc)],
+        retired: impl Fn(Loc) -> bool,
+        segments: &Segments,
+        apply: bool,
+    ) -> usize {
+        let mut stranded = 0;
+        self.table.remap(|loc| {
+            if !retired(loc) {
+                return None;
+            }
+            let hash = H256::from_slice(segments.key_value(loc).0);
+            let to = base.binary_search_by(|(h, _)| h.cmp(&hash)).ok().map(|i| base[i].1);
+            stranded += usize::from(to.is_none());
+            to.filter(|_| apply)
+        });
+        stranded
+    }
+
     /// Stored nodes, and how many of them are released ones.
     pub fn counts(&self) -> (usize, usize) {
         (self.table.len(), self.released.len())

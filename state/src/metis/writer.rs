@@ -36,16 +36,7 @@ pub(crate) fn write_block(
     number: u64,
     (changes, nodes, root): (&ChangeSet, &[NodeChange], Hash),
 ) -> Result<Written> {
-    let mut out = BlockWriter {
-        dir,
-        segment_bytes,
-        head,
-        buf_start: head.1,
-        current,
-        buf: Vec::new(),
-        created: Vec::new(),
-        touched: Vec::new(),
-    };
+    let mut out = Appender::new(dir, segment_bytes, head, current);
     let mut values = Vec::with_capacity(changes.len());
     for (key, value) in changes {
         let value_bytes = value.as_deref().unwrap_or(&[]);
@@ -53,25 +44,23 @@ pub(crate) fn write_block(
             return Err(Error::TooLarge { key_bytes: key.len(), value_bytes: value_bytes.len() });
         }
         let kind = if value.is_some() { Kind::Put } else { Kind::Delete };
-        let at = out.reserve(record::encoded_size(key, value_bytes), key.len(), value_bytes.len())?;
-        record::encode(&mut out.buf, kind, number, key, value_bytes);
+        let at = out.push(kind, number, key, value_bytes)?;
         values.push((key.clone(), value.as_ref().map(|_| at)));
     }
     let mut node_locs = Vec::with_capacity(nodes.len());
     for change in nodes {
         let data = change.data.as_deref().unwrap_or(&[]);
-        let at = out.reserve(record::encoded_size(change.hash.as_bytes(), data) + 4, 32, data.len())?;
-        record::encode_node(&mut out.buf, number, &change.hash.0, change.delta, data);
+        let at = out.push_node(number, &change.hash, change.delta, data)?;
         node_locs.push((change.hash, change.delta, change.data.as_ref().map(|_| at)));
     }
-    out.reserve(record::encoded_size(&[], &root.0), 0, 32)?;
-    record::encode(&mut out.buf, Kind::Commit, number, &[], &root.0);
-    out.flush()?;
-    Ok(Written { values, nodes: node_locs, created: out.created, head: out.head, touched: out.touched })
+    out.push(Kind::Commit, number, &[], &root.0)?;
+    let (created, head, touched) = out.finish()?;
+    Ok(Written { values, nodes: node_locs, created, head, touched })
 }
 
-/// Buffers a block's records and writes them segment by segment.
-struct BlockWriter {
+/// Buffers records and writes them segment by segment (a block's at the head of the log, or a
+/// base's).
+pub(crate) struct Appender {
     dir: PathBuf,
     segment_bytes: u64,
     /// Segment id and offset where the next record goes.
@@ -84,7 +73,47 @@ struct BlockWriter {
     touched: Vec<Arc<Segment>>,
 }
 
-impl BlockWriter {
+/// Buffered bytes that trigger a write.
+const FLUSH_BYTES: usize = 8 << 20;
+
+impl Appender {
+    /// Appends at `head` of `current`; with no current segment, the first record starts
+    /// segment `head.0 + 1` in `dir`.
+    pub fn new(dir: PathBuf, segment_bytes: u64, head: (u32, u64), current: Option<Arc<Segment>>) -> Self {
+        Self {
+            dir,
+            segment_bytes,
+            head,
+            buf_start: head.1,
+            current,
+            buf: Vec::new(),
+            created: Vec::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    /// Appends a record; returns where it is.
+    pub fn push(&mut self, kind: Kind, version: u64, key: &[u8], value: &[u8]) -> Result<Loc> {
+        let at = self.reserve(record::encoded_size(key, value), key.len(), value.len())?;
+        record::encode(&mut self.buf, kind, version, key, value);
+        Ok(at)
+    }
+
+    /// Appends a NODE record; returns where it is.
+    pub fn push_node(&mut self, version: u64, hash: &H256, delta: i32, data: &[u8]) -> Result<Loc> {
+        let at = self.reserve(record::encoded_size(hash.as_bytes(), data) + 4, 32, data.len())?;
+        record::encode_node(&mut self.buf, version, &hash.0, delta, data);
+        Ok(at)
+    }
+
+    /// Writes what is buffered; returns the segments created, the new head and the segments
+    /// written (each once), which the caller syncs.
+    #[allow(clippy::type_complexity)]
+    pub fn finish(mut self) -> Result<(Vec<Arc<Segment>>, (u32, u64), Vec<Arc<Segment>>)> {
+        self.flush()?;
+        Ok((self.created, self.head, self.touched))
+    }
+
     /// Makes room for a record of `size` bytes (starting a new segment when the current one
     /// cannot hold it) and returns where it goes; the caller then appends it to `buf`.
     fn reserve(&mut self, size: usize, key_bytes: usize, value_bytes: usize) -> Result<Loc> {
@@ -96,6 +125,8 @@ impl BlockWriter {
         }
         if self.current.is_none() || !fits(self.head.1) {
             self.roll()?;
+        } else if self.buf.len() >= FLUSH_BYTES {
+            self.flush()?;
         }
         let at = Loc { segment: self.head.0, offset: self.head.1 as u32 };
         self.head.1 += size;
@@ -107,10 +138,13 @@ impl BlockWriter {
         if let Some(segment) = &self.current {
             if !self.buf.is_empty() {
                 segment.write_at(self.buf_start, &self.buf).map_err(|e| io_error(&segment.path, e))?;
-                self.touched.push(segment.clone());
+                if !self.touched.last().is_some_and(|t| Arc::ptr_eq(t, segment)) {
+                    self.touched.push(segment.clone());
+                }
             }
         }
         self.buf.clear();
+        self.buf_start = self.head.1;
         Ok(())
     }
 
