@@ -130,6 +130,10 @@ pub struct RunArgs {
     /// `archive` keeps all, or a number of blocks.
     #[arg(long, value_name = "archive|N", default_value = "256")]
     pub state_pruning: StatePruning,
+    /// MiB of the state store's files also kept in memory (huge pages) to serve reads: the
+    /// compacted base first, then the newest segments. 0 reads everything through the files.
+    #[arg(long, value_name = "MiB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
+    pub state_cache_size: u64,
     /// Log filter, e.g. `info` or `info,hyperion::pool=debug`.
     #[arg(long, short = 'l', value_name = "FILTER")]
     pub log: Option<String>,

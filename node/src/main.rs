@@ -89,8 +89,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let proposer = validator_key(&args, &spec)?;
     let block_time_ms = args.block_time_ms.unwrap_or(spec.genesis.block_time_ms).max(1);
-    let options =
-        NodeOptions { pool: PoolConfig::default(), name, state_versions: args.state_pruning.versions() };
+    let options = NodeOptions {
+        pool: PoolConfig::default(),
+        name,
+        state_versions: args.state_pruning.versions(),
+        state_cache_bytes: args.state_cache_size << 20,
+    };
     let node = Node::open(spec, hyperion_node::default_runtime(), &dir, options)?;
     let best = node.best_header();
     tracing::info!(target: "hyperion", genesis = %node.genesis_hash, best = best.number, "best block #{} ({})", best.number, best.hash());

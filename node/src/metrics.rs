@@ -38,6 +38,8 @@ pub struct Metrics {
     pub state_disk_bytes: Gauge,
     /// Trie nodes stored (live, and released ones that retained versions still read).
     pub state_trie_nodes: Gauge,
+    /// Bytes of the state store copied in memory (`--state-cache-size`).
+    pub state_cache_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -62,6 +64,7 @@ impl Metrics {
             state_keys: Gauge::default(),
             state_disk_bytes: Gauge::default(),
             state_trie_nodes: Gauge::default(),
+            state_cache_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("best_height", "Best block number", metrics.best_height.clone());
@@ -99,6 +102,11 @@ impl Metrics {
             "Trie nodes stored, live and kept for retained versions",
             metrics.state_trie_nodes.clone(),
         );
+        registry.register(
+            "state_cache_bytes",
+            "Bytes of the state store copied in memory to serve reads",
+            metrics.state_cache_bytes.clone(),
+        );
         Self { registry, ..metrics }
     }
 
@@ -114,6 +122,7 @@ impl Metrics {
         self.state_keys.set(stats.keys as i64);
         self.state_disk_bytes.set(stats.data_bytes as i64);
         self.state_trie_nodes.set(stats.trie_nodes as i64);
+        self.state_cache_bytes.set(stats.cache_bytes as i64);
     }
 
     /// The metrics in Prometheus' text format.

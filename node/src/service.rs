@@ -37,6 +37,8 @@ pub struct NodeOptions {
     pub name: String,
     /// How many recent states stay readable (`u64::MAX`: all of them).
     pub state_versions: u64,
+    /// Bytes of the state store kept in memory to serve reads (`--state-cache-size`).
+    pub state_cache_bytes: u64,
 }
 
 impl Default for NodeOptions {
@@ -45,6 +47,7 @@ impl Default for NodeOptions {
             pool: PoolConfig::default(),
             name: "hyperion-node".into(),
             state_versions: STATE_VERSIONS_KEPT,
+            state_cache_bytes: MetisConfig::default().cache_bytes,
         }
     }
 }
@@ -149,7 +152,7 @@ impl Node {
         chain_dir: &Path,
         options: NodeOptions,
     ) -> Result<Arc<Self>> {
-        let NodeOptions { pool, name, state_versions } = options;
+        let NodeOptions { pool, name, state_versions, state_cache_bytes } = options;
         let genesis_changes = spec.genesis_changes(&runtime)?;
         let genesis_root =
             hyperion_state::trie_root(genesis_changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))));
@@ -175,7 +178,8 @@ impl Node {
                 )))
             }
         }
-        let config = MetisConfig { retain: state_versions, ..MetisConfig::default() };
+        let config =
+            MetisConfig { retain: state_versions, cache_bytes: state_cache_bytes, ..MetisConfig::default() };
         let state = Arc::new(MetisDb::open(&chain_dir.join("state"), config)?);
         if state.latest().is_none() {
             state.commit(0, &genesis_changes, Some(genesis_root))?;

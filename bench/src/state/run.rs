@@ -94,7 +94,8 @@ impl Stores {
     fn open(dir: &Path, keys: u64) -> Result<Self> {
         let memory_cache = (keys as usize).saturating_mul(MEMORY_CACHE_BYTES_PER_KEY);
         Ok(Self {
-            ours: Metis::open(&metis_dir(dir), RETAIN)?,
+            // The same memory budget as (a)'s cache, for MetisDB's copies of its segments.
+            ours: Metis::open(&metis_dir(dir), RETAIN, memory_cache as u64)?,
             memory: TrieStore::new(MemoryNodes::default(), memory_cache),
             parity: TrieStore::new(ParityNodes::open(&parity_dir(dir), Mode::Durable)?, PARITY_CACHE_BYTES),
             next: 0,
@@ -164,9 +165,10 @@ impl Stores {
     /// Closes MetisDB and parity-db and opens them again; returns the time each open took, ms.
     fn reopen_timed(self, dir: &Path) -> Result<(Self, f64, f64)> {
         let Self { ours, memory, parity, next } = self;
+        let cache_bytes = ours.cache_bytes();
         drop(ours);
         let start = Instant::now();
-        let ours = Metis::open(&metis_dir(dir), RETAIN)?;
+        let ours = Metis::open(&metis_dir(dir), RETAIN, cache_bytes)?;
         let ours_ms = start.elapsed().as_secs_f64() * 1e3;
         let mut parity_ms = 0.0;
         let parity = parity.map_nodes(|nodes| {

@@ -49,12 +49,20 @@ pub trait Reader {
 /// Ours: MetisDB in a folder it does not own.
 pub struct Metis {
     db: MetisDb,
+    cache_bytes: u64,
 }
 
 impl Metis {
-    /// Opens (or creates) MetisDB in `dir`, keeping `retain` versions readable.
-    pub fn open(dir: &Path, retain: u64) -> Result<Self> {
-        Ok(Self { db: MetisDb::open(dir, MetisConfig { retain, ..MetisConfig::default() })? })
+    /// Opens (or creates) MetisDB in `dir`, keeping `retain` versions readable and up to
+    /// `cache_bytes` of its segments in memory.
+    pub fn open(dir: &Path, retain: u64, cache_bytes: u64) -> Result<Self> {
+        let config = MetisConfig { retain, cache_bytes, ..MetisConfig::default() };
+        Ok(Self { db: MetisDb::open(dir, config)?, cache_bytes })
+    }
+
+    /// The memory budget it was opened with.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_bytes
     }
 
     /// The latest block and its root.

@@ -96,7 +96,7 @@ impl MetisDb {
         }
         std::fs::create_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
         let segment_bytes = self.writer.lock().segment_bytes;
-        let mut out = Appender::new(tmp.clone(), segment_bytes, (BASE, 0), None);
+        let mut out = Appender::new((tmp.clone(), self.budget.clone()), segment_bytes, (BASE, 0), None);
         let values = self.write_values(version, &mut out)?;
         let nodes = self.write_nodes(version, H256(root.0), &mut out)?;
         out.push(Kind::Commit, version, &[], &root.0)?;

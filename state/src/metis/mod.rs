@@ -50,7 +50,7 @@ pub use compact::CompactStats;
 use index::Index;
 use meta::{Meta, MetaFile};
 use nodes::TrieNodes;
-use segment::Segments;
+use segment::{CacheBudget, Segments};
 
 /// Largest segment size: record offsets are `u32`.
 const MAX_SEGMENT_BYTES: u64 = 1 << 32;
@@ -72,6 +72,8 @@ pub struct MetisStats {
     pub data_bytes: u64,
     /// Trie nodes stored: live, and released ones that retained versions still read.
     pub trie_nodes: u64,
+    /// Bytes of segments copied in memory (at most [`MetisConfig::cache_bytes`]).
+    pub cache_bytes: u64,
 }
 
 /// MetisDB settings.
@@ -82,11 +84,14 @@ pub struct MetisConfig {
     pub segment_bytes: u64,
     /// How many recent versions stay readable (at least 1).
     pub retain: u64,
+    /// Bytes of segments also kept in memory (huge pages), which then serve reads: the base
+    /// first, then the newest log segments. `0`: every read goes through the file's map.
+    pub cache_bytes: u64,
 }
 
 impl Default for MetisConfig {
     fn default() -> Self {
-        Self { segment_bytes: 256 << 20, retain: 256 }
+        Self { segment_bytes: 256 << 20, retain: 256, cache_bytes: 1 << 30 }
     }
 }
 
@@ -114,6 +119,8 @@ struct Writer {
 /// The durable state store. See the module docs.
 pub struct MetisDb {
     dir: PathBuf,
+    /// Memory for segment copies.
+    budget: Arc<CacheBudget>,
     /// Held by the running compaction.
     compaction: Mutex<()>,
     shared: Arc<Shared>,
@@ -149,8 +156,9 @@ impl MetisDb {
         }
         let mut inner =
             Inner { index: Index::default(), segments: Segments::default(), nodes: TrieNodes::default() };
+        let budget = CacheBudget::new(config.cache_bytes);
         if let Some(meta) = last {
-            open::replay(&mut inner, dir, &meta, config.retain.max(1))?;
+            open::replay(&mut inner, (dir, &budget), &meta, config.retain.max(1))?;
         }
         open::remove_leftovers(dir, last.as_ref())?;
         let shared = Arc::new(Shared {
@@ -160,6 +168,7 @@ impl MetisDb {
         });
         Ok(Self {
             dir: dir.to_path_buf(),
+            budget,
             compaction: Mutex::new(()),
             shared,
             writer: Mutex::new(Writer { meta: meta_file, last, segment_bytes }),
@@ -190,6 +199,7 @@ impl MetisDb {
             segments: (inner.segments.base.len() + inner.segments.log.len()) as u64,
             data_bytes: head,
             trie_nodes: inner.nodes.counts().0 as u64,
+            cache_bytes: self.budget.used(),
         }
     }
 
@@ -368,9 +378,13 @@ impl StateDb for MetisDb {
             return Err(Error::RootMismatch { expected, computed: root });
         }
         let head = writer.last.map_or((0, 0), |m| (m.head_segment, m.head_offset));
-        let dir = self.dir.join("segments");
-        let written =
-            writer::write_block(dir, writer.segment_bytes, head, current, number, (changes, &nodes, root))?;
+        let out = writer::Appender::new(
+            (self.dir.join("segments"), self.budget.clone()),
+            writer.segment_bytes,
+            head,
+            current,
+        );
+        let written = writer::write_block(out, number, (changes, &nodes, root))?;
         for segment in &written.touched {
             segment.sync().map_err(|e| io_error(&segment.path, e))?;
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::meta::Meta;
 use super::record::{self, Kind, Read};
-use super::segment::{self, Segment, BASE};
+use super::segment::{self, CacheBudget, Segment, BASE};
 use super::table::Loc;
 use super::{damaged, io_error, Inner};
 use crate::trie::empty_root;
@@ -22,18 +22,26 @@ pub(crate) fn base_dir(dir: &Path, version: u64) -> PathBuf {
 }
 
 /// Opens the segments `meta` names and replays them into `inner`.
-pub(crate) fn replay(inner: &mut Inner, dir: &Path, meta: &Meta, retain: u64) -> Result<()> {
-    let open = |dir: &Path, id: u32| -> Result<Arc<Segment>> {
-        Segment::open(dir, id, meta.segment_bytes)
+/// Segments get copies in memory while `budget` allows: the base's first (they hold most of
+/// the state), then the log's from the newest.
+pub(crate) fn replay(
+    inner: &mut Inner,
+    (dir, budget): (&Path, &Arc<CacheBudget>),
+    meta: &Meta,
+    retain: u64,
+) -> Result<()> {
+    let open = |dir: &Path, id: u32, copy_len: usize| -> Result<Arc<Segment>> {
+        Segment::open(dir, id, meta.segment_bytes, Some(copy_len), budget)
             .map(Arc::new)
             .map_err(|e| damaged(&segment::segment_path(dir, id), e.to_string()))
     };
+    let full = meta.segment_bytes as usize;
     let log_dir = dir.join("segments");
     inner.segments.log_start = meta.log_start;
     if let Some(base) = meta.base {
         let base_dir = base_dir(dir, base);
         for n in 1..=meta.base_segments {
-            inner.segments.base.push(open(&base_dir, BASE | n)?);
+            inner.segments.base.push(open(&base_dir, BASE | n, full)?);
         }
         let mut pending = Pending::default();
         for segment in inner.segments.base.clone() {
@@ -43,9 +51,11 @@ pub(crate) fn replay(inner: &mut Inner, dir: &Path, meta: &Meta, retain: u64) ->
             return Err(damaged(&base_dir, format!("the base does not end with block {base}")));
         }
     }
-    for id in meta.log_start..=meta.head_segment {
-        inner.segments.log.push(open(&log_dir, id)?);
+    for id in (meta.log_start..=meta.head_segment).rev() {
+        let copy_len = if id == meta.head_segment { meta.head_offset as usize } else { full };
+        inner.segments.log.push(open(&log_dir, id, copy_len)?);
     }
+    inner.segments.log.reverse();
     let mut pending = Pending::default();
     for segment in inner.segments.log.clone() {
         let end = (segment.id == meta.head_segment).then_some(meta.head_offset as usize);

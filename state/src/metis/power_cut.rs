@@ -6,7 +6,7 @@ use super::*;
 use crate::trie_root;
 use std::collections::BTreeMap;
 
-const CONFIG: MetisConfig = MetisConfig { segment_bytes: 8192, retain: 4 };
+const CONFIG: MetisConfig = MetisConfig { segment_bytes: 8192, retain: 4, cache_bytes: 2 * 8192 };
 const PAGE: usize = 4096;
 
 type Image = BTreeMap<PathBuf, Vec<u8>>;

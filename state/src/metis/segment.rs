@@ -7,17 +7,23 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::record;
 use super::table::{Keys, Loc};
 
-/// One segment file.
+/// One segment file, and possibly its copy in memory.
 pub(crate) struct Segment {
     pub id: u32,
     pub path: PathBuf,
     file: File,
     map: Mmap,
+    /// Reads are served from here when present and not `stale` (see [`Copy`]).
+    copy: Option<Copy>,
+    /// Set when a write went below what the copy had published (a commit retried after a
+    /// failed one): the copy is no longer written or read.
+    stale: AtomicBool,
 }
 
 /// The path of segment `id` (log or base) in `dir`.
@@ -25,20 +31,120 @@ pub(crate) fn segment_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{:08}.seg", id & !BASE))
 }
 
+/// How many bytes of segments may be copied into memory (`--state-cache-size`), and how many
+/// are. A segment takes its share when it is created or opened with a copy and gives it back
+/// when dropped.
+#[derive(Debug)]
+pub(crate) struct CacheBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl CacheBudget {
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(Self { limit, used: AtomicU64::new(0) })
+    }
+
+    /// Takes `bytes` of the budget if they are left.
+    fn take(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Bytes in use.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// A segment's bytes in anonymous memory that asks for transparent huge pages, so that a read
+/// costs one cache miss where the file's 4 KiB pages add a page walk (on this kind of machine a
+/// random read in 1 GiB takes about 220 ns with huge pages and 350 ns without). Written by the
+/// store's single writer at the end of what is published, read below it.
+struct Copy {
+    map: memmap2::MmapMut,
+    ptr: *mut u8,
+    /// Bytes written and visible to readers, from the start.
+    published: AtomicUsize,
+    budget: Arc<CacheBudget>,
+}
+
+// SAFETY: the pointer is into `map`, owned by the copy. Only one thread writes (the store's
+// writer, or the compaction writing its own new segments), and only at or beyond `published`;
+// readers only form slices below `published`, which the writer advances with release ordering
+// after writing. No byte is read and written at the same time.
+#[allow(unsafe_code)]
+unsafe impl Send for Copy {}
+#[allow(unsafe_code)]
+unsafe impl Sync for Copy {}
+
+impl Copy {
+    /// A copy of `size` bytes whose first `fill.len()` bytes are `fill`.
+    fn new(size: usize, fill: &[u8], budget: Arc<CacheBudget>) -> io::Result<Self> {
+        let mut map = memmap2::MmapMut::map_anon(size)?;
+        // Only a hint; without huge pages the copy works the same.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        map[..fill.len()].copy_from_slice(fill);
+        let ptr = map.as_mut_ptr();
+        Ok(Self { map, ptr, published: AtomicUsize::new(fill.len()), budget })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        let len = self.published.load(Ordering::Acquire);
+        // SAFETY: `len` bytes are written and published, and are never written again.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::slice::from_raw_parts(self.ptr, len)
+        }
+    }
+
+    fn write_at(&self, offset: usize, data: &[u8]) {
+        let published = self.published.load(Ordering::Acquire);
+        assert!(offset >= published && offset + data.len() <= self.map.len(), "a copy is only appended to");
+        // SAFETY: in bounds (checked above) and beyond what readers may read (see `Copy`).
+        #[allow(unsafe_code)]
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), data.len());
+        }
+        self.published.store(offset + data.len(), Ordering::Release);
+    }
+}
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.map.len() as u64, Ordering::AcqRel);
+    }
+}
+
 impl Segment {
     /// Creates segment `id` of `size` bytes, replacing any leftover file of that name (a segment
-    /// beyond the committed head holds nothing committed).
-    pub fn create(dir: &Path, id: u32, size: u64) -> io::Result<Self> {
+    /// beyond the committed head holds nothing committed); with a copy in memory if `budget`
+    /// has room.
+    pub fn create(dir: &Path, id: u32, size: u64, budget: &Arc<CacheBudget>) -> io::Result<Self> {
         let path = segment_path(dir, id);
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
         file.set_len(size)?;
         file.sync_all()?;
         File::open(dir)?.sync_all()?;
-        Self::map(id, path, file)
+        let mut segment = Self::map(id, path, file)?;
+        if budget.take(size) {
+            segment.copy = Some(Copy::new(size as usize, &[], budget.clone())?);
+        }
+        Ok(segment)
     }
 
-    /// Opens an existing segment, which must be `size` bytes.
-    pub fn open(dir: &Path, id: u32, size: u64) -> io::Result<Self> {
+    /// Opens an existing segment, which must be `size` bytes; with a copy in memory of its
+    /// first `copy_len` bytes (the rest is written later) if asked and `budget` has room.
+    pub fn open(
+        dir: &Path,
+        id: u32,
+        size: u64,
+        copy_len: Option<usize>,
+        budget: &Arc<CacheBudget>,
+    ) -> io::Result<Self> {
         let path = segment_path(dir, id);
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         let len = file.metadata()?.len();
@@ -48,7 +154,11 @@ impl Segment {
                 format!("{} is {len} bytes, segments are {size} bytes", path.display()),
             ));
         }
-        Self::map(id, path, file)
+        let mut segment = Self::map(id, path, file)?;
+        if let Some(copy_len) = copy_len.filter(|_| budget.take(size)) {
+            segment.copy = Some(Copy::new(size as usize, &segment.map[..copy_len], budget.clone())?);
+        }
+        Ok(segment)
     }
 
     #[allow(unsafe_code)]
@@ -62,17 +172,29 @@ impl Segment {
         // TLB entry per 2 MiB instead of a page walk per 4 KiB (measured: about 10% off a
         // random read).
         let _ = map.advise(memmap2::Advice::HugePage);
-        Ok(Self { id, path, file, map })
+        Ok(Self { id, path, file, map, copy: None, stale: AtomicBool::new(false) })
     }
 
-    /// The mapped bytes.
+    /// The segment's bytes: its copy's written part, or the whole mapped file.
+    #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        match &self.copy {
+            Some(copy) if !self.stale.load(Ordering::Acquire) => copy.bytes(),
+            _ => &self.map,
+        }
     }
 
-    /// Writes `data` at `offset` (visible through the map once written).
+    /// Writes `data` at `offset` (visible through the map once written, and in the copy).
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(data, offset)
+        self.file.write_all_at(data, offset)?;
+        if let Some(copy) = self.copy.as_ref().filter(|_| !self.stale.load(Ordering::Acquire)) {
+            if (offset as usize) < copy.published.load(Ordering::Acquire) {
+                self.stale.store(true, Ordering::Release);
+            } else {
+                copy.write_at(offset as usize, data);
+            }
+        }
+        Ok(())
     }
 
     /// Makes the written data durable.

@@ -5,7 +5,8 @@ use crate::trie_root;
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use std::collections::BTreeMap;
 
-const SMALL: MetisConfig = MetisConfig { segment_bytes: 4096, retain: 4 };
+/// Small segments, a few of them copied in memory and the rest read from their files.
+const SMALL: MetisConfig = MetisConfig { segment_bytes: 4096, retain: 4, cache_bytes: 3 * 4096 };
 
 /// A block of writes over a small key space, so that keys are overwritten and deleted, with
 /// values around the 32-byte inline limit of the trie and large enough to fill segments.
@@ -112,7 +113,10 @@ fn pinned_snapshots_outlive_the_retention_window() {
 #[test]
 fn readers_see_stable_values_while_1000_blocks_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(MetisDb::open(dir.path(), MetisConfig { segment_bytes: 1 << 20, retain: 8 }).unwrap());
+    let db = Arc::new(
+        MetisDb::open(dir.path(), MetisConfig { segment_bytes: 1 << 20, retain: 8, cache_bytes: 1 << 20 })
+            .unwrap(),
+    );
     let block =
         |n: u64| -> ChangeSet { (0u8..16).map(|k| (vec![k], Some(n.to_le_bytes().to_vec()))).collect() };
     db.commit(0, &block(0), None).unwrap();
@@ -284,7 +288,8 @@ fn proofs_verify_at_retained_versions_and_fail_when_tampered() {
     }
 }
 
-const CRASH_CONFIG: MetisConfig = MetisConfig { segment_bytes: 64 * 1024, retain: 8 };
+const CRASH_CONFIG: MetisConfig =
+    MetisConfig { segment_bytes: 64 * 1024, retain: 8, cache_bytes: 128 * 1024 };
 const CRASH_DIR_VAR: &str = "METISDB_CRASH_DIR";
 
 /// The crash workload: block `n`'s changes, a pure function of `n`.
@@ -409,7 +414,7 @@ fn trie_nodes_do_not_accumulate() {
 #[test]
 fn values_equal_to_trie_nodes_are_told_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let config = MetisConfig { segment_bytes: 64 * 1024, retain: 4 };
+    let config = MetisConfig { segment_bytes: 64 * 1024, retain: 4, cache_bytes: 0 };
     let db = MetisDb::open(dir.path(), config).unwrap();
     let mut model = Model::new();
     let mut number = 0;
@@ -446,7 +451,7 @@ fn values_equal_to_trie_nodes_are_told_apart() {
 #[test]
 fn compaction_bounds_the_store_and_keeps_retained_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let config = MetisConfig { segment_bytes: 8192, retain: 6 };
+    let config = MetisConfig { segment_bytes: 8192, retain: 6, cache_bytes: 4 * 8192 };
     let mut db = MetisDb::open(dir.path(), config).unwrap();
     let mut models: Vec<Model> = Vec::new();
     let mut model = Model::new();
@@ -504,4 +509,46 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Segment copies in memory stay within their budget, serve the same reads as the files, and
+/// survive a commit refused after part of it was written (the retry writes over those bytes).
+#[test]
+fn memory_copies_stay_in_budget_and_agree_with_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room for every segment, so that the refused commit writes into copies.
+    let config = MetisConfig { segment_bytes: 4096, retain: 4, cache_bytes: 64 * 4096 };
+    let db = MetisDb::open(dir.path(), config).unwrap();
+    let mut model = Model::new();
+    for n in 0..40u64 {
+        let changes: ChangeSet = (0..6u8).map(|k| (vec![k, n as u8 % 3], Some(vec![n as u8; 100]))).collect();
+        apply(&mut model, &changes);
+        db.commit(n, &changes, None).unwrap();
+        assert!(db.stats().cache_bytes <= config.cache_bytes);
+    }
+    let copied = db.stats().cache_bytes;
+    assert_eq!(copied, db.stats().segments * 4096, "every segment is copied");
+    // Refused after records of it reached a new segment: 30 values fill more than one segment.
+    let mut refused: ChangeSet = (0..30u8).map(|k| (vec![0x10, k], Some(vec![k; 200]))).collect();
+    refused.insert(vec![0xff; 70_000], Some(vec![1]));
+    assert!(matches!(db.commit(40, &refused, None), Err(Error::TooLarge { .. })));
+    let changes: ChangeSet = (0..30u8).map(|k| (vec![0x20, k], Some(vec![k ^ 0x55; 150]))).collect();
+    apply(&mut model, &changes);
+    db.commit(40, &changes, None).unwrap();
+    assert!(matches_all(&db, 40, &model));
+    drop(db);
+    let two = MetisDb::open(dir.path(), MetisConfig { cache_bytes: 2 * 4096, ..config }).unwrap();
+    assert_eq!(two.stats().cache_bytes, 2 * 4096, "the newest segments take the budget");
+    assert!(matches_all(&two, 40, &model));
+    drop(two);
+    let uncached = MetisDb::open(dir.path(), MetisConfig { cache_bytes: 0, ..config }).unwrap();
+    assert_eq!(uncached.stats().cache_bytes, 0);
+    assert!(matches_all(&uncached, 40, &model));
+}
+
+fn matches_all(db: &MetisDb, number: u64, model: &Model) -> bool {
+    let snap = db.snapshot(number).unwrap();
+    model.iter().all(|(k, v)| snap.get(k).as_ref() == Some(v))
+        && snap.pairs(&[], None, usize::MAX) == model.clone().into_iter().collect::<Vec<_>>()
+        && db.root(number).unwrap() == trie_root(model.iter())
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::nodes::NodeChange;
 use super::record::{self, Kind};
-use super::segment::{self, Segment};
+use super::segment::{self, CacheBudget, Segment};
 use super::table::Loc;
 use super::{io_error, MAX_VALUE_BYTES};
 use crate::{ChangeSet, Error, Result};
@@ -29,14 +29,10 @@ pub(crate) struct Written {
 /// Writes block `number`: its value changes, its node changes, then its commit record with
 /// `root`, starting at `head` of `current` (none for an empty store).
 pub(crate) fn write_block(
-    dir: PathBuf,
-    segment_bytes: u64,
-    head: (u32, u64),
-    current: Option<Arc<Segment>>,
+    mut out: Appender,
     number: u64,
     (changes, nodes, root): (&ChangeSet, &[NodeChange], Hash),
 ) -> Result<Written> {
-    let mut out = Appender::new(dir, segment_bytes, head, current);
     let mut values = Vec::with_capacity(changes.len());
     for (key, value) in changes {
         let value_bytes = value.as_deref().unwrap_or(&[]);
@@ -62,6 +58,7 @@ pub(crate) fn write_block(
 /// base's).
 pub(crate) struct Appender {
     dir: PathBuf,
+    budget: Arc<CacheBudget>,
     segment_bytes: u64,
     /// Segment id and offset where the next record goes.
     head: (u32, u64),
@@ -78,10 +75,16 @@ const FLUSH_BYTES: usize = 8 << 20;
 
 impl Appender {
     /// Appends at `head` of `current`; with no current segment, the first record starts
-    /// segment `head.0 + 1` in `dir`.
-    pub fn new(dir: PathBuf, segment_bytes: u64, head: (u32, u64), current: Option<Arc<Segment>>) -> Self {
+    /// segment `head.0 + 1` in `dir`. New segments get a copy in memory while `budget` allows.
+    pub fn new(
+        (dir, budget): (PathBuf, Arc<CacheBudget>),
+        segment_bytes: u64,
+        head: (u32, u64),
+        current: Option<Arc<Segment>>,
+    ) -> Self {
         Self {
             dir,
+            budget,
             segment_bytes,
             head,
             buf_start: head.1,
@@ -156,7 +159,7 @@ impl Appender {
         self.flush()?;
         let id = self.head.0 + 1;
         let segment = Arc::new(
-            Segment::create(&self.dir, id, self.segment_bytes)
+            Segment::create(&self.dir, id, self.segment_bytes, &self.budget)
                 .map_err(|e| io_error(&segment::segment_path(&self.dir, id), e))?,
         );
         self.created.push(segment.clone());
