@@ -94,6 +94,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         name,
         state_versions: args.state_pruning.versions(),
         state_cache_bytes: args.state_cache_size << 20,
+        ..NodeOptions::default()
     };
     let node = Node::open(spec, hyperion_node::default_runtime(), &dir, options)?;
     let best = node.best_header();

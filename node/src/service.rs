@@ -39,6 +39,9 @@ pub struct NodeOptions {
     pub state_versions: u64,
     /// Bytes of the state store kept in memory to serve reads (`--state-cache-size`).
     pub state_cache_bytes: u64,
+    /// Size of the state store's segment files, for a new store (an existing one keeps its
+    /// own).
+    pub state_segment_bytes: u64,
 }
 
 impl Default for NodeOptions {
@@ -48,6 +51,7 @@ impl Default for NodeOptions {
             name: "hyperion-node".into(),
             state_versions: STATE_VERSIONS_KEPT,
             state_cache_bytes: MetisConfig::default().cache_bytes,
+            state_segment_bytes: MetisConfig::default().segment_bytes,
         }
     }
 }
@@ -152,7 +156,7 @@ impl Node {
         chain_dir: &Path,
         options: NodeOptions,
     ) -> Result<Arc<Self>> {
-        let NodeOptions { pool, name, state_versions, state_cache_bytes } = options;
+        let NodeOptions { pool, name, state_versions, state_cache_bytes, state_segment_bytes } = options;
         let genesis_changes = spec.genesis_changes(&runtime)?;
         let genesis_root =
             hyperion_state::trie_root(genesis_changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))));
@@ -178,8 +182,11 @@ impl Node {
                 )))
             }
         }
-        let config =
-            MetisConfig { retain: state_versions, cache_bytes: state_cache_bytes, ..MetisConfig::default() };
+        let config = MetisConfig {
+            retain: state_versions,
+            cache_bytes: state_cache_bytes,
+            segment_bytes: state_segment_bytes,
+        };
         let state = Arc::new(MetisDb::open(&chain_dir.join("state"), config)?);
         if state.latest().is_none() {
             state.commit(0, &genesis_changes, Some(genesis_root))?;

@@ -165,6 +165,47 @@ fn restart_resumes_at_the_same_block_and_root() {
     assert_eq!(node.best_header().number, best.number + 1);
 }
 
+/// With small state segments the node compacts its state in the background while it makes
+/// blocks; it then restarts from the compacted store at the same block, with the same balances.
+#[test]
+fn state_is_compacted_in_the_background_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ChainSpec::from_json(DEV_SPEC).unwrap();
+    let options = NodeOptions { state_versions: 4, state_segment_bytes: 4096, ..NodeOptions::default() };
+    let open = || Node::open(spec.clone(), default_runtime(), &chain_dir(dir.path(), &spec), options.clone());
+    let state_dir = chain_dir(dir.path(), &spec).join("state");
+    let compacted = || {
+        let has_base = std::fs::read_dir(&state_dir).unwrap().flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("base-") && !name.ends_with(".tmp")
+        });
+        has_base && !state_dir.join("segments").join("00000001.seg").exists()
+    };
+    let bob_balance = |node: &Node| {
+        let who = serde_json::json!({"who": bob().public().address()});
+        node.runtime.query(node.best_snapshot(), "balances_account", &who).unwrap()
+    };
+    let (best, balance) = {
+        let node = open().unwrap();
+        let mut nonce = 0;
+        // Blocks until a compaction has finished (it runs on its own thread), at most 400.
+        while !compacted() {
+            assert!(nonce < 400, "no compaction after {nonce} blocks");
+            node.submit(&transfer(&node, &alice(), nonce, UNIT)).unwrap();
+            node.author_block(alice().public().address()).unwrap();
+            nonce += 1;
+        }
+        // Waits for a compaction still running (no new one starts without new blocks).
+        while node.state.compact().unwrap().is_some() {}
+        (node.best_header(), bob_balance(&node))
+    };
+    let node = open().unwrap();
+    assert_eq!(node.best_header(), best);
+    assert_eq!(bob_balance(&node), balance);
+    node.author_block(alice().public().address()).unwrap();
+}
+
 #[test]
 fn imported_blocks_reproduce_the_chain_and_bad_ones_are_refused() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -73,10 +73,10 @@ impl MetisDb {
     }
 
     /// Writes the state of the oldest readable block as the new base and deletes the segments
-    /// it replaces (see the module docs). Runs alongside commits and reads; returns `None` when
-    /// there is nothing to delete or another compaction is running.
+    /// it replaces (see the module docs). Runs alongside commits and reads (a compaction
+    /// already running is waited for first); returns `None` when there is nothing to delete.
     pub fn compact(&self) -> Result<Option<CompactStats>> {
-        let Some(_running) = self.compaction.try_lock() else { return Ok(None) };
+        let _running = self.compaction.lock();
         let (pin, root, log_start) = {
             let inner = self.shared.inner.read();
             let Some((version, root, segment)) = inner.index.oldest_commit() else { return Ok(None) };
