@@ -17,6 +17,13 @@ use super::{
 use crate::{Error, Result};
 
 /// Prints what the suite is doing to stderr (a full run takes a while).
+/// Anonymous memory of this process in transparent huge pages, MiB (Linux).
+fn huge_pages_mib() -> Option<u64> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = rollup.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? >> 10)
+}
+
 fn progress(start: Instant, what: &str) {
     eprintln!("state: {:>7.1}s  {what}", start.elapsed().as_secs_f64());
 }
@@ -43,6 +50,9 @@ pub fn run(size: &Size) -> Result<Outcome> {
     stores.check_reads(latest, data.generations(), size.checked_keys)?;
     stores.check_reads(old, &old_generations, size.checked_keys)?;
 
+    let huge_mib = huge_pages_mib().map_or("unknown".into(), |mib| format!("{mib} MiB"));
+    let copied_mib = stores.ours.stats().cache_bytes >> 20;
+    progress(start, &format!("MetisDB has {copied_mib} MiB of segments in memory; huge pages in use: {huge_mib}"));
     let mut reads = Vec::new();
     for (version, number) in [("latest", latest), ("old64", old)] {
         progress(start, &format!("measuring {} reads at block {number} ({version})", size.reads));

@@ -60,6 +60,11 @@ impl Metis {
         Ok(Self { db: MetisDb::open(dir, config)?, cache_bytes })
     }
 
+    /// MetisDB's counters and sizes.
+    pub fn stats(&self) -> hyperion_state::MetisStats {
+        self.db.stats()
+    }
+
     /// The memory budget it was opened with.
     pub fn cache_bytes(&self) -> u64 {
         self.cache_bytes
