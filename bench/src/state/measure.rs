@@ -67,6 +67,35 @@ pub fn read_latency<R: Reader>(reader: &mut R, keys: &[[u8; 32]], order: &[u32])
     Ok(Latency { p50_ns: quantile(&samples, 0.5), p99_ns: quantile(&samples, 0.99), digest })
 }
 
+/// The machine's memory latency: nanoseconds per load in a chain of dependent loads at
+/// random places of a `bytes`-long region, in 2 MiB pages when `huge_pages` (if the kernel
+/// grants them) or 4 KiB ones. A random read that has to touch two places of memory one after
+/// the other (an index, then the value) cannot take less than twice this.
+pub fn dependent_load_ns(bytes: usize, huge_pages: bool, loads: usize) -> Result<f64> {
+    let slots = bytes / 8;
+    let mut map = memmap2::MmapMut::map_anon(slots * 8).map_err(|e| Error::Check(e.to_string()))?;
+    let advice = if huge_pages { memmap2::Advice::HugePage } else { memmap2::Advice::NoHugePage };
+    let _ = map.advise(advice);
+    let mut order: Vec<u32> = (0..slots as u32).collect();
+    let mut rng = super::Rng::new(0x6c61_7465_6e63_7921);
+    // Sattolo's shuffle: one cycle through every slot.
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64) as usize);
+    }
+    for (i, &slot) in order.iter().enumerate() {
+        let next = order[(i + 1) % order.len()] as u64;
+        map[slot as usize * 8..slot as usize * 8 + 8].copy_from_slice(&next.to_le_bytes());
+    }
+    let mut at = order[0] as usize;
+    let start = Instant::now();
+    for _ in 0..loads {
+        at = u64::from_le_bytes(map[at * 8..at * 8 + 8].try_into().expect("8 bytes")) as usize;
+    }
+    let ns = start.elapsed().as_nanos() as f64 / loads as f64;
+    std::hint::black_box(at);
+    Ok(ns)
+}
+
 /// Commits `blocks` as blocks `first`, `first + 1`, ... then [`Store::finish`]es; returns the
 /// seconds this took and the roots.
 pub fn time_commits<S: Store>(store: &mut S, first: u64, blocks: &[ChangeSet]) -> Result<(f64, Vec<H256>)> {

@@ -83,6 +83,8 @@ pub struct Size {
     pub update_block_sizes: [u64; 2],
     /// Keys whose values are compared with the expected ones per store and version.
     pub checked_keys: u64,
+    /// Size of the region in which the machine's memory latency is measured.
+    pub probe_bytes: usize,
 }
 
 /// A full run: 10M keys.
@@ -94,6 +96,7 @@ pub const FULL: Size = Size {
     update_blocks: 20,
     update_block_sizes: [1_000, 10_000],
     checked_keys: 10_000,
+    probe_bytes: 256 << 20,
 };
 
 /// `--quick`: 1M keys.
@@ -108,6 +111,7 @@ pub const SMOKE: Size = Size {
     update_blocks: 2,
     update_block_sizes: [1_000, 10_000],
     checked_keys: 500,
+    probe_bytes: 4 << 20,
 };
 
 /// Read latencies at one version.

@@ -5,7 +5,7 @@ use sp_core::H256;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::measure::{read_latency, time_commits, Latency, READS_PER_SAMPLE};
+use super::measure::{self, read_latency, time_commits, Latency, READS_PER_SAMPLE};
 use super::parity::{Mode, ParityNodes};
 use super::store::{Metis, Reader, Store};
 use super::trie::{MemoryNodes, TrieStore};
@@ -50,9 +50,22 @@ pub fn run(size: &Size) -> Result<Outcome> {
     stores.check_reads(latest, data.generations(), size.checked_keys)?;
     stores.check_reads(old, &old_generations, size.checked_keys)?;
 
+    let floor = |huge| measure::dependent_load_ns(size.probe_bytes, huge, size.probe_bytes / 64);
+    let (huge_ns, small_ns) = (floor(true)?, floor(false)?);
+    progress(
+        start,
+        &format!(
+            "this machine: a dependent random load in {} MiB takes {huge_ns:.0} ns in 2 MiB pages, \
+             {small_ns:.0} ns in 4 KiB pages (a read touching index then value: at least twice that)",
+            size.probe_bytes >> 20
+        ),
+    );
     let huge_mib = huge_pages_mib().map_or("unknown".into(), |mib| format!("{mib} MiB"));
     let copied_mib = stores.ours.stats().cache_bytes >> 20;
-    progress(start, &format!("MetisDB has {copied_mib} MiB of segments in memory; huge pages in use: {huge_mib}"));
+    progress(
+        start,
+        &format!("MetisDB has {copied_mib} MiB of segments in memory; huge pages in use: {huge_mib}"),
+    );
     let mut reads = Vec::new();
     for (version, number) in [("latest", latest), ("old64", old)] {
         progress(start, &format!("measuring {} reads at block {number} ({version})", size.reads));
