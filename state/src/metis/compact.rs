@@ -95,8 +95,7 @@ impl MetisDb {
             std::fs::remove_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
-        let segment_bytes = self.writer.lock().segment_bytes;
-        let mut out = Appender::new((tmp.clone(), self.budget.clone()), segment_bytes, (BASE, 0), None);
+        let mut out = Appender::new((tmp.clone(), self.budget.clone()), self.segment_bytes, (BASE, 0), None);
         let values = self.write_values(version, &mut out)?;
         let nodes = self.write_nodes(version, H256(root.0), &mut out)?;
         out.push(Kind::Commit, version, &[], &root.0)?;
@@ -105,6 +104,11 @@ impl MetisDb {
             segment.sync().map_err(|e| io_error(&segment.path, e))?;
         }
         sync_dir(&tmp)?;
+        if final_dir.exists() {
+            // Left by a compaction of the same block that failed before its meta slot was
+            // written: never the current base, which is older.
+            std::fs::remove_dir_all(&final_dir).map_err(|e| io_error(&final_dir, e))?;
+        }
         std::fs::rename(&tmp, &final_dir).map_err(|e| io_error(&final_dir, e))?;
         sync_dir(&self.dir)?;
         let removed = self.install(version, log_start, created, (&values, &nodes))?;
@@ -136,13 +140,16 @@ impl MetisDb {
         Ok(values)
     }
 
-    /// Writes every trie node of `root` (at `version`, pinned) with its reference count.
+    /// Writes every trie node of `root` (at `version`, pinned) with its reference count: the
+    /// number of places it has in the tree (a node inside a subtree that appears twice has two),
+    /// which is how the log counts. Returns them sorted by hash, with their records.
     fn write_nodes(&self, version: u64, root: H256, out: &mut Appender) -> Result<Vec<(H256, Loc)>> {
         if root == H256(crate::empty_root().0) {
             return Ok(Vec::new());
         }
-        let mut counts: HashMap<H256, u32> = HashMap::default();
-        counts.insert(root, 1);
+        // Every distinct node, with the number of references its parents make to it.
+        let mut references: HashMap<H256, u32> = HashMap::default();
+        references.insert(root, 0);
         let mut stack = vec![root];
         while !stack.is_empty() {
             let inner = self.shared.inner.read();
@@ -151,7 +158,7 @@ impl MetisDb {
                 let Some(hash) = stack.pop() else { break };
                 let node = snap.node(&hash).ok_or_else(|| missing(hash))?;
                 for_each_child(&node, &mut |child| {
-                    let count = counts.entry(child).or_insert(0);
+                    let count = references.entry(child).or_insert(0);
                     *count += 1;
                     if *count == 1 {
                         stack.push(child);
@@ -159,19 +166,37 @@ impl MetisDb {
                 })?;
             }
         }
-        let mut hashes: Vec<H256> = counts.keys().copied().collect();
-        hashes.sort_unstable();
-        let mut nodes = Vec::with_capacity(hashes.len());
-        for chunk in hashes.chunks(CHUNK) {
+        // Parents before children: a node's count is final once every reference to it is
+        // counted, and it passes that count on to each of its own references.
+        let mut counts: HashMap<H256, u32> = HashMap::default();
+        counts.insert(root, 1);
+        let mut ready = vec![root];
+        let mut nodes = Vec::with_capacity(references.len());
+        while !ready.is_empty() {
             let inner = self.shared.inner.read();
             let snap = Snap { inner: &inner, version };
-            for hash in chunk {
-                let node = snap.node(hash).ok_or_else(|| missing(*hash))?;
-                debug_assert_eq!(Blake2Hasher::hash(&node), *hash);
-                let count = i32::try_from(counts[hash]).unwrap_or(i32::MAX);
-                nodes.push((*hash, out.push_node(version, hash, count, &node)?));
+            for _ in 0..CHUNK {
+                let Some(hash) = ready.pop() else { break };
+                let node = snap.node(&hash).ok_or_else(|| missing(hash))?;
+                debug_assert_eq!(Blake2Hasher::hash(&node), hash);
+                let count = counts[&hash];
+                let delta = i32::try_from(count).unwrap_or(i32::MAX);
+                nodes.push((hash, out.push_node(version, &hash, delta, &node)?));
+                for_each_child(&node, &mut |child| {
+                    let total = counts.entry(child).or_insert(0);
+                    *total = total.saturating_add(count);
+                    let left = references.get_mut(&child).expect("found by the first walk");
+                    *left -= 1;
+                    if *left == 0 {
+                        ready.push(child);
+                    }
+                })?;
             }
         }
+        if nodes.len() != references.len() {
+            return Err(Error::Corrupt(format!("the trie of block {version} is not a tree of hashes")));
+        }
+        nodes.sort_unstable_by_key(|(hash, _)| *hash);
         Ok(nodes)
     }
 
@@ -185,17 +210,21 @@ impl MetisDb {
         created: Vec<Arc<Segment>>,
         (values, nodes): (&BaseValues, &BaseNodes),
     ) -> Result<u64> {
+        // Commits wait from here on; only this compaction changes the index meanwhile.
         let mut writer = self.writer.lock();
         let last = writer.last.expect("a store with a readable block has a meta");
-        let mut inner = self.shared.inner.write();
-        let inner = &mut *inner;
         let retired = |loc: Loc| loc.segment & BASE != 0 || loc.segment < log_start;
-        let stranded = inner.index.remap(values, retired, &inner.segments, false)
-            + inner.nodes.remap(nodes, retired, &inner.segments, false);
-        if stranded > 0 {
-            return Err(Error::Corrupt(format!(
-                "{stranded} entries have no copy in the base of block {version}"
-            )));
+        {
+            // A dry run: nothing changes.
+            let mut inner = self.shared.inner.write();
+            let inner = &mut *inner;
+            let stranded = inner.index.remap(values, retired, &inner.segments, false)
+                + inner.nodes.remap(nodes, retired, &inner.segments, false);
+            if stranded > 0 {
+                return Err(Error::Corrupt(format!(
+                    "{stranded} entries have no copy in the base of block {version}"
+                )));
+            }
         }
         let meta = Meta {
             seq: last.seq + 1,
@@ -206,13 +235,20 @@ impl MetisDb {
         };
         writer.meta.store(&meta).map_err(|e| io_error(&writer.meta.path, e))?;
         writer.last = Some(meta);
-        inner.index.remap(values, retired, &inner.segments, true);
-        inner.nodes.remap(nodes, retired, &inner.segments, true);
-        let old_base = std::mem::replace(&mut inner.segments.base, created);
-        let old_log: Vec<Arc<Segment>> =
-            inner.segments.log.drain(..(log_start - inner.segments.log_start) as usize).collect();
-        inner.segments.log_start = log_start;
+        let (old_base, old_log) = {
+            let mut inner = self.shared.inner.write();
+            let inner = &mut *inner;
+            inner.index.remap(values, retired, &inner.segments, true);
+            inner.nodes.remap(nodes, retired, &inner.segments, true);
+            let old_base = std::mem::replace(&mut inner.segments.base, created);
+            let old_log: Vec<Arc<Segment>> =
+                inner.segments.log.drain(..(log_start - inner.segments.log_start) as usize).collect();
+            inner.segments.log_start = log_start;
+            (old_base, old_log)
+        };
         drop(writer);
+        // Nothing points into these any more; a crash before they are all gone leaves files
+        // that the next open removes.
         let removed = (old_base.len() + old_log.len()) as u64;
         for segment in old_log {
             std::fs::remove_file(&segment.path).map_err(|e| io_error(&segment.path, e))?;

@@ -21,6 +21,9 @@ const MAGIC: &[u8; 8] = b"METISDB2";
 /// Stores of the first format (trie nodes were not stored) have this magic.
 const OLD_MAGICS: [&[u8; 8]; 1] = [b"METISDB1"];
 const SLOT_BYTES: usize = 8 + 8 + 8 + 32 + 4 + 8 + 8 + 4 + 8 + 4 + 4;
+/// Slot `i` starts at `i * SLOT_STRIDE`: the two slots are on different disk sectors and
+/// pages, so that a write torn by a power cut cannot damage both.
+const SLOT_STRIDE: usize = 4096;
 
 /// The content of a meta slot.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -113,13 +116,17 @@ impl MetaFile {
         if len == 0 {
             return Ok(None);
         }
-        let mut bytes = vec![0u8; 2 * SLOT_BYTES];
+        let mut bytes = vec![0u8; SLOT_STRIDE + SLOT_BYTES];
         let read = self.file.read_at(&mut bytes, 0)?;
         bytes.truncate(read);
-        let slots = [Meta::decode(&bytes), bytes.get(SLOT_BYTES..).and_then(Meta::decode)];
+        let slot0 = &bytes[..read.min(SLOT_BYTES)];
+        let slots = [Meta::decode(slot0), bytes.get(SLOT_STRIDE..).and_then(Meta::decode)];
         let newest = slots.into_iter().flatten().max_by_key(|m| m.seq);
         match newest {
             Some(meta) => Ok(Some(meta)),
+            // Slot 0 takes the second commit: while it was never written, a bad slot 1 is the
+            // first commit torn by a crash, and nothing was committed.
+            None if slot0.iter().all(|b| *b == 0) => Ok(None),
             None if OLD_MAGICS.iter().any(|magic| bytes.starts_with(*magic)) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "written by an older MetisDB format; remove the state (purge-chain) and resync",
@@ -132,7 +139,7 @@ impl MetaFile {
     /// Writes `meta` into its slot and syncs it.
     pub fn store(&self, meta: &Meta) -> io::Result<()> {
         let slot = meta.seq % 2;
-        self.file.write_all_at(&meta.encode(), slot * SLOT_BYTES as u64)?;
+        self.file.write_all_at(&meta.encode(), slot * SLOT_STRIDE as u64)?;
         self.file.sync_data()
     }
 }
@@ -166,11 +173,16 @@ mod tests {
         // A torn write of slot 1 (seq 3) leaves seq 2 in force.
         let mut torn = meta(3).encode();
         torn[30] ^= 1;
-        file.file.write_all_at(&torn, SLOT_BYTES as u64).unwrap();
+        file.file.write_all_at(&torn, SLOT_STRIDE as u64).unwrap();
         assert_eq!(file.load().unwrap(), Some(meta(2)));
         // Both damaged: an error, not an empty store.
-        file.file.write_all_at(&[7u8; 2 * SLOT_BYTES], 0).unwrap();
+        file.file.write_all_at(&[7u8; SLOT_STRIDE + SLOT_BYTES], 0).unwrap();
         assert!(file.load().is_err());
+        // A first commit torn by a crash: nothing was committed.
+        let fresh = tempfile::tempdir().unwrap();
+        let file0 = MetaFile::open(fresh.path()).unwrap();
+        file0.file.write_all_at(&torn[..40], SLOT_STRIDE as u64).unwrap();
+        assert_eq!(file0.load().unwrap(), None);
         // An older format is named as such.
         file.file.write_all_at(b"METISDB1", 0).unwrap();
         assert!(file.load().unwrap_err().to_string().contains("older MetisDB format"));

@@ -99,6 +99,8 @@ struct Inner {
     index: Index,
     segments: Segments,
     nodes: TrieNodes,
+    /// Where the committed data ends in the head segment.
+    head_offset: u64,
 }
 
 struct Shared {
@@ -119,6 +121,8 @@ struct Writer {
 /// The durable state store. See the module docs.
 pub struct MetisDb {
     dir: PathBuf,
+    /// Size of every segment file.
+    segment_bytes: u64,
     /// Memory for segment copies.
     budget: Arc<CacheBudget>,
     /// Held by the running compaction.
@@ -142,6 +146,11 @@ impl MetisDb {
         let segments_dir = dir.join("segments");
         std::fs::create_dir_all(&segments_dir).map_err(|e| io_error(&segments_dir, e))?;
         let meta_file = MetaFile::open(dir).map_err(|e| io_error(dir, e))?;
+        // The folders and the meta file must survive a power cut once a commit relies on them.
+        for folder in [Some(segments_dir.as_path()), Some(dir), dir.parent()].into_iter().flatten() {
+            let folder = if folder.as_os_str().is_empty() { Path::new(".") } else { folder };
+            std::fs::File::open(folder).and_then(|f| f.sync_all()).map_err(|e| io_error(folder, e))?;
+        }
         let last = meta_file.load().map_err(|e| damaged(&meta_file.path, e.to_string()))?;
         assert!(
             (4096..=MAX_SEGMENT_BYTES).contains(&config.segment_bytes),
@@ -154,11 +163,16 @@ impl MetisDb {
                 format!("segment size {segment_bytes} is not between 4096 and {MAX_SEGMENT_BYTES}"),
             ));
         }
-        let mut inner =
-            Inner { index: Index::default(), segments: Segments::default(), nodes: TrieNodes::default() };
+        let mut inner = Inner {
+            index: Index::default(),
+            segments: Segments::default(),
+            nodes: TrieNodes::default(),
+            head_offset: 0,
+        };
         let budget = CacheBudget::new(config.cache_bytes);
         if let Some(meta) = last {
             open::replay(&mut inner, (dir, &budget), &meta, config.retain.max(1))?;
+            inner.head_offset = meta.head_offset;
         }
         open::remove_leftovers(dir, last.as_ref())?;
         let shared = Arc::new(Shared {
@@ -168,6 +182,7 @@ impl MetisDb {
         });
         Ok(Self {
             dir: dir.to_path_buf(),
+            segment_bytes,
             budget,
             compaction: Mutex::new(()),
             shared,
@@ -188,11 +203,11 @@ impl MetisDb {
 
     /// Counters and sizes, for metrics.
     pub fn stats(&self) -> MetisStats {
+        // Only the read lock: `commit` takes the writer's lock and then the write lock.
         let inner = self.shared.inner.read();
-        let writer = self.writer.lock();
         // Segments counted as full but the head one (an upper bound: the last base segment is not).
         let files = (inner.segments.base.len() + inner.segments.log.len()) as u64;
-        let head = writer.last.map_or(0, |m| files.saturating_sub(1) * writer.segment_bytes + m.head_offset);
+        let head = files.saturating_sub(1) * self.segment_bytes + inner.head_offset;
         MetisStats {
             reads: self.shared.reads.load(Ordering::Relaxed),
             keys: inner.index.len() as u64,
@@ -409,6 +424,7 @@ impl StateDb for MetisDb {
             inner.segments.log_start = 1;
         }
         inner.segments.log.extend(written.created);
+        inner.head_offset = written.head.1;
         inner
             .apply_block(
                 open::Block {

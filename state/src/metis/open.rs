@@ -162,13 +162,13 @@ pub(crate) fn remove_leftovers(dir: &Path, meta: Option<&Meta>) -> Result<()> {
         }
     }
     let log_start = meta.map_or(1, |m| m.log_start);
-    for id in (1..log_start).rev() {
-        let path = segment::segment_path(&dir.join("segments"), id);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            // Removed in ascending order: the first missing one means the earlier ones are gone.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => return Err(io_error(&path, e)),
+    let segments_dir = dir.join("segments");
+    let entries = std::fs::read_dir(&segments_dir).map_err(|e| io_error(&segments_dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| io_error(&segments_dir, e))?.path();
+        let id = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u32>().ok());
+        if id.is_some_and(|id| id < log_start) && path.extension().is_some_and(|e| e == "seg") {
+            std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
         }
     }
     Ok(())

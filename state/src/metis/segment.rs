@@ -82,14 +82,17 @@ unsafe impl Send for Copy {}
 unsafe impl Sync for Copy {}
 
 impl Copy {
-    /// A copy of `size` bytes whose first `fill.len()` bytes are `fill`.
-    fn new(size: usize, fill: &[u8], budget: Arc<CacheBudget>) -> io::Result<Self> {
-        let mut map = memmap2::MmapMut::map_anon(size)?;
+    /// A copy of `size` bytes (already taken from `budget`, given back on failure) whose
+    /// first `fill.len()` bytes are `fill`.
+    fn new(size: usize, fill: &[u8], budget: &Arc<CacheBudget>) -> io::Result<Self> {
+        let mut map = memmap2::MmapMut::map_anon(size).inspect_err(|_| {
+            budget.used.fetch_sub(size as u64, Ordering::AcqRel);
+        })?;
         // Only a hint; without huge pages the copy works the same.
         let _ = map.advise(memmap2::Advice::HugePage);
         map[..fill.len()].copy_from_slice(fill);
         let ptr = map.as_mut_ptr();
-        Ok(Self { map, ptr, published: AtomicUsize::new(fill.len()), budget })
+        Ok(Self { map, ptr, published: AtomicUsize::new(fill.len()), budget: budget.clone() })
     }
 
     fn bytes(&self) -> &[u8] {
@@ -131,7 +134,7 @@ impl Segment {
         File::open(dir)?.sync_all()?;
         let mut segment = Self::map(id, path, file)?;
         if budget.take(size) {
-            segment.copy = Some(Copy::new(size as usize, &[], budget.clone())?);
+            segment.copy = Some(Copy::new(size as usize, &[], budget)?);
         }
         Ok(segment)
     }
@@ -156,7 +159,7 @@ impl Segment {
         }
         let mut segment = Self::map(id, path, file)?;
         if let Some(copy_len) = copy_len.filter(|_| budget.take(size)) {
-            segment.copy = Some(Copy::new(size as usize, &segment.map[..copy_len], budget.clone())?);
+            segment.copy = Some(Copy::new(size as usize, &segment.map[..copy_len], budget)?);
         }
         Ok(segment)
     }
