@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource, NodeStore};
+use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource, NodeStore, PreparedRoot};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
 
 type Map = OrdMap<Vec<u8>, Vec<u8>>;
@@ -33,6 +33,8 @@ struct Inner {
 pub struct MemoryStateDb {
     inner: RwLock<Inner>,
     retain: u64,
+    /// The last `compute_root`'s result, for the commit of the same changes.
+    prepared: PreparedRoot,
 }
 
 impl MemoryStateDb {
@@ -41,6 +43,7 @@ impl MemoryStateDb {
         Self {
             inner: RwLock::new(Inner { versions: BTreeMap::new(), nodes: NodeStore::default() }),
             retain: retain.max(1),
+            prepared: PreparedRoot::default(),
         }
     }
 
@@ -69,12 +72,12 @@ impl StateDb for MemoryStateDb {
     fn compute_root(&self, parent: BlockNumber, changes: &ChangeSet) -> Result<Hash> {
         let inner = self.inner.read();
         match Self::latest_version(&inner) {
-            Some((latest, version)) if latest == parent => Ok(apply_changes(
-                &Source { nodes: &inner.nodes, data: &version.data },
-                version.root,
-                changes,
-            )?
-            .0),
+            Some((latest, version)) if latest == parent => {
+                let source = Source { nodes: &inner.nodes, data: &version.data };
+                let (root, overlay) = apply_changes(&source, version.root, changes)?;
+                self.prepared.keep(parent, changes, root, overlay);
+                Ok(root)
+            }
             _ => Err(Error::NotLatest(parent)),
         }
     }
@@ -88,8 +91,12 @@ impl StateDb for MemoryStateDb {
         if number != expected_number {
             return Err(Error::NotNext { expected: expected_number, got: number });
         }
-        let (root, overlay) =
-            apply_changes(&Source { nodes: &inner.nodes, data: &data }, base_root, changes)?;
+        // Computed by `compute_root` on top of the same latest block: no commit since.
+        let prepared = number.checked_sub(1).and_then(|parent| self.prepared.take(parent, changes));
+        let (root, overlay) = match prepared {
+            Some(prepared) => prepared,
+            None => apply_changes(&Source { nodes: &inner.nodes, data: &data }, base_root, changes)?,
+        };
         if let Some(expected) = expected_root {
             if expected != root {
                 return Err(Error::RootMismatch { expected, computed: root });

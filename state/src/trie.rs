@@ -105,6 +105,26 @@ pub(crate) fn apply_changes(
     Ok((Hash(root.0), db.overlay))
 }
 
+/// The trie changes of the last root computed on top of the latest block, kept for the commit
+/// of the same changes that usually follows (a proposer computes the root for its header, an
+/// importer to check it; both then commit), so that it does not compute them again.
+#[derive(Default)]
+pub(crate) struct PreparedRoot(parking_lot::Mutex<Option<(u64, ChangeSet, Hash, NodeStore)>>);
+
+impl PreparedRoot {
+    /// Keeps `changes` computed on top of block `parent`.
+    pub fn keep(&self, parent: u64, changes: &ChangeSet, root: Hash, overlay: NodeStore) {
+        *self.0.lock() = Some((parent, changes.clone(), root, overlay));
+    }
+
+    /// The root and overlay of exactly `changes` on top of `parent`, if they are the ones kept;
+    /// whatever was kept is dropped either way.
+    pub fn take(&self, parent: u64, changes: &ChangeSet) -> Option<(Hash, NodeStore)> {
+        let (at, kept, root, overlay) = self.0.lock().take()?;
+        (at == parent && kept == *changes).then_some((root, overlay))
+    }
+}
+
 /// Writes of trie nodes go to `overlay`; reads see `overlay` first, then `base`. Writes of value
 /// nodes are not kept: trie-db inserts a value node with its key as prefix, which is how they
 /// are told apart (a trie node's encoding cannot equal the value at its own path: it would

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource};
+use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource, PreparedRoot};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
 pub use compact::CompactStats;
 use index::Index;
@@ -121,6 +121,8 @@ struct Writer {
 /// The durable state store. See the module docs.
 pub struct MetisDb {
     dir: PathBuf,
+    /// The last `compute_root`'s result.
+    prepared: PreparedRoot,
     /// Size of every segment file.
     segment_bytes: u64,
     /// Memory for segment copies.
@@ -182,6 +184,7 @@ impl MetisDb {
         });
         Ok(Self {
             dir: dir.to_path_buf(),
+            prepared: PreparedRoot::default(),
             segment_bytes,
             budget,
             compaction: Mutex::new(()),
@@ -363,11 +366,15 @@ impl StateDb for MetisDb {
         self.shared.inner.read().index.root(number).ok_or(Error::UnknownVersion(number))
     }
 
+    /// Also keeps the trie changes, so that committing the same changes next (what a
+    /// proposer and an importer do) does not compute them again.
     fn compute_root(&self, parent: BlockNumber, changes: &ChangeSet) -> Result<Hash> {
         let inner = self.shared.inner.read();
         match inner.index.head() {
             Some((latest, root)) if latest == parent => {
-                Ok(apply_changes(&Snap { inner: &inner, version: latest }, root, changes)?.0)
+                let (root, overlay) = apply_changes(&Snap { inner: &inner, version: latest }, root, changes)?;
+                self.prepared.keep(parent, changes, root, overlay);
+                Ok(root)
             }
             _ => Err(Error::NotLatest(parent)),
         }
@@ -385,7 +392,12 @@ impl StateDb for MetisDb {
         let (root, nodes, current) = {
             let inner = self.shared.inner.read();
             let parent = Snap { inner: &inner, version: expected_number.saturating_sub(1) };
-            let (root, overlay) = apply_changes(&parent, base_root, changes)?;
+            // Computed by `compute_root` on top of the same latest block: no commit since.
+            let prepared = number.checked_sub(1).and_then(|parent| self.prepared.take(parent, changes));
+            let (root, overlay) = match prepared {
+                Some(prepared) => prepared,
+                None => apply_changes(&parent, base_root, changes)?,
+            };
             let current = writer.last.map(|last| inner.segments.get(last.head_segment).clone());
             (root, inner.nodes.plan(overlay, &inner.segments), current)
         };

@@ -597,3 +597,39 @@ fn repeated_subtrees_keep_their_counts_through_a_base() {
     assert_eq!(proven, keys.iter().map(|k| model.get(k).cloned()).collect::<Vec<_>>());
     commit(&db, &mut model, (0..16u8).map(|x| (vec![0x20, x], Some(vec![0x77; 50]))).collect());
 }
+
+/// `commit` reuses the trie changes of the `compute_root` just before it only for the same
+/// changes on the same block.
+#[test]
+fn commit_reuses_a_computed_root_only_for_the_same_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    let mut model = Model::new();
+    let a = put(b"a", &[1; 40]);
+    apply(&mut model, &a);
+    db.commit(0, &a, None).unwrap();
+    let b = put(b"b", &[2; 40]);
+    let c = put(b"c", &[3; 40]);
+    let root_b = db.compute_root(0, &b).unwrap();
+    // Other changes than the ones computed.
+    apply(&mut model, &c);
+    assert_eq!(db.commit(1, &c, None).unwrap(), trie_root(model.iter()));
+    assert_ne!(db.root(1).unwrap(), root_b);
+    // The same changes, computed on the latest block.
+    let predicted = db.compute_root(1, &b).unwrap();
+    apply(&mut model, &b);
+    assert_eq!(db.commit(2, &b, Some(predicted)).unwrap(), trie_root(model.iter()));
+    // Computed on a block that is no longer the latest: not used.
+    let a2 = put(b"a", &[9; 40]);
+    let stale = db.compute_root(2, &a2).unwrap();
+    let d = put(b"d", &[4; 40]);
+    apply(&mut model, &d);
+    db.commit(3, &d, None).unwrap();
+    assert!(
+        matches!(db.commit(4, &a2, Some(stale)), Err(Error::RootMismatch { .. })),
+        "a root computed on other state is refused"
+    );
+    drop(db);
+    let db = MetisDb::open(dir.path(), SMALL).unwrap();
+    assert_eq!(db.root(3).unwrap(), trie_root(model.iter()));
+}
