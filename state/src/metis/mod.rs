@@ -115,7 +115,6 @@ struct Writer {
     meta: MetaFile,
     /// The committed meta, `None` before the first commit.
     last: Option<Meta>,
-    segment_bytes: u64,
 }
 
 /// The durable state store. See the module docs.
@@ -189,7 +188,7 @@ impl MetisDb {
             budget,
             compaction: Mutex::new(()),
             shared,
-            writer: Mutex::new(Writer { meta: meta_file, last, segment_bytes }),
+            writer: Mutex::new(Writer { meta: meta_file, last }),
             retain: config.retain.max(1),
         })
     }
@@ -407,7 +406,7 @@ impl StateDb for MetisDb {
         let head = writer.last.map_or((0, 0), |m| (m.head_segment, m.head_offset));
         let out = writer::Appender::new(
             (self.dir.join("segments"), self.budget.clone()),
-            writer.segment_bytes,
+            self.segment_bytes,
             head,
             current,
         );
@@ -421,7 +420,7 @@ impl StateDb for MetisDb {
             root,
             head_segment: written.head.0,
             head_offset: written.head.1,
-            segment_bytes: writer.segment_bytes,
+            segment_bytes: self.segment_bytes,
             log_start: writer.last.map_or(1, |m| m.log_start),
             base: writer.last.and_then(|m| m.base),
             base_segments: writer.last.map_or(0, |m| m.base_segments),

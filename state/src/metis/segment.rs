@@ -159,7 +159,10 @@ impl Segment {
         }
         let mut segment = Self::map(id, path, file)?;
         if let Some(copy_len) = copy_len.filter(|_| budget.take(size)) {
-            segment.copy = Some(Copy::new(size as usize, &segment.map[..copy_len], budget)?);
+            // A length past the file (from a damaged meta) copies all of it; the scan then
+            // reports the damage.
+            let fill = &segment.map[..copy_len.min(segment.map.len())];
+            segment.copy = Some(Copy::new(size as usize, fill, budget)?);
         }
         Ok(segment)
     }
