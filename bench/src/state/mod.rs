@@ -1,6 +1,8 @@
 //! The `state` suite: MetisDB's reads and commits against `sp-trie` the way Substrate uses it.
 //!
-//! The same data goes into three stores (see [`workload`] for keys and values):
+//! The same data goes into three stores (see [`workload`] for keys and values), one after the
+//! other: each is driven alone through every step below and dropped before the next starts, the
+//! data regenerated from the same seed, so a run needs the memory of its biggest store only:
 //!
 //! - **ours**: [`MetisDb`](hyperion_state::MetisDb) in a temporary folder, default settings
 //!   (256 MiB segments, 256 retained versions); every commit is synced before it returns;
@@ -24,9 +26,12 @@
 //!    second run of ours on new blocks;
 //! 4. the time to open each store again over the final state.
 //!
-//! Correctness, so that the figures cannot measure nothing: after every block the three roots
-//! must be equal; sampled keys (and absent ones) must read back the expected value from every
-//! store at both versions, and from MetisDB again after it reopens; every measured read must find
+//! Before the stores, the machine's own memory latency is measured and printed: the floor under
+//! any read that has to touch an index and then a value.
+//!
+//! Correctness, so that the figures cannot measure nothing: the three stores' roots must be equal
+//! at every block; sampled keys (and absent ones) must read back the expected value from every
+//! store at both versions, and again after it reopens; every measured read must find
 //! its key and the three stores must read identical values ([`Latency::digest`]).
 //!
 //! [`SharedTrieCache`]: sp_trie::cache::SharedTrieCache

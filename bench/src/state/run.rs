@@ -1,8 +1,10 @@
-//! One run of the suite: the three stores driven block by block, and the checks that they agree.
+//! One run of the suite: each store driven alone through the same blocks (the data is
+//! regenerated from the seed for each), then dropped before the next one starts, so that a full
+//! run needs the memory of its biggest store rather than of all three; then the checks that they
+//! agree.
 
 use hyperion_state::ChangeSet;
 use sp_core::H256;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::measure::{self, read_latency, time_commits, Latency, READS_PER_SAMPLE};
@@ -16,7 +18,6 @@ use super::{
 };
 use crate::{Error, Result};
 
-/// Prints what the suite is doing to stderr (a full run takes a while).
 /// Anonymous memory of this process in transparent huge pages, MiB (Linux).
 fn huge_pages_mib() -> Option<u64> {
     let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
@@ -24,6 +25,7 @@ fn huge_pages_mib() -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? >> 10)
 }
 
+/// Prints what the suite is doing to stderr (a full run takes a while).
 fn progress(start: Instant, what: &str) {
     eprintln!("state: {:>7.1}s  {what}", start.elapsed().as_secs_f64());
 }
@@ -33,23 +35,6 @@ pub fn run(size: &Size) -> Result<Outcome> {
     assert!(size.reads > 0 && size.reads % READS_PER_SAMPLE as u64 == 0, "{size:?}");
     assert!(size.keys > 0 && size.load_block > 0 && size.update_blocks > 0, "{size:?}");
     let start = Instant::now();
-    let dir = tempfile::Builder::new().prefix("hyperion-bench-state").tempdir()?;
-    let mut data = Dataset::new(size.keys, SEED);
-    let mut stores = Stores::open(dir.path(), size.keys)?;
-
-    progress(start, &format!("loading {} keys into the three stores", size.keys));
-    for first in (0..size.keys).step_by(size.load_block as usize) {
-        stores.commit_all(&data.load_block(first..(first + size.load_block).min(size.keys)))?;
-    }
-    let old = stores.next - 1;
-    let old_generations = data.generations().to_vec();
-    for _ in 0..HISTORY_BLOCKS {
-        stores.commit_all(&data.update_block(size.history_block))?;
-    }
-    let latest = stores.next - 1;
-    stores.check_reads(latest, data.generations(), size.checked_keys)?;
-    stores.check_reads(old, &old_generations, size.checked_keys)?;
-
     let floor = |huge| measure::dependent_load_ns(size.probe_bytes, huge, size.probe_bytes / 64);
     let (huge_ns, small_ns) = (floor(true)?, floor(false)?);
     progress(
@@ -60,161 +45,222 @@ pub fn run(size: &Size) -> Result<Outcome> {
             size.probe_bytes >> 20
         ),
     );
-    let huge_mib = huge_pages_mib().map_or("unknown".into(), |mib| format!("{mib} MiB"));
-    let copied_mib = stores.ours.stats().cache_bytes >> 20;
-    progress(
-        start,
-        &format!("MetisDB has {copied_mib} MiB of segments in memory; huge pages in use: {huge_mib}"),
-    );
-    let mut reads = Vec::new();
-    for (version, number) in [("latest", latest), ("old64", old)] {
-        progress(start, &format!("measuring {} reads at block {number} ({version})", size.reads));
-        let order = data.read_order(size.reads);
-        reads.push(stores.read_case(version, number, &data, &order)?);
-    }
-    let mut durable = Vec::new();
-    for per_block in size.update_block_sizes {
-        progress(start, &format!("committing {} blocks of {per_block} updates", size.update_blocks));
-        durable.push(stores.time_updates(&mut data, per_block, size.update_blocks)?);
-    }
-    progress(start, "again, with parity-db in its background mode");
-    stores = stores.reopen_parity(Mode::Background)?;
-    let mut updates = Vec::new();
-    for (per_block, [ours, memory, parity]) in size.update_block_sizes.into_iter().zip(durable) {
-        let [ours_second, _, parity_background] =
-            stores.time_updates(&mut data, per_block, size.update_blocks)?;
-        updates.push(UpdateCase { per_block, ours, memory, parity, ours_second, parity_background });
-    }
+    let memory_cache = (size.keys as usize).saturating_mul(MEMORY_CACHE_BYTES_PER_KEY);
 
-    progress(start, "reopening MetisDB and parity-db");
-    let (stores, open_ours_ms, open_parity_ms) = stores.reopen_timed(dir.path())?;
-    stores.check_reads(stores.next - 1, data.generations(), size.checked_keys)?;
-    let final_roots = stores.final_roots()?;
+    let dir = tempfile::Builder::new().prefix("hyperion-bench-state").tempdir()?;
+    let path = dir.path().join("metis");
+    // The same memory budget as (a)'s cache, for MetisDB's copies of its segments.
+    let ours = Metis::open(&path, RETAIN, memory_cache as u64)?;
+    let ours = drive("MetisDB", ours, size, start)?;
+    drop(dir);
+
+    let memory = TrieStore::new(MemoryNodes::default(), memory_cache);
+    let memory = drive("sp-trie over memory", memory, size, start)?;
+
+    let dir = tempfile::Builder::new().prefix("hyperion-bench-state").tempdir()?;
+    let parity =
+        TrieStore::new(ParityNodes::open(&dir.path().join("paritydb"), Mode::Durable)?, PARITY_CACHE_BYTES);
+    let parity = drive("sp-trie over parity-db", parity, size, start)?;
+    drop(dir);
+
+    same_roots(0, &[ours.roots.clone(), memory.roots.clone(), parity.roots.clone()])?;
+    let reads = ["latest", "old64"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, version)| ReadCase {
+            version,
+            ours: ours.reads[i],
+            memory: memory.reads[i],
+            parity: parity.reads[i],
+        })
+        .collect();
+    let updates = size
+        .update_block_sizes
+        .into_iter()
+        .enumerate()
+        .map(|(i, per_block)| UpdateCase {
+            per_block,
+            ours: ours.durable[i],
+            memory: memory.durable[i],
+            parity: parity.durable[i],
+            ours_second: ours.second[i],
+            parity_background: parity.second[i],
+        })
+        .collect();
+    let reopened = |name: &str, run: &StoreRun| {
+        run.open_ms.ok_or_else(|| Error::Check(format!("{name} was not reopened")))
+    };
+    let outcome = Outcome {
+        size: *size,
+        reads,
+        updates,
+        open_ours_ms: reopened("MetisDB", &ours)?,
+        open_parity_ms: reopened("parity-db", &parity)?,
+        final_roots: [ours.final_root, memory.final_root, parity.final_root],
+    };
     progress(start, "done");
-    let outcome = Outcome { size: *size, reads, updates, open_ours_ms, open_parity_ms, final_roots };
     outcome.check()?;
     Ok(outcome)
 }
 
-/// The three stores at the same block.
-struct Stores {
-    ours: Metis,
-    memory: TrieStore<MemoryNodes>,
-    parity: TrieStore<ParityNodes>,
-    /// The next block number.
-    next: u64,
+/// What one store did in a run.
+#[derive(Clone, Debug)]
+struct StoreRun {
+    /// The root of every block, from block 0.
+    roots: Vec<H256>,
+    /// Read latencies at the latest block, then at the old one.
+    reads: [Latency; 2],
+    /// Updates/s of the first series of each update block size.
+    durable: Vec<f64>,
+    /// Updates/s of the second series (parity-db in its background mode).
+    second: Vec<f64>,
+    /// Time to open it again over the final state, ms (`None`: nothing to reopen).
+    open_ms: Option<f64>,
+    /// The root it reports for the last block after reopening.
+    final_root: H256,
 }
 
-fn metis_dir(dir: &Path) -> PathBuf {
-    dir.join("metis")
+/// A store as the run drives it: what differs between them.
+trait Subject: Store + Sized {
+    /// Called before the second series of updates (parity-db switches to its background mode).
+    fn second_series(self) -> Result<Self> {
+        Ok(self)
+    }
+
+    /// Closes the store and opens it again over the same files; returns it with the time the
+    /// open took, ms, or `None` if it keeps nothing outside memory.
+    fn reopen(self) -> Result<(Self, Option<f64>)> {
+        Ok((self, None))
+    }
+
+    /// The root of the latest block, `number`, as the store reports it.
+    fn latest_root(&self, number: u64) -> Result<H256>;
+
+    /// Reports what it holds in memory before reads are measured.
+    fn describe(&self) -> Option<String> {
+        None
+    }
 }
 
-fn parity_dir(dir: &Path) -> PathBuf {
-    dir.join("paritydb")
-}
-
-impl Stores {
-    fn open(dir: &Path, keys: u64) -> Result<Self> {
-        let memory_cache = (keys as usize).saturating_mul(MEMORY_CACHE_BYTES_PER_KEY);
-        Ok(Self {
-            // The same memory budget as (a)'s cache, for MetisDB's copies of its segments.
-            ours: Metis::open(&metis_dir(dir), RETAIN, memory_cache as u64)?,
-            memory: TrieStore::new(MemoryNodes::default(), memory_cache),
-            parity: TrieStore::new(ParityNodes::open(&parity_dir(dir), Mode::Durable)?, PARITY_CACHE_BYTES),
-            next: 0,
-        })
-    }
-
-    /// Commits `changes` to all three as the next block; fails unless their roots agree.
-    fn commit_all(&mut self, changes: &ChangeSet) -> Result<()> {
-        let number = self.next;
-        let roots = [
-            self.ours.commit(number, changes)?,
-            self.memory.commit(number, changes)?,
-            self.parity.commit(number, changes)?,
-        ];
-        same_roots(number, &roots.map(|r| vec![r]))?;
-        self.next += 1;
-        Ok(())
-    }
-
-    /// Every store reads the expected values of `count` random keys at `number`, whose key
-    /// generations are `generations`, and nothing for keys that were never written.
-    fn check_reads(&self, number: u64, generations: &[u32], count: u64) -> Result<()> {
-        check_store("MetisDB", &self.ours, number, generations, count)?;
-        check_store("sp-trie over memory", &self.memory, number, generations, count)?;
-        check_store("sp-trie over parity-db", &self.parity, number, generations, count)
-    }
-
-    /// Warms each store for `number`, then times the reads of `order`.
-    fn read_case(
-        &self,
-        version: &'static str,
-        number: u64,
-        data: &Dataset,
-        order: &[u32],
-    ) -> Result<ReadCase> {
-        let keys = data.keys();
-        Ok(ReadCase {
-            version,
-            ours: warm_and_read(&self.ours, number, keys, order)?,
-            memory: warm_and_read(&self.memory, number, keys, order)?,
-            parity: warm_and_read(&self.parity, number, keys, order)?,
-        })
-    }
-
-    /// Commits `blocks` new blocks of `per_block` overwrites to each store in turn; returns the
-    /// updates/s of ours, (a) and (b). Fails unless the roots agree after every block.
-    fn time_updates(&mut self, data: &mut Dataset, per_block: u64, blocks: u64) -> Result<[f64; 3]> {
-        let changes: Vec<ChangeSet> = (0..blocks).map(|_| data.update_block(per_block)).collect();
-        let first = self.next;
-        let (ours_s, ours) = time_commits(&mut self.ours, first, &changes)?;
-        let (memory_s, memory) = time_commits(&mut self.memory, first, &changes)?;
-        let (parity_s, parity) = time_commits(&mut self.parity, first, &changes)?;
-        same_roots(first, &[ours, memory, parity])?;
-        self.next += blocks;
-        let updates = (per_block * blocks) as f64;
-        Ok([ours_s, memory_s, parity_s].map(|s| updates / s.max(f64::MIN_POSITIVE)))
-    }
-
-    fn reopen_parity(self, mode: Mode) -> Result<Self> {
-        let parity = self.parity.map_nodes(|nodes| {
-            let path = nodes.close();
-            ParityNodes::open(&path, mode)
-        })?;
-        Ok(Self { parity, ..self })
-    }
-
-    /// Closes MetisDB and parity-db and opens them again; returns the time each open took, ms.
-    fn reopen_timed(self, dir: &Path) -> Result<(Self, f64, f64)> {
-        let Self { ours, memory, parity, next } = self;
-        let cache_bytes = ours.cache_bytes();
-        drop(ours);
+impl Subject for Metis {
+    fn reopen(self) -> Result<(Self, Option<f64>)> {
+        let (path, retain, cache_bytes) = (self.path().to_path_buf(), RETAIN, self.cache_bytes());
+        drop(self);
         let start = Instant::now();
-        let ours = Metis::open(&metis_dir(dir), RETAIN, cache_bytes)?;
-        let ours_ms = start.elapsed().as_secs_f64() * 1e3;
-        let mut parity_ms = 0.0;
-        let parity = parity.map_nodes(|nodes| {
+        let ours = Metis::open(&path, retain, cache_bytes)?;
+        Ok((ours, Some(start.elapsed().as_secs_f64() * 1e3)))
+    }
+
+    fn latest_root(&self, number: u64) -> Result<H256> {
+        match self.latest() {
+            Some((latest, root)) if latest == number => Ok(root),
+            other => Err(Error::Check(format!("MetisDB reopened at {other:?}, expected block {number}"))),
+        }
+    }
+
+    fn describe(&self) -> Option<String> {
+        let huge = huge_pages_mib().map_or("unknown".into(), |mib| format!("{mib} MiB"));
+        let copied = self.stats().cache_bytes >> 20;
+        Some(format!("MetisDB has {copied} MiB of segments in memory; huge pages in use: {huge}"))
+    }
+}
+
+impl Subject for TrieStore<MemoryNodes> {
+    fn latest_root(&self, number: u64) -> Result<H256> {
+        self.root(number)
+    }
+}
+
+impl Subject for TrieStore<ParityNodes> {
+    fn second_series(self) -> Result<Self> {
+        self.map_nodes(|nodes| ParityNodes::open(&nodes.close(), Mode::Background))
+    }
+
+    fn reopen(self) -> Result<(Self, Option<f64>)> {
+        let mut open_ms = 0.0;
+        let store = self.map_nodes(|nodes| {
             let path = nodes.close();
             let start = Instant::now();
             let nodes = ParityNodes::open(&path, Mode::Durable);
-            parity_ms = start.elapsed().as_secs_f64() * 1e3;
+            open_ms = start.elapsed().as_secs_f64() * 1e3;
             nodes
         })?;
-        Ok((Self { ours, memory, parity, next }, ours_ms, parity_ms))
+        Ok((store, Some(open_ms)))
     }
 
-    /// The latest roots of MetisDB (as it reports it), (a) and (b).
-    fn final_roots(&self) -> Result<[H256; 3]> {
-        let number = self.next - 1;
-        let ours = match self.ours.latest() {
-            Some((latest, root)) if latest == number => root,
-            other => {
-                return Err(Error::Check(format!("MetisDB reopened at {other:?}, expected block {number}")))
-            }
-        };
-        Ok([ours, self.memory.root(number)?, self.parity.root(number)?])
+    fn latest_root(&self, number: u64) -> Result<H256> {
+        self.root(number)
     }
+}
+
+/// Drives `store` through the whole run: loads every key, commits the history blocks, checks
+/// and measures reads at the latest and the old block, times the update series, and reopens it.
+/// Every store sees the same blocks and reads: the data comes from the same seed.
+fn drive<S: Subject>(name: &str, mut store: S, size: &Size, start: Instant) -> Result<StoreRun> {
+    let mut data = Dataset::new(size.keys, SEED);
+    let mut roots = Vec::new();
+    progress(start, &format!("{name}: loading {} keys", size.keys));
+    for first in (0..size.keys).step_by(size.load_block as usize) {
+        let block = data.load_block(first..(first + size.load_block).min(size.keys));
+        roots.push(store.commit(roots.len() as u64, &block)?);
+    }
+    let old = roots.len() as u64 - 1;
+    let old_generations = data.generations().to_vec();
+    for _ in 0..HISTORY_BLOCKS {
+        let block = data.update_block(size.history_block);
+        roots.push(store.commit(roots.len() as u64, &block)?);
+    }
+    let latest = roots.len() as u64 - 1;
+    check_store(name, &store, latest, data.generations(), size.checked_keys)?;
+    check_store(name, &store, old, &old_generations, size.checked_keys)?;
+    if let Some(description) = store.describe() {
+        progress(start, &description);
+    }
+    let mut reads = Vec::new();
+    for (version, number) in [("latest", latest), ("old64", old)] {
+        progress(start, &format!("{name}: measuring {} reads at block {number} ({version})", size.reads));
+        let order = data.read_order(size.reads);
+        reads.push(warm_and_read(&store, number, data.keys(), &order)?);
+    }
+    let mut durable = Vec::new();
+    for per_block in size.update_block_sizes {
+        progress(start, &format!("{name}: committing {} blocks of {per_block} updates", size.update_blocks));
+        durable.push(time_updates(&mut store, &mut roots, &mut data, per_block, size.update_blocks)?);
+    }
+    store = store.second_series()?;
+    let mut second = Vec::new();
+    for per_block in size.update_block_sizes {
+        second.push(time_updates(&mut store, &mut roots, &mut data, per_block, size.update_blocks)?);
+    }
+    progress(start, &format!("{name}: reopening"));
+    let (store, open_ms) = store.reopen()?;
+    let last = roots.len() as u64 - 1;
+    check_store(name, &store, last, data.generations(), size.checked_keys)?;
+    let final_root = store.latest_root(last)?;
+    let reads = [reads[0], reads[1]];
+    progress(
+        start,
+        &format!(
+            "{name}: reads p50/p99 latest {:.0}/{:.0} ns, old64 {:.0}/{:.0} ns; updates/s {durable:.0?}, \
+             second series {second:.0?}; reopened in {open_ms:.0?} ms",
+            reads[0].p50_ns, reads[0].p99_ns, reads[1].p50_ns, reads[1].p99_ns
+        ),
+    );
+    Ok(StoreRun { roots, reads, durable, second, open_ms, final_root })
+}
+
+/// Commits `blocks` new blocks of `per_block` overwrites; returns updates/s.
+fn time_updates<S: Store>(
+    store: &mut S,
+    roots: &mut Vec<H256>,
+    data: &mut Dataset,
+    per_block: u64,
+    blocks: u64,
+) -> Result<f64> {
+    let changes: Vec<ChangeSet> = (0..blocks).map(|_| data.update_block(per_block)).collect();
+    let (seconds, new_roots) = time_commits(store, roots.len() as u64, &changes)?;
+    roots.extend(new_roots);
+    Ok((per_block * blocks) as f64 / seconds.max(f64::MIN_POSITIVE))
 }
 
 fn warm_and_read<S: Store>(store: &S, number: u64, keys: &[[u8; 32]], order: &[u32]) -> Result<Latency> {
@@ -224,6 +270,14 @@ fn warm_and_read<S: Store>(store: &S, number: u64, keys: &[[u8; 32]], order: &[u
 
 /// Fails unless the three lists of roots from block `first` on are equal.
 fn same_roots(first: u64, [ours, memory, parity]: &[Vec<H256>; 3]) -> Result<()> {
+    if ours.len() != memory.len() || ours.len() != parity.len() {
+        return Err(Error::Check(format!(
+            "the stores committed {}, {} and {} blocks",
+            ours.len(),
+            memory.len(),
+            parity.len()
+        )));
+    }
     for (i, root) in ours.iter().enumerate() {
         if memory.get(i) != Some(root) || parity.get(i) != Some(root) {
             return Err(Error::Check(format!(
@@ -237,7 +291,8 @@ fn same_roots(first: u64, [ours, memory, parity]: &[Vec<H256>; 3]) -> Result<()>
     Ok(())
 }
 
-/// See [`Stores::check_reads`].
+/// Fails unless `store` reads the expected values of `count` random keys at `number`, whose
+/// key generations are `generations`, and nothing for keys that were never written.
 fn check_store<S: Store>(name: &str, store: &S, number: u64, generations: &[u32], count: u64) -> Result<()> {
     let mut reader = store.reader(number)?;
     let mut rng = Rng::new(SEED ^ number);
@@ -270,22 +325,41 @@ mod tests {
     }
 
     #[test]
-    fn stores_agree_and_a_wrong_value_is_caught() {
-        let dir = tempfile::tempdir().unwrap();
+    fn a_wrong_value_is_caught() {
         let mut data = Dataset::new(300, 7);
-        let mut stores = Stores::open(dir.path(), data.len()).unwrap();
-        stores.commit_all(&data.load_block(0..200)).unwrap();
-        stores.commit_all(&data.load_block(200..300)).unwrap();
+        let mut store = TrieStore::new(MemoryNodes::default(), 1 << 20);
+        store.commit(0, &data.load_block(0..200)).unwrap();
+        store.commit(1, &data.load_block(200..300)).unwrap();
         let loaded = data.generations().to_vec();
-        stores.commit_all(&data.update_block(100)).unwrap();
-        stores.check_reads(2, data.generations(), 50).unwrap();
-        stores.check_reads(1, &loaded, 50).unwrap();
-        assert!(stores.check_reads(1, data.generations(), 50).is_err(), "block 1 has the older values");
-        let order = data.read_order(64);
-        let read = stores.read_case("latest", 2, &data, &order).unwrap();
-        assert_eq!(read.ours.digest, read.memory.digest);
-        assert_eq!(read.ours.digest, read.parity.digest);
-        let older = stores.read_case("old", 1, &data, &order).unwrap();
-        assert_ne!(older.ours.digest, read.ours.digest, "the digest sees the values");
+        store.commit(2, &data.update_block(100)).unwrap();
+        check_store("memory", &store, 2, data.generations(), 50).unwrap();
+        check_store("memory", &store, 1, &loaded, 50).unwrap();
+        assert!(check_store("memory", &store, 1, data.generations(), 50).is_err(), "block 1 is older");
+    }
+
+    #[test]
+    fn every_store_sees_the_same_blocks_and_reads() {
+        let size = Size {
+            keys: 400,
+            load_block: 150,
+            history_block: 20,
+            reads: 64,
+            update_blocks: 2,
+            update_block_sizes: [10, 30],
+            checked_keys: 40,
+            probe_bytes: 1 << 16,
+        };
+        let start = Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let ours =
+            drive("MetisDB", Metis::open(&dir.path().join("m"), RETAIN, 1 << 20).unwrap(), &size, start);
+        let memory = drive("memory", TrieStore::new(MemoryNodes::default(), 1 << 20), &size, start);
+        let (ours, memory) = (ours.unwrap(), memory.unwrap());
+        assert_eq!(ours.roots, memory.roots);
+        assert_eq!(ours.roots.len() as u64, 3 + HISTORY_BLOCKS + 2 * 2 * size.update_blocks);
+        assert_eq!(ours.reads[0].digest, memory.reads[0].digest);
+        assert_ne!(ours.reads[0].digest, ours.reads[1].digest, "the digest sees the values");
+        assert_eq!(ours.final_root, *memory.roots.last().unwrap());
+        assert!(ours.open_ms.is_some() && memory.open_ms.is_none());
     }
 }

@@ -2,7 +2,7 @@
 
 use hyperion_state::{ChangeSet, MetisConfig, MetisDb, Snapshot, StateDb};
 use sp_core::H256;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::Result;
 
@@ -49,6 +49,7 @@ pub trait Reader {
 /// Ours: MetisDB in a folder it does not own.
 pub struct Metis {
     db: MetisDb,
+    path: PathBuf,
     cache_bytes: u64,
 }
 
@@ -57,12 +58,17 @@ impl Metis {
     /// `cache_bytes` of its segments in memory.
     pub fn open(dir: &Path, retain: u64, cache_bytes: u64) -> Result<Self> {
         let config = MetisConfig { retain, cache_bytes, ..MetisConfig::default() };
-        Ok(Self { db: MetisDb::open(dir, config)?, cache_bytes })
+        Ok(Self { db: MetisDb::open(dir, config)?, path: dir.to_path_buf(), cache_bytes })
     }
 
     /// MetisDB's counters and sizes.
     pub fn stats(&self) -> hyperion_state::MetisStats {
         self.db.stats()
+    }
+
+    /// Its folder.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The memory budget it was opened with.
