@@ -17,6 +17,7 @@ mod block;
 mod crypto;
 mod extrinsic;
 pub mod hashing;
+pub mod storage_key;
 mod types;
 
 pub use block::{Block, Certificate, Header, Receipt, MAX_CERTIFICATE_BYTES};

@@ -317,7 +317,7 @@ pub fn parse_amount(s: &str) -> Result<u128, String> {
     let digits: u128 = format!("{whole}{frac}").parse().map_err(|_| bad())?;
     if frac_len > exp {
         let divisor = 10u128.checked_pow(frac_len - exp).ok_or_else(bad)?;
-        if digits % divisor != 0 {
+        if !digits.is_multiple_of(divisor) {
             return Err(format!("{s:?} is not a whole number of the smallest unit"));
         }
         return Ok(digits / divisor);

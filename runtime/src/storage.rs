@@ -16,55 +16,11 @@
 //! Values are SCALE-encoded. A stored value that does not decode means the state is corrupt;
 //! that is a broken invariant and panics.
 
-use hyperion_primitives::hashing::{blake2_128, twox_128};
+pub use hyperion_primitives::storage_key::{storage_prefix, Blake2_128Concat, Identity, StorageHasher};
 use parity_scale_codec::{Decode, Encode};
 use std::marker::PhantomData;
 
 use crate::context::{QueryContext, StorageRead, StorageWrite};
-
-/// How a map key is turned into the storage key suffix.
-pub trait StorageHasher {
-    /// Name shown in metadata.
-    const NAME: &'static str;
-    /// The suffix for an encoded key.
-    fn hash(encoded: &[u8]) -> Vec<u8>;
-    /// The encoded key back from a suffix, when the hasher keeps it (`None` otherwise).
-    fn reverse(suffix: &[u8]) -> Option<&[u8]>;
-}
-
-/// `blake2_128(k) ++ k`: for keys that users choose.
-pub struct Blake2_128Concat;
-/// `k` as is: only for keys no user controls.
-pub struct Identity;
-
-impl StorageHasher for Blake2_128Concat {
-    const NAME: &'static str = "Blake2_128Concat";
-    fn hash(encoded: &[u8]) -> Vec<u8> {
-        let mut out = blake2_128(encoded).to_vec();
-        out.extend_from_slice(encoded);
-        out
-    }
-    fn reverse(suffix: &[u8]) -> Option<&[u8]> {
-        suffix.get(16..)
-    }
-}
-
-impl StorageHasher for Identity {
-    const NAME: &'static str = "Identity";
-    fn hash(encoded: &[u8]) -> Vec<u8> {
-        encoded.to_vec()
-    }
-    fn reverse(suffix: &[u8]) -> Option<&[u8]> {
-        Some(suffix)
-    }
-}
-
-/// `twox128(pallet) ++ twox128(item)`.
-pub fn storage_prefix(pallet: &str, item: &str) -> Vec<u8> {
-    let mut key = twox_128(pallet.as_bytes()).to_vec();
-    key.extend_from_slice(&twox_128(item.as_bytes()));
-    key
-}
 
 fn decode_stored<V: Decode>(key: &[u8], raw: &[u8]) -> V {
     V::decode(&mut &raw[..])

@@ -43,7 +43,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// `reader`; every key must exist.
 pub fn read_latency<R: Reader>(reader: &mut R, keys: &[[u8; 32]], order: &[u32]) -> Result<Latency> {
     assert!(
-        !order.is_empty() && order.len() % READS_PER_SAMPLE == 0,
+        !order.is_empty() && order.len().is_multiple_of(READS_PER_SAMPLE),
         "{} reads are not whole samples",
         order.len()
     );

@@ -59,6 +59,9 @@ pub const SUITE: &str = "state";
 pub const HISTORY_BLOCKS: u64 = 64;
 /// Shared trie cache of baseline (a): this much per key holds every node and value.
 const MEMORY_CACHE_BYTES_PER_KEY: usize = 4 << 10;
+/// MetisDB's segment copies at most (the rest is read through the page cache): a full run's
+/// log must fit in this machine's memory beside them.
+const OURS_CACHE_MAX_BYTES: usize = 12 << 30;
 /// Shared trie cache of baseline (b), a node's usual size.
 const PARITY_CACHE_BYTES: usize = 64 << 20;
 /// Versions MetisDB keeps readable (its default).
@@ -95,7 +98,7 @@ pub struct Size {
 /// A full run: 10M keys.
 pub const FULL: Size = Size {
     keys: 10_000_000,
-    load_block: 100_000,
+    load_block: 1_000_000,
     history_block: 1_000,
     reads: 200_000,
     update_blocks: 20,
@@ -105,7 +108,7 @@ pub const FULL: Size = Size {
 };
 
 /// `--quick`: 1M keys.
-pub const QUICK: Size = Size { keys: 1_000_000, ..FULL };
+pub const QUICK: Size = Size { keys: 1_000_000, load_block: 100_000, ..FULL };
 
 /// `--smoke`, for tests: 20k keys, everything small.
 pub const SMOKE: Size = Size {

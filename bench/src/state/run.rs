@@ -13,8 +13,8 @@ use super::store::{Metis, Reader, Store};
 use super::trie::{MemoryNodes, TrieStore};
 use super::workload::{self, Dataset, Rng};
 use super::{
-    Outcome, ReadCase, Size, UpdateCase, HISTORY_BLOCKS, MEMORY_CACHE_BYTES_PER_KEY, PARITY_CACHE_BYTES,
-    RETAIN, SEED,
+    Outcome, ReadCase, Size, UpdateCase, HISTORY_BLOCKS, MEMORY_CACHE_BYTES_PER_KEY, OURS_CACHE_MAX_BYTES,
+    PARITY_CACHE_BYTES, RETAIN, SEED,
 };
 use crate::{Error, Result};
 
@@ -32,7 +32,7 @@ fn progress(start: Instant, what: &str) {
 
 /// Runs the suite at `size` in a temporary folder (under `TMPDIR`) and checks its outcome.
 pub fn run(size: &Size) -> Result<Outcome> {
-    assert!(size.reads > 0 && size.reads % READS_PER_SAMPLE as u64 == 0, "{size:?}");
+    assert!(size.reads > 0 && size.reads.is_multiple_of(READS_PER_SAMPLE as u64), "{size:?}");
     assert!(size.keys > 0 && size.load_block > 0 && size.update_blocks > 0, "{size:?}");
     let start = Instant::now();
     let floor = |huge| measure::dependent_load_ns(size.probe_bytes, huge, size.probe_bytes / 64);
@@ -49,8 +49,9 @@ pub fn run(size: &Size) -> Result<Outcome> {
 
     let dir = tempfile::Builder::new().prefix("hyperion-bench-state").tempdir()?;
     let path = dir.path().join("metis");
-    // The same memory budget as (a)'s cache, for MetisDB's copies of its segments.
-    let ours = Metis::open(&path, RETAIN, memory_cache as u64)?;
+    // The same memory budget as (a)'s cache, for MetisDB's copies of its segments, up to what
+    // the machine holds.
+    let ours = Metis::open(&path, RETAIN, memory_cache.min(OURS_CACHE_MAX_BYTES) as u64)?;
     let ours = drive("MetisDB", ours, size, start)?;
     drop(dir);
 

@@ -157,7 +157,7 @@ mod tests {
             head_offset: 99,
             segment_bytes: 4096,
             log_start: 1,
-            base: (seq % 2 == 0).then_some(seq),
+            base: seq.is_multiple_of(2).then_some(seq),
             base_segments: 3,
         }
     }

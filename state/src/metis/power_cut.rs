@@ -76,7 +76,7 @@ fn mix_pages(old: &[u8], new: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut out = new.to_vec();
     for (i, chunk) in out.chunks_mut(PAGE).enumerate() {
         let start = i * PAGE;
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             let end = (start + chunk.len()).min(old.len());
             if start < end {
                 chunk[..end - start].copy_from_slice(&old[start..end]);
@@ -101,7 +101,7 @@ fn block(n: u64, rng: &mut Rng) -> ChangeSet {
     (0..1 + rng.next() % 12)
         .map(|_| {
             let key = (rng.next() % 40).to_le_bytes().to_vec();
-            let value = (rng.next() % 5 != 0).then(|| vec![n as u8; (rng.next() % 700) as usize]);
+            let value = (!rng.next().is_multiple_of(5)).then(|| vec![n as u8; (rng.next() % 700) as usize]);
             (key, value)
         })
         .collect()

@@ -69,10 +69,10 @@ fn model_property(blocks: Vec<Block>, reopen_every: u8, compact_every: u8) -> Te
             return TestResult::error(format!("root of block {number} differs from the model"));
         }
         models.push(model.clone());
-        if compact_every > 0 && number % u64::from(compact_every) == 0 {
+        if compact_every > 0 && number.is_multiple_of(u64::from(compact_every)) {
             db.compact().unwrap();
         }
-        if reopen_every > 0 && number % u64::from(reopen_every) == 0 {
+        if reopen_every > 0 && number.is_multiple_of(u64::from(reopen_every)) {
             drop(db);
             db = MetisDb::open(dir.path(), SMALL).unwrap();
         }
@@ -301,7 +301,7 @@ fn crash_block(n: u64) -> ChangeSet {
             (((n * 7 + i) % 97).to_le_bytes().to_vec(), Some(vec![n as u8; 40 + (i as usize * 13) % 200]))
         })
         .collect();
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         changes.insert(((n * 5) % 97).to_le_bytes().to_vec(), None);
     }
     changes

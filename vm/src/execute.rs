@@ -1,0 +1,266 @@
+//! Executing transactions with revm over a [`BlockState`]: the block environment, the outcome
+//! of a transaction, and why one cannot be included.
+
+use alloy_primitives::{Address, Bytes, Log, B256, U256};
+use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, Output};
+use revm::context::{BlockEnv as RevmBlockEnv, CfgEnv, Context, TxEnv};
+use revm::primitives::eip4844::{BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE};
+use revm::state::EvmState as RevmChanges;
+use revm::{ExecuteEvm, MainBuilder, MainContext};
+
+use crate::overlay::BlockState;
+use crate::spec::Fork;
+use crate::state::EvmState;
+use crate::tx::EthTransaction;
+use crate::{Error, Result};
+
+/// The block a transaction executes in.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BlockEnv {
+    /// Block number.
+    pub number: u64,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// Who receives the priority fees (COINBASE): the block's proposer.
+    pub beneficiary: Address,
+    /// Gas the block may use.
+    pub gas_limit: u64,
+    /// EIP-1559 base fee per gas, wei (zero before London).
+    pub base_fee: u64,
+    /// Proof-of-work difficulty (DIFFICULTY before the Merge).
+    pub difficulty: U256,
+    /// PREVRANDAO (from the Merge on).
+    pub prevrandao: Option<B256>,
+    /// EIP-4844 excess blob gas (from Cancun on).
+    pub excess_blob_gas: Option<u64>,
+}
+
+/// How an included transaction ended.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Status {
+    /// It ran to completion; its changes stand.
+    Success,
+    /// It reverted (REVERT); only its fee was paid. The output holds the revert data.
+    Revert,
+    /// It failed (out of gas, invalid opcode, ...) and used all its gas; the reason is revm's.
+    Halt(String),
+}
+
+/// The outcome of an included transaction.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Executed {
+    /// How it ended.
+    pub status: Status,
+    /// Gas it used (after refunds): what its receipt counts.
+    pub gas_used: u64,
+    /// Logs it emitted (none unless it succeeded).
+    pub logs: Vec<Log>,
+    /// Return data, or revert data.
+    pub output: Bytes,
+    /// The contract it created, if it was a successful creation.
+    pub created: Option<Address>,
+}
+
+impl Executed {
+    /// Whether it succeeded (receipt status 1).
+    pub fn success(&self) -> bool {
+        self.status == Status::Success
+    }
+}
+
+/// Why a transaction cannot be included in the block. The messages are those Ethereum clients
+/// expect from `eth_sendRawTransaction` (geth's wording).
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum InvalidTx {
+    /// Its nonce was already used.
+    #[error("nonce too low: next nonce {expected}, tx nonce {got}")]
+    NonceTooLow {
+        /// The account's next nonce.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// Its nonce is ahead of the account's.
+    #[error("nonce too high: next nonce {expected}, tx nonce {got}")]
+    NonceTooHigh {
+        /// The account's next nonce.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The sender cannot pay gas limit × fee cap + value.
+    #[error("insufficient funds for gas * price + value")]
+    InsufficientFunds,
+    /// Its gas limit is above what is left of the block's.
+    #[error("exceeds block gas limit")]
+    GasLimitAboveBlock,
+    /// Its fee cap is below the block's base fee.
+    #[error("max fee per gas less than block base fee")]
+    FeeCapBelowBaseFee,
+    /// Its tip cap is above its fee cap.
+    #[error("max priority fee per gas higher than max fee per gas")]
+    TipAboveFeeCap,
+    /// Its gas limit does not cover the intrinsic cost.
+    #[error("intrinsic gas too low")]
+    IntrinsicGasTooLow,
+    /// It is signed for another chain.
+    #[error("invalid chain id")]
+    WrongChainId,
+    /// Its sender has code (EIP-3607).
+    #[error("sender not an eoa")]
+    SenderNotEoa,
+    /// Anything else revm refuses, in revm's words.
+    #[error("invalid transaction: {0}")]
+    Other(String),
+}
+
+impl From<InvalidTransaction> for InvalidTx {
+    fn from(e: InvalidTransaction) -> Self {
+        match e {
+            InvalidTransaction::NonceTooLow { tx, state } => {
+                InvalidTx::NonceTooLow { expected: state, got: tx }
+            }
+            InvalidTransaction::NonceTooHigh { tx, state } => {
+                InvalidTx::NonceTooHigh { expected: state, got: tx }
+            }
+            InvalidTransaction::LackOfFundForMaxFee { .. } => InvalidTx::InsufficientFunds,
+            InvalidTransaction::CallerGasLimitMoreThanBlock => InvalidTx::GasLimitAboveBlock,
+            InvalidTransaction::GasPriceLessThanBasefee => InvalidTx::FeeCapBelowBaseFee,
+            InvalidTransaction::PriorityFeeGreaterThanMaxFee => InvalidTx::TipAboveFeeCap,
+            InvalidTransaction::CallGasCostMoreThanGasLimit { .. }
+            | InvalidTransaction::GasFloorMoreThanGasLimit { .. } => InvalidTx::IntrinsicGasTooLow,
+            InvalidTransaction::InvalidChainId | InvalidTransaction::MissingChainId => {
+                InvalidTx::WrongChainId
+            }
+            InvalidTransaction::RejectCallerWithCode => InvalidTx::SenderNotEoa,
+            other => InvalidTx::Other(other.to_string()),
+        }
+    }
+}
+
+/// The rules a chain executes Ethereum transactions under.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Vm {
+    /// Which fork's rules.
+    pub fork: Fork,
+    /// EIP-155 chain id that transactions must be signed for.
+    pub chain_id: u64,
+}
+
+impl Vm {
+    /// `fork`'s rules on chain `chain_id`.
+    pub fn new(fork: Fork, chain_id: u64) -> Self {
+        Self { fork, chain_id }
+    }
+
+    fn cfg(&self) -> CfgEnv {
+        let mut cfg = CfgEnv::default();
+        cfg.set_spec_and_mainnet_gas_params(self.fork.spec_id());
+        cfg.chain_id = self.chain_id;
+        // Blobs one transaction may carry: the block maximum of Cancun (6) and Prague (9);
+        // Osaka caps each transaction at 6 (EIP-7594).
+        cfg.max_blobs_per_tx = Some(match self.fork {
+            Fork::Prague => 9,
+            _ => 6,
+        });
+        cfg
+    }
+
+    fn block_env(&self, block: &BlockEnv) -> RevmBlockEnv {
+        let mut env = RevmBlockEnv {
+            number: U256::from(block.number),
+            beneficiary: block.beneficiary,
+            timestamp: U256::from(block.timestamp),
+            gas_limit: block.gas_limit,
+            basefee: block.base_fee,
+            difficulty: block.difficulty,
+            prevrandao: block.prevrandao,
+            blob_excess_gas_and_price: None,
+            ..RevmBlockEnv::default()
+        };
+        if let (Some(excess), true) = (block.excess_blob_gas, self.fork >= Fork::Cancun) {
+            let fraction = if self.fork >= Fork::Prague {
+                BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE
+            } else {
+                BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN
+            };
+            env.set_blob_excess_gas_and_price(excess, fraction);
+        }
+        env
+    }
+
+    /// Runs `tx` against `state` without keeping its changes: its outcome and the changes it
+    /// would make. The outer error is a state failure; the inner one says why the transaction
+    /// cannot be included.
+    pub(crate) fn transact<S: EvmState>(
+        &self,
+        state: &mut BlockState<S>,
+        block: &BlockEnv,
+        tx: TxEnv,
+    ) -> Result<std::result::Result<(Executed, RevmChanges), InvalidTx>> {
+        let mut evm = Context::mainnet()
+            .with_cfg(self.cfg())
+            .with_block(self.block_env(block))
+            .with_db(state)
+            .build_mainnet();
+        let outcome = match evm.transact(tx) {
+            Ok(outcome) => outcome,
+            Err(EVMError::Transaction(e)) => return Ok(Err(e.into())),
+            Err(EVMError::Database(e)) => return Err(e),
+            Err(EVMError::Header(e)) => return Err(Error::Block(e.to_string())),
+            Err(e) => return Err(Error::Block(e.to_string())),
+        };
+        Ok(Ok((executed(outcome.result), outcome.state)))
+    }
+
+    /// Executes `tx` in `block` and keeps its changes in `state` when it can be included; if
+    /// it cannot, `state` is unchanged.
+    pub fn execute<S: EvmState>(
+        &self,
+        state: &mut BlockState<S>,
+        block: &BlockEnv,
+        tx: &EthTransaction,
+    ) -> Result<std::result::Result<Executed, InvalidTx>> {
+        self.execute_env(state, block, tx.tx_env())
+    }
+
+    /// As [`Vm::execute`], for a transaction given as revm's environment (a call whose sender
+    /// is known without a signature).
+    pub fn execute_env<S: EvmState>(
+        &self,
+        state: &mut BlockState<S>,
+        block: &BlockEnv,
+        tx: TxEnv,
+    ) -> Result<std::result::Result<Executed, InvalidTx>> {
+        Ok(match self.transact(state, block, tx)? {
+            Ok((executed, changes)) => {
+                state.apply(changes);
+                Ok(executed)
+            }
+            Err(invalid) => Err(invalid),
+        })
+    }
+}
+
+fn executed(result: ExecutionResult) -> Executed {
+    let gas_used = result.tx_gas_used();
+    match result {
+        ExecutionResult::Success { logs, output, .. } => {
+            let created = match &output {
+                Output::Create(_, address) => *address,
+                Output::Call(_) => None,
+            };
+            Executed { status: Status::Success, gas_used, logs, output: output.into_data(), created }
+        }
+        ExecutionResult::Revert { output, .. } => {
+            Executed { status: Status::Revert, gas_used, logs: Vec::new(), output, created: None }
+        }
+        ExecutionResult::Halt { reason, .. } => Executed {
+            status: Status::Halt(format!("{reason:?}")),
+            gas_used,
+            logs: Vec::new(),
+            output: Bytes::new(),
+            created: None,
+        },
+    }
+}

@@ -1,0 +1,146 @@
+//! Signed Ethereum transactions: decoding (EIP-2718 envelopes and legacy RLP, through alloy),
+//! sender recovery, and revm's transaction environment.
+
+use alloy_consensus::transaction::SignerRecoverable;
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{Address, B256};
+use revm::context::TxEnv;
+use revm::context_interface::either::Either;
+
+/// Largest encoded transaction accepted: 128 KiB, as geth's transaction pool.
+pub const MAX_TX_BYTES: usize = 128 * 1024;
+
+/// Why raw bytes are not a valid signed transaction. The messages are those Ethereum clients
+/// show (geth's wording).
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum TxError {
+    /// Longer than [`MAX_TX_BYTES`].
+    #[error("oversized data: transaction size {len}, limit {max}")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a well-formed envelope or RLP (including trailing bytes).
+    #[error("rlp: {0}")]
+    Malformed(String),
+    /// The signature does not recover to a sender (or has a high `s`, EIP-2).
+    #[error("invalid sender")]
+    InvalidSender,
+}
+
+/// A decoded signed Ethereum transaction with its recovered sender.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EthTransaction {
+    envelope: TxEnvelope,
+    sender: Address,
+    hash: B256,
+    len: usize,
+}
+
+impl EthTransaction {
+    /// Decodes `raw` (an EIP-2718 typed envelope or a legacy RLP list) and recovers its sender,
+    /// refusing signatures with a high `s` (EIP-2, every fork since Homestead).
+    pub fn decode(raw: &[u8]) -> Result<Self, TxError> {
+        Self::decode_with(raw, true)
+    }
+
+    /// As [`EthTransaction::decode`], with EIP-2's low-`s` rule only when `low_s` (transactions
+    /// of Frontier blocks may have a high `s`).
+    pub fn decode_with(raw: &[u8], low_s: bool) -> Result<Self, TxError> {
+        if raw.len() > MAX_TX_BYTES {
+            return Err(TxError::TooLarge { len: raw.len(), max: MAX_TX_BYTES });
+        }
+        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+        let sender = if low_s { envelope.recover_signer() } else { envelope.recover_signer_unchecked() };
+        let sender = sender.map_err(|_| TxError::InvalidSender)?;
+        let hash = *envelope.tx_hash();
+        Ok(Self { envelope, sender, hash, len: raw.len() })
+    }
+
+    /// The transaction as alloy decoded it.
+    pub fn envelope(&self) -> &TxEnvelope {
+        &self.envelope
+    }
+
+    /// Its signer.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// `keccak256` of its encoding: the hash Ethereum tools know it by.
+    pub fn hash(&self) -> B256 {
+        self.hash
+    }
+
+    /// Its encoded length, bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.len
+    }
+
+    /// Its EIP-2718 encoding.
+    pub fn encoded(&self) -> Vec<u8> {
+        self.envelope.encoded_2718()
+    }
+
+    /// EIP-2718 type: 0 legacy, 1 access list, 2 dynamic fee, 3 blob, 4 set code.
+    pub fn tx_type(&self) -> u8 {
+        self.envelope.tx_type() as u8
+    }
+
+    /// The sender's nonce it uses.
+    pub fn nonce(&self) -> u64 {
+        self.envelope.nonce()
+    }
+
+    /// Its gas limit.
+    pub fn gas_limit(&self) -> u64 {
+        self.envelope.gas_limit()
+    }
+
+    /// The chain id it is signed for (`None`: a legacy transaction without EIP-155).
+    pub fn chain_id(&self) -> Option<u64> {
+        self.envelope.chain_id()
+    }
+
+    /// The most it pays per gas: the gas price, or the fee cap (EIP-1559).
+    pub fn max_fee_per_gas(&self) -> u128 {
+        self.envelope.max_fee_per_gas()
+    }
+
+    /// The most it tips per gas: the priority fee cap, or the gas price (legacy).
+    pub fn max_priority_fee_per_gas(&self) -> u128 {
+        self.envelope.priority_fee_or_price()
+    }
+
+    /// What it pays per gas under `base_fee`.
+    pub fn effective_gas_price(&self, base_fee: Option<u64>) -> u128 {
+        self.envelope.effective_gas_price(base_fee)
+    }
+
+    /// revm's environment for executing it.
+    pub fn tx_env(&self) -> TxEnv {
+        let tx = &self.envelope;
+        TxEnv {
+            tx_type: self.tx_type(),
+            caller: self.sender,
+            gas_limit: tx.gas_limit(),
+            gas_price: tx.max_fee_per_gas(),
+            kind: tx.kind(),
+            value: tx.value(),
+            data: tx.input().clone(),
+            nonce: tx.nonce(),
+            chain_id: tx.chain_id(),
+            access_list: tx.access_list().cloned().unwrap_or_default(),
+            gas_priority_fee: tx.max_priority_fee_per_gas(),
+            blob_hashes: tx.blob_versioned_hashes().map(<[B256]>::to_vec).unwrap_or_default(),
+            max_fee_per_blob_gas: tx.max_fee_per_blob_gas().unwrap_or_default(),
+            authorization_list: tx
+                .authorization_list()
+                .map(|list| list.iter().cloned().map(Either::Left).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
