@@ -2,7 +2,9 @@
 //!
 //! Both run the same steps: `on_initialize` of every pallet in index order, the extrinsics in
 //! order (each checked, charged and dispatched by [`Runtime::apply_extrinsic`]), `on_finalize`
-//! of every pallet, then the roots. The loop over extrinsics is sequential; the parallel
+//! of every pallet, then the roots. Native extrinsics count against the block's weight limit;
+//! Ethereum transactions against the EVM pallet's block gas limit, which the pallet enforces
+//! (the header records both totals). The loop over extrinsics is sequential; the parallel
 //! executor replaces it behind these two functions.
 
 use hyperion_primitives::{Address, Block, EventRecord, Extrinsic, Hash, Header, Receipt, Weight};
@@ -85,7 +87,7 @@ impl Runtime {
         let mut weight = self.run_hooks(&mut ctx, true);
         let hook_events = ctx.take_events();
         let (mut extrinsics, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-        let mut bytes = 0usize;
+        let (mut bytes, mut gas) = (0usize, 0u64);
         while let Some((xt, len)) = source.next() {
             if bytes + len > limits.max_block_bytes as usize {
                 if limits.max_block_bytes as usize - bytes < 256 {
@@ -108,7 +110,10 @@ impl Runtime {
             }
             match self.apply_extrinsic(&mut ctx, &xt, len) {
                 Ok(receipt) => {
-                    weight = weight.saturating_add(receipt.weight);
+                    match xt.as_ref() {
+                        Extrinsic::Native(_) => weight = weight.saturating_add(receipt.weight),
+                        Extrinsic::Ethereum(_) => gas = gas.saturating_add(receipt.weight),
+                    }
                     bytes += len;
                     receipts.push(receipt);
                     extrinsics.push(Extrinsic::clone(&xt));
@@ -129,7 +134,7 @@ impl Runtime {
             extrinsics_root: ordered_root(extrinsics.iter().map(Encode::encode)),
             receipts_root: ordered_root(receipts.iter().map(Encode::encode)),
             proposer,
-            gas_used: 0,
+            gas_used: gas,
             weight_used: weight,
         };
         Ok(BuiltBlock {
@@ -183,14 +188,17 @@ impl Runtime {
         let mut weight = self.run_hooks(&mut ctx, true);
         let hook_events = ctx.take_events();
         let mut receipts = Vec::with_capacity(block.extrinsics.len());
-        let mut bytes = 0usize;
+        let (mut bytes, mut gas) = (0usize, 0u64);
         for (i, xt) in block.extrinsics.iter().enumerate() {
             let len = xt.encoded_size();
             bytes += len;
             let receipt = self
                 .apply_extrinsic(&mut ctx, xt, len)
                 .map_err(|e| Error::InvalidBlock(format!("extrinsic {i} ({}): {e}", xt.hash())))?;
-            weight = weight.saturating_add(receipt.weight);
+            match xt {
+                Extrinsic::Native(_) => weight = weight.saturating_add(receipt.weight),
+                Extrinsic::Ethereum(_) => gas = gas.saturating_add(receipt.weight),
+            }
             receipts.push(receipt);
         }
         if bytes > limits.max_block_bytes as usize || weight > limits.max_block_weight {
@@ -212,10 +220,10 @@ impl Runtime {
                 return invalid(format!("{what} mismatch: header {claimed}, computed {computed}"));
             }
         }
-        if header.weight_used != weight || header.gas_used != 0 {
+        if header.weight_used != weight || header.gas_used != gas {
             return invalid(format!(
-                "weight used mismatch: header {}, computed {weight}",
-                header.weight_used
+                "weight or gas used mismatch: header {} and {}, computed {weight} and {gas}",
+                header.weight_used, header.gas_used
             ));
         }
         Ok(ExecutedBlock { receipts, block_events, changes })

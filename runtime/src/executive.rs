@@ -14,7 +14,7 @@ use crate::fees::{holders_pool_account, FeeConfig};
 use crate::metadata::{PalletMetadata, RuntimeMetadata};
 use crate::pallet::{CallError, GenesisError, Origin, Pallet, QueryError};
 use crate::system::{self, BlockLimits, System};
-use crate::traits::Currency;
+use crate::traits::{Currency, EthereumTransactions};
 use crate::{Error, InvalidTransaction, Result};
 
 pub(crate) struct Entry {
@@ -44,6 +44,8 @@ pub struct ValidTransaction {
 pub struct Runtime {
     pub(crate) entries: Vec<Entry>,
     currency: Arc<dyn Currency>,
+    /// The EVM pallet's index and its handler of Ethereum transactions.
+    ethereum: Option<(u8, Arc<dyn EthereumTransactions>)>,
     genesis_hash: OnceLock<Hash>,
 }
 
@@ -63,7 +65,22 @@ impl Runtime {
             entries.push(Self::entry(index, pallet));
         }
         entries.sort_by_key(|e| e.index);
-        Ok(Self { entries, currency, genesis_hash: OnceLock::new() })
+        Ok(Self { entries, currency, ethereum: None, genesis_hash: OnceLock::new() })
+    }
+
+    /// The same runtime, handing Ethereum transactions to `handler`: the EVM pallet, which is
+    /// its pallet at `index` (its events are recorded under that index).
+    pub fn with_ethereum(mut self, index: u8, handler: Arc<dyn EthereumTransactions>) -> Result<Self> {
+        if !self.entries.iter().any(|e| e.index == index) {
+            return Err(Error::Config(format!("no pallet at index {index} to handle Ethereum transactions")));
+        }
+        self.ethereum = Some((index, handler));
+        Ok(self)
+    }
+
+    fn ethereum(&self) -> std::result::Result<(u8, &dyn EthereumTransactions), InvalidTransaction> {
+        let (index, handler) = self.ethereum.as_ref().ok_or(InvalidTransaction::EthereumUnsupported)?;
+        Ok((*index, handler.as_ref()))
     }
 
     fn entry(index: u8, pallet: Arc<dyn Pallet>) -> Entry {
@@ -161,9 +178,11 @@ impl Runtime {
         xt: &Extrinsic,
         len: usize,
     ) -> std::result::Result<ValidTransaction, InvalidTransaction> {
-        let limits = Self::limits(state);
-        let native = self.check_shape(xt, len, &limits)?;
-        let valid = self.check_native(state, native, len)?;
+        Self::check_len(len, &Self::limits(state))?;
+        let valid = match xt {
+            Extrinsic::Native(native) => self.check_native(state, native, len)?,
+            Extrinsic::Ethereum(raw) => self.ethereum()?.1.validate(state, raw)?,
+        };
         if valid.nonce < valid.account_nonce {
             return Err(InvalidTransaction::StaleNonce { expected: valid.account_nonce, got: valid.nonce });
         }
@@ -178,19 +197,11 @@ impl Runtime {
         system::FEE_CONFIG.get(state).expect("fee config is set at genesis")
     }
 
-    fn check_shape<'x>(
-        &self,
-        xt: &'x Extrinsic,
-        len: usize,
-        limits: &BlockLimits,
-    ) -> std::result::Result<&'x SignedExtrinsic, InvalidTransaction> {
+    fn check_len(len: usize, limits: &BlockLimits) -> std::result::Result<(), InvalidTransaction> {
         if len > limits.max_extrinsic_bytes as usize {
             return Err(InvalidTransaction::TooLarge { size: len, max: limits.max_extrinsic_bytes as usize });
         }
-        match xt {
-            Extrinsic::Native(native) => Ok(native),
-            Extrinsic::Ethereum(_) => Err(InvalidTransaction::EthereumUnsupported),
-        }
+        Ok(())
     }
 
     fn check_native(
@@ -228,15 +239,37 @@ impl Runtime {
     }
 
     /// Applies one extrinsic in `ctx`: checks it (exact nonce), charges its fee, bumps the nonce,
-    /// dispatches the call in a storage transaction. An invalid extrinsic changes nothing.
+    /// dispatches the call in a storage transaction (Ethereum transactions: hands them to the
+    /// EVM pallet, which does the same). An invalid extrinsic changes nothing.
     pub fn apply_extrinsic(
         &self,
         ctx: &mut Context<'_>,
         xt: &Extrinsic,
         len: usize,
     ) -> std::result::Result<Receipt, InvalidTransaction> {
-        let limits = Self::limits(ctx);
-        let native = self.check_shape(xt, len, &limits)?;
+        Self::check_len(len, &Self::limits(ctx))?;
+        let native = match xt {
+            Extrinsic::Native(native) => native,
+            Extrinsic::Ethereum(raw) => {
+                let (index, handler) = self.ethereum()?;
+                ctx.set_pallet(index);
+                ctx.begin();
+                let outcome = handler.apply(ctx, raw);
+                match &outcome {
+                    Ok(_) => ctx.commit(),
+                    Err(_) => ctx.rollback(),
+                }
+                ctx.set_pallet(0);
+                let outcome = outcome?;
+                return Ok(Receipt {
+                    success: outcome.success,
+                    error: outcome.error,
+                    fee: outcome.fee,
+                    weight: outcome.gas_used,
+                    events: ctx.take_events(),
+                });
+            }
+        };
         let valid = self.check_native(ctx, native, len)?;
         if valid.nonce != valid.account_nonce {
             return Err(if valid.nonce < valid.account_nonce {

@@ -37,7 +37,7 @@ pub use metadata::{PalletMetadata, RuntimeMetadata};
 pub use pallet::{CallError, CallResult, GenesisError, Origin, Pallet, QueryError};
 pub use storage::{Blake2_128Concat, Identity, StorageDoubleMap, StorageMap, StorageValue};
 pub use system::BlockLimits;
-pub use traits::Currency;
+pub use traits::{Currency, EthereumOutcome, EthereumTransactions};
 
 /// Errors of the runtime.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +118,10 @@ pub enum InvalidTransaction {
     /// Ethereum transactions need the EVM pallet, which this runtime does not have.
     #[error("Ethereum transactions are not supported by this runtime")]
     EthereumUnsupported,
+    /// An Ethereum transaction refused, in the words Ethereum clients expect
+    /// (`intrinsic gas too low`, `invalid chain id`, ...).
+    #[error("{0}")]
+    Ethereum(String),
 }
 
 /// Decodes a pallet's `Call` enum from a call index and argument bytes; every byte must be used.

@@ -3,6 +3,8 @@
 use hyperion_primitives::{Address, Balance, DispatchError};
 
 use crate::context::{Context, StorageRead};
+use crate::executive::ValidTransaction;
+use crate::InvalidTransaction;
 
 /// A fungible ledger with holds, implemented by the balances pallet.
 ///
@@ -39,9 +41,48 @@ pub trait Currency: Send + Sync {
     /// Destroys `amount` of `who`'s free balance for good and records it as burned.
     fn burn(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
 
+    /// Sets `who`'s free balance to `free`, changing the issuance by the difference: for the
+    /// EVM, which reports the balances a transaction left rather than the transfers it made.
+    fn set_free(&self, ctx: &mut Context<'_>, who: &Address, free: Balance) -> Result<(), DispatchError>;
+
     /// Moves `amount` from free to held.
     fn hold(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
 
     /// Moves `amount` from held back to free.
     fn release(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
+}
+
+/// Ethereum transactions, implemented by the EVM pallet. The runtime hands it every
+/// [`Extrinsic::Ethereum`](hyperion_primitives::Extrinsic) (the raw EIP-2718 bytes): the pallet
+/// decodes, checks, executes and charges them itself, and shares the account nonce with native
+/// extrinsics.
+pub trait EthereumTransactions: Send + Sync {
+    /// Checks `raw` against `state` for the pool: everything but the exact nonce (a nonce above
+    /// the account's is valid for the pool to hold). Errors carry the messages Ethereum clients
+    /// expect.
+    fn validate(
+        &self,
+        state: &mut dyn StorageRead,
+        raw: &[u8],
+    ) -> Result<ValidTransaction, InvalidTransaction>;
+
+    /// Executes `raw` in the block of `ctx` with the exact nonce: gas is charged and its fee
+    /// split, the changes kept (also when the EVM reverts: the outcome then says it failed).
+    /// Refuses an invalid transaction, including one that no longer fits the block's gas. The
+    /// runtime runs this in a storage transaction (a refusal leaves nothing behind) and makes
+    /// the receipt from the outcome and the events it deposited.
+    fn apply(&self, ctx: &mut Context<'_>, raw: &[u8]) -> Result<EthereumOutcome, InvalidTransaction>;
+}
+
+/// What an included Ethereum transaction did, for its receipt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EthereumOutcome {
+    /// Whether the EVM execution succeeded.
+    pub success: bool,
+    /// Why it failed (the EVM pallet's error), if it did.
+    pub error: Option<DispatchError>,
+    /// What the sender paid: gas used × effective gas price.
+    pub fee: Balance,
+    /// Gas used.
+    pub gas_used: u64,
 }

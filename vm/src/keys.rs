@@ -131,22 +131,12 @@ impl<R: KeyRead, L: Ledger> KeyedState<R, L> {
         self.block_hashes = hashes;
         self
     }
-
-    fn code_hash(&mut self, address: Address) -> Result<Option<B256>> {
-        let key = code_hash_key(address);
-        match self.state.get(&key) {
-            None => Ok(None),
-            Some(raw) => B256::try_from(raw.as_slice())
-                .map(Some)
-                .map_err(|_| Error::Corrupt(format!("code hash of {} bytes at 0x{}", raw.len(), hex(&key)))),
-        }
-    }
 }
 
 impl<R: KeyRead, L: Ledger> EvmState for KeyedState<R, L> {
     fn account(&mut self, address: Address) -> Result<Option<Account>> {
         let ledger = self.ledger.read(&mut self.state, address)?;
-        let code_hash = self.code_hash(address)?;
+        let code_hash = read_code_hash(&mut self.state, address)?;
         if ledger.is_none() && code_hash.is_none() {
             return Ok(None);
         }
@@ -171,6 +161,32 @@ impl<R: KeyRead, L: Ledger> EvmState for KeyedState<R, L> {
 
     fn block_hash(&mut self, number: u64) -> Result<B256> {
         Ok(self.block_hashes.get(&number).copied().unwrap_or_default())
+    }
+}
+
+/// `address`'s code hash, `None` if it has no code.
+pub fn read_code_hash(state: &mut dyn KeyRead, address: Address) -> Result<Option<B256>> {
+    let key = code_hash_key(address);
+    match state.get(&key) {
+        None => Ok(None),
+        Some(raw) => B256::try_from(raw.as_slice())
+            .map(Some)
+            .map_err(|_| Error::Corrupt(format!("code hash of {} bytes at 0x{}", raw.len(), hex(&key)))),
+    }
+}
+
+/// The code whose hash is `code_hash`.
+pub fn read_code(state: &mut dyn KeyRead, code_hash: B256) -> Option<Bytes> {
+    state.get(&code_key(code_hash)).map(Bytes::from)
+}
+
+/// Storage slot `slot` of `address` (zero if absent).
+pub fn read_storage(state: &mut dyn KeyRead, address: Address, slot: U256) -> Result<U256> {
+    let key = storage_key(address, slot);
+    match state.get(&key) {
+        None => Ok(U256::ZERO),
+        Some(raw) if raw.len() == 32 => Ok(U256::from_be_slice(&raw)),
+        Some(raw) => Err(Error::Corrupt(format!("storage value of {} bytes at 0x{}", raw.len(), hex(&key)))),
     }
 }
 

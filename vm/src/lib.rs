@@ -32,7 +32,7 @@ pub use revm::primitives::KECCAK_EMPTY;
 pub use root::{ethereum_state_root, FullAccount};
 pub use spec::{Fork, FORKS};
 pub use state::{Account, AccountDiff, EvmState, StateDiff};
-pub use tx::{EthTransaction, TxError, MAX_TX_BYTES};
+pub use tx::{is_delegation, EthTransaction, TxError, MAX_TX_BYTES};
 
 /// Errors of execution itself (not of a transaction, see [`InvalidTx`]).
 #[derive(Debug, thiserror::Error)]

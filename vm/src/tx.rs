@@ -4,9 +4,18 @@
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, U256};
 use revm::context::TxEnv;
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
 use revm::context_interface::either::Either;
+
+use crate::spec::Fork;
+
+/// Whether `code` is an EIP-7702 delegation (`0xef0100 ++ address`): the code an externally
+/// owned account gets from a set-code transaction, which still lets it send transactions.
+pub fn is_delegation(code: &[u8]) -> bool {
+    code.len() == 23 && code.starts_with(&[0xef, 0x01, 0x00])
+}
 
 /// Largest encoded transaction accepted: 128 KiB, as geth's transaction pool.
 pub const MAX_TX_BYTES: usize = 128 * 1024;
@@ -90,6 +99,16 @@ impl EthTransaction {
         self.envelope.tx_type() as u8
     }
 
+    /// The recipient; `None` for a contract creation.
+    pub fn to(&self) -> Option<Address> {
+        self.envelope.to()
+    }
+
+    /// The wei it sends.
+    pub fn value(&self) -> U256 {
+        self.envelope.value()
+    }
+
     /// The sender's nonce it uses.
     pub fn nonce(&self) -> u64 {
         self.envelope.nonce()
@@ -118,6 +137,14 @@ impl EthTransaction {
     /// What it pays per gas under `base_fee`.
     pub fn effective_gas_price(&self, base_fee: Option<u64>) -> u128 {
         self.envelope.effective_gas_price(base_fee)
+    }
+
+    /// The gas it costs before any code runs (base cost, calldata, access list, authorizations,
+    /// creation), or the EIP-7623 calldata floor when that is higher: a gas limit below this
+    /// can never be included.
+    pub fn intrinsic_gas(&self, fork: Fork) -> u64 {
+        let gas = calculate_initial_tx_gas_for_tx(self.tx_env(), fork.spec_id(), None);
+        (gas.initial_regular_gas + gas.initial_state_gas).max(gas.floor_gas)
     }
 
     /// revm's environment for executing it.

@@ -62,6 +62,12 @@ pub(crate) fn metadata() -> PalletMetadata {
             VariantMetadata::new(3, "Burned", who_amount(), "Funds were destroyed for good."),
             VariantMetadata::new(4, "Held", who_amount(), "Funds moved from free to held."),
             VariantMetadata::new(5, "Released", who_amount(), "Funds moved from held to free."),
+            VariantMetadata::new(
+                6,
+                "BalanceSet",
+                vec![Field::new("who", "Address"), Field::new("free", "Balance")],
+                "A free balance was set by the EVM (the issuance follows the difference).",
+            ),
         ],
         errors: vec![
             VariantMetadata::new(

@@ -102,6 +102,14 @@ pub enum Event {
         /// Amount.
         amount: Balance,
     },
+    /// A free balance was set by the EVM (the issuance follows the difference).
+    #[codec(index = 6)]
+    BalanceSet {
+        /// Whose balance.
+        who: Address,
+        /// The new free balance.
+        free: Balance,
+    },
 }
 
 /// Errors, as clients see them (by index).
@@ -322,6 +330,19 @@ impl Currency for Balances {
         self.destroy(ctx, who, amount)?;
         TOTAL_BURNED.put(ctx, &burned);
         ctx.deposit_event_of(self.index, &Event::Burned { who: *who, amount });
+        Ok(())
+    }
+
+    fn set_free(&self, ctx: &mut Context<'_>, who: &Address, free: Balance) -> Result<(), DispatchError> {
+        let mut data = Self::account(ctx, who);
+        if data.free == free {
+            return Ok(());
+        }
+        let (add, sub) = if free > data.free { (free - data.free, 0) } else { (0, data.free - free) };
+        self.change_issuance(ctx, add, sub)?;
+        data.free = free;
+        Self::set_account(ctx, who, &data);
+        ctx.deposit_event_of(self.index, &Event::BalanceSet { who: *who, free });
         Ok(())
     }
 

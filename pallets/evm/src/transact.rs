@@ -1,0 +1,197 @@
+//! Ethereum transactions as extrinsics: checks for the pool and the block, execution, gas
+//! payment with the chain's fee split, events.
+
+use hyperion_primitives::{Address, Balance, DispatchError, Hash};
+use hyperion_runtime::system::{ACCOUNT_NONCE, FEE_CONFIG};
+use hyperion_runtime::{
+    holders_pool_account, Context, EthereumOutcome, EthereumTransactions, InvalidTransaction, StorageRead,
+    ValidTransaction,
+};
+use hyperion_vm::{
+    is_delegation, BlockEnv, BlockState, EthTransaction, EvmState, Executed, Fork, InvalidTx, Status, B256,
+    KECCAK_EMPTY, U256,
+};
+
+use crate::pallet::{Error, Event, Evm, BASE_FEE, GAS_USED};
+use crate::state::{to_eth, to_native, write_diff, ChainState};
+
+fn refuse(message: impl Into<String>) -> InvalidTransaction {
+    InvalidTransaction::Ethereum(message.into())
+}
+
+/// The runtime's refusal for one of the VM's.
+fn refusal(invalid: InvalidTx) -> InvalidTransaction {
+    match invalid {
+        InvalidTx::NonceTooLow { expected, got } => InvalidTransaction::StaleNonce { expected, got },
+        InvalidTx::NonceTooHigh { expected, got } => InvalidTransaction::FutureNonce { expected, got },
+        other => refuse(other.to_string()),
+    }
+}
+
+impl Evm {
+    /// Decodes and checks `raw` against `state` for inclusion: everything but the exact nonce.
+    fn check(
+        &self,
+        state: &mut dyn StorageRead,
+        raw: &[u8],
+    ) -> Result<(EthTransaction, ValidTransaction), InvalidTransaction> {
+        let tx = EthTransaction::decode(raw).map_err(|e| refuse(e.to_string()))?;
+        let config = Self::config(state);
+        let fork = config.fork();
+        match tx.tx_type() {
+            3 => return Err(refuse("transaction type not supported: blob transactions need blob data")),
+            4 if fork < Fork::Prague => return Err(refuse("transaction type not supported")),
+            _ => {}
+        }
+        match tx.chain_id() {
+            None => return Err(refuse("only replay-protected (EIP-155) transactions allowed over RPC")),
+            Some(id) if id != config.chain_id => return Err(refuse("invalid chain id")),
+            Some(_) => {}
+        }
+        if tx.gas_limit() > config.gas_limit {
+            return Err(refuse("exceeds block gas limit"));
+        }
+        if tx.gas_limit() < tx.intrinsic_gas(fork) {
+            return Err(refuse("intrinsic gas too low"));
+        }
+        let base_fee = u128::from(BASE_FEE.get_or_default(state));
+        if tx.max_fee_per_gas() < base_fee {
+            return Err(refuse(format!(
+                "max fee per gas less than block base fee: maxFeePerGas: {}, baseFee: {base_fee}",
+                tx.max_fee_per_gas()
+            )));
+        }
+        if tx.max_priority_fee_per_gas() > tx.max_fee_per_gas() {
+            return Err(refuse("max priority fee per gas higher than max fee per gas"));
+        }
+        let sender = to_native(tx.sender());
+        let mut chain = ChainState::new(state, self.currency.as_ref());
+        let account =
+            chain.account(tx.sender()).map_err(|e| refuse(format!("state: {e}")))?.unwrap_or_default();
+        if account.code_hash != KECCAK_EMPTY {
+            let code = chain.code(account.code_hash).map_err(|e| refuse(format!("state: {e}")))?;
+            if !code.is_some_and(|code| is_delegation(&code)) {
+                return Err(refuse("sender not an eoa"));
+            }
+        }
+        let max_gas_cost = u128::from(tx.gas_limit()).saturating_mul(tx.max_fee_per_gas());
+        let needed = U256::from(max_gas_cost).saturating_add(tx.value());
+        if account.balance < needed {
+            return Err(refuse("insufficient funds for gas * price + value"));
+        }
+        let tip_per_gas = tx.max_priority_fee_per_gas().min(tx.max_fee_per_gas() - base_fee);
+        let valid = ValidTransaction {
+            sender,
+            nonce: tx.nonce(),
+            account_nonce: ACCOUNT_NONCE.get_or_default(state, &sender),
+            fee: max_gas_cost,
+            tip: tip_per_gas.saturating_mul(u128::from(tx.gas_limit())),
+            weight: tx.gas_limit(),
+        };
+        Ok((tx, valid))
+    }
+
+    fn block_env(ctx: &mut Context<'_>, gas_limit: u64) -> BlockEnv {
+        let info = *ctx.block();
+        BlockEnv {
+            number: info.number,
+            timestamp: info.timestamp_ms / 1000,
+            beneficiary: to_eth(info.proposer),
+            gas_limit,
+            base_fee: BASE_FEE.get_or_default(ctx),
+            difficulty: U256::ZERO,
+            // PREVRANDAO: the parent's hash (not a source of randomness on Hyperion).
+            prevrandao: Some(B256::from(info.parent_hash.0)),
+            excess_blob_gas: Some(0),
+        }
+    }
+
+    /// Charges the base-fee part of the gas (`base_part`, already returned to the sender by
+    /// `write_diff`) with the chain's fee split; the tip went to the proposer in the EVM.
+    fn charge_base_fee(
+        &self,
+        ctx: &mut Context<'_>,
+        sender: &Address,
+        base_part: Balance,
+    ) -> Result<(), DispatchError> {
+        let fees = FEE_CONFIG.get(ctx).expect("fee config is set at genesis");
+        let shares = fees.shares(base_part, 0);
+        let proposer = ctx.block().proposer;
+        let c = &self.currency;
+        c.withdraw(ctx, sender, shares.proposer + shares.holders_pool)?;
+        c.burn(ctx, sender, shares.burn)?;
+        c.deposit(ctx, &proposer, shares.proposer)?;
+        c.deposit(ctx, &holders_pool_account(), shares.holders_pool)
+    }
+
+    fn record(&self, ctx: &mut Context<'_>, tx: &EthTransaction, executed: &Executed, price: u128) {
+        for log in &executed.logs {
+            let topics = log.topics().iter().map(|t| Hash(t.0)).collect();
+            let event = Event::Log { address: to_native(log.address), topics, data: log.data.data.to_vec() };
+            ctx.deposit_event(&event);
+        }
+        ctx.deposit_event(&Event::Executed {
+            hash: Hash(tx.hash().0),
+            from: to_native(tx.sender()),
+            to: tx.to().map(to_native),
+            contract: executed.created.map(to_native),
+            success: executed.success(),
+            gas_used: executed.gas_used,
+            effective_gas_price: price,
+        });
+    }
+}
+
+impl EthereumTransactions for Evm {
+    fn validate(
+        &self,
+        state: &mut dyn StorageRead,
+        raw: &[u8],
+    ) -> Result<ValidTransaction, InvalidTransaction> {
+        Ok(self.check(state, raw)?.1)
+    }
+
+    fn apply(&self, ctx: &mut Context<'_>, raw: &[u8]) -> Result<EthereumOutcome, InvalidTransaction> {
+        let (tx, valid) = self.check(ctx, raw)?;
+        if valid.nonce != valid.account_nonce {
+            return Err(if valid.nonce < valid.account_nonce {
+                InvalidTransaction::StaleNonce { expected: valid.account_nonce, got: valid.nonce }
+            } else {
+                InvalidTransaction::FutureNonce { expected: valid.account_nonce, got: valid.nonce }
+            });
+        }
+        let config = Self::config(ctx);
+        let used = GAS_USED.get_or_default(ctx);
+        if used.saturating_add(tx.gas_limit()) > config.gas_limit {
+            return Err(InvalidTransaction::ExhaustsBlock);
+        }
+        let env = Self::block_env(ctx, config.gas_limit);
+        let vm = Self::vm(ctx);
+        let mut state = BlockState::new(ChainState::new(ctx, self.currency.as_ref()));
+        let executed =
+            vm.execute(&mut state, &env, &tx).map_err(|e| refuse(format!("state: {e}")))?.map_err(refusal)?;
+        let (_, diff) = state.into_diff();
+
+        let price = tx.effective_gas_price(Some(env.base_fee));
+        let gas = u128::from(executed.gas_used);
+        let base_part = gas * u128::from(env.base_fee);
+        let sender = to_native(tx.sender());
+        let charged = write_diff(ctx, self.currency.as_ref(), &diff, sender, base_part)
+            .and_then(|()| self.charge_base_fee(ctx, &sender, base_part));
+        // The EVM checked the sender could pay, and only moved balances that exist.
+        charged.map_err(|e| refuse(format!("could not apply the transaction's changes: {e:?}")))?;
+        GAS_USED.put(ctx, &(used + executed.gas_used));
+        self.record(ctx, &tx, &executed, price);
+        let error = match executed.status {
+            Status::Success => None,
+            Status::Revert => Some(Error::Reverted),
+            Status::Halt(_) => Some(Error::Halted),
+        };
+        Ok(EthereumOutcome {
+            success: error.is_none(),
+            error: error.map(|e| DispatchError::Module { pallet: self.index, error: e as u8 }),
+            fee: gas * price,
+            gas_used: executed.gas_used,
+        })
+    }
+}
