@@ -244,6 +244,25 @@ pub fn local_spec(runtime: &Runtime) -> ChainSpec {
     )
 }
 
+/// The EIP-155 chain id of the embedded `dev` and `local` chains.
+pub const DEV_CHAIN_ID: u64 = 424_242;
+
+/// The ten accounts of the development mnemonic "test test test test test test test test test
+/// test test junk" (`m/44'/60'/0'/0/i`), which Ethereum tools know; each holds 10,000 tokens on
+/// the embedded chains.
+pub const ETH_DEV_ACCOUNTS: [&str; 10] = [
+    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
+    "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
+    "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
+    "0x976ea74026e726554db657fa54763abd0c3a0aa9",
+    "0x14dc79964da2c08b23698b3d3cc7ca32193d9955",
+    "0x23618e81e3f5cdf7f54c3d65f7fbc0abf5b21e8f",
+    "0xa0ee7a142d267c1f36714e4a8f75612f20a79720",
+];
+
 fn generated_spec(
     runtime: &Runtime,
     name: &str,
@@ -256,8 +275,11 @@ fn generated_spec(
         .iter()
         .map(|n| serde_json::json!([dev(n).public().address(), "1e24"]))
         .collect();
+    let mut endowed = endowed;
+    endowed.extend(ETH_DEV_ACCOUNTS.iter().map(|a| serde_json::json!([a, "1e22"])));
     let mut sections = runtime.default_genesis();
     sections.insert("balances".into(), serde_json::json!({ "balances": endowed }));
+    sections.insert("evm".into(), serde_json::json!({ "chainId": DEV_CHAIN_ID, "fork": "Prague" }));
     ChainSpec {
         name: name.into(),
         id: id.into(),

@@ -2,7 +2,8 @@
 //!
 //! - [`chain_spec`]: chain specs (embedded `dev` and `local`, or a JSON file).
 //! - [`service`]: the running node: state, block store, mempool, block production and import.
-//! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names).
+//! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names), and [`eth`]: the
+//!   Ethereum JSON-RPC on the same port.
 //! - [`mempool`], [`block_store`], [`metrics`]: the parts the service is made of.
 //! - [`commands`]: the CLI's subcommands (`key`, `build-spec`, `tx`, ...).
 
@@ -12,6 +13,7 @@ pub mod block_store;
 pub mod chain_spec;
 pub mod cli;
 pub mod commands;
+pub mod eth;
 pub mod mempool;
 pub mod metrics;
 pub mod rpc;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 use hyperion_runtime::Runtime;
 use pallet_balances::Balances;
+use pallet_evm::Evm;
 
 /// Errors of the node.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +58,22 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Index of the balances pallet in the default runtime.
 pub const BALANCES_INDEX: u8 = 1;
+/// Index of the EVM pallet in the default runtime.
+pub const EVM_INDEX: u8 = 2;
 
-/// The default chain's runtime: `system` (0) and `balances` (1).
+/// The default chain's EVM pallet (over the default runtime's balances).
+pub fn default_evm() -> Arc<Evm> {
+    Arc::new(Evm::new(EVM_INDEX, Arc::new(Balances::new(BALANCES_INDEX))))
+}
+
+/// The default chain's runtime: `system` (0), `balances` (1) and `evm` (2), which handles
+/// Ethereum transactions.
 pub fn default_runtime() -> Arc<Runtime> {
     let balances = Arc::new(Balances::new(BALANCES_INDEX));
+    let evm = default_evm();
     Arc::new(
-        Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances)])
+        Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances), (EVM_INDEX, evm.clone())])
+            .and_then(|runtime| runtime.with_ethereum(EVM_INDEX, evm))
             .expect("the default runtime is well formed"),
     )
 }

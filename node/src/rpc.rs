@@ -121,6 +121,7 @@ pub fn module(node: Arc<Node>) -> RpcModule<Arc<Node>> {
     register_chain(&mut m);
     register_state(&mut m);
     register_author(&mut m);
+    crate::eth::register(&mut m);
     m
 }
 

@@ -1,7 +1,7 @@
 //! Executing transactions with revm over a [`BlockState`]: the block environment, the outcome
 //! of a transaction, and why one cannot be included.
 
-use alloy_primitives::{Address, Bytes, Log, B256, U256};
+use alloy_primitives::{Address, Bytes, Log, TxKind, B256, U256};
 use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, Output};
 use revm::context::{BlockEnv as RevmBlockEnv, CfgEnv, Context, TxEnv};
 use revm::primitives::eip4844::{BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE};
@@ -138,6 +138,27 @@ impl From<InvalidTransaction> for InvalidTx {
     }
 }
 
+/// A call to run without a signature or inclusion (`eth_call`, `eth_estimateGas`).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct CallRequest {
+    /// The caller.
+    pub from: Address,
+    /// The callee; `None` runs `data` as creation code.
+    pub to: Option<Address>,
+    /// Gas available.
+    pub gas_limit: u64,
+    /// Price per gas (the fee cap for EIP-1559 calls); zero pays nothing.
+    pub gas_price: u128,
+    /// Tip cap, for an EIP-1559 call.
+    pub max_priority_fee_per_gas: Option<u128>,
+    /// Wei sent.
+    pub value: U256,
+    /// Calldata or creation code.
+    pub data: Bytes,
+    /// EIP-2930 access list.
+    pub access_list: alloy_eips::eip2930::AccessList,
+}
+
 /// The rules a chain executes Ethereum transactions under.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Vm {
@@ -151,6 +172,37 @@ impl Vm {
     /// `fork`'s rules on chain `chain_id`.
     pub fn new(fork: Fork, chain_id: u64) -> Self {
         Self { fork, chain_id }
+    }
+
+    /// Runs `call` against `state` as `eth_call` does: nothing is kept, the sender's nonce is not
+    /// checked, and a call with a zero gas price pays no fee and ignores the base fee. The outer
+    /// error is a state failure; the inner one says why the call could not run.
+    pub fn call<S: EvmState>(
+        &self,
+        state: &mut BlockState<S>,
+        block: &BlockEnv,
+        call: &CallRequest,
+    ) -> Result<std::result::Result<Executed, InvalidTx>> {
+        let mut cfg = self.cfg();
+        cfg.disable_nonce_check = true;
+        if call.gas_price == 0 {
+            cfg.disable_base_fee = true;
+        }
+        let tx = TxEnv {
+            tx_type: if call.max_priority_fee_per_gas.is_some() { 2 } else { 0 },
+            caller: call.from,
+            gas_limit: call.gas_limit,
+            gas_price: call.gas_price,
+            kind: call.to.map_or(TxKind::Create, TxKind::Call),
+            value: call.value,
+            data: call.data.clone(),
+            nonce: 0,
+            chain_id: Some(self.chain_id),
+            access_list: call.access_list.clone(),
+            gas_priority_fee: call.max_priority_fee_per_gas,
+            ..TxEnv::default()
+        };
+        Ok(self.transact_with(cfg, state, block, tx)?.map(|(executed, _)| executed))
     }
 
     fn cfg(&self) -> CfgEnv {
@@ -198,11 +250,18 @@ impl Vm {
         block: &BlockEnv,
         tx: TxEnv,
     ) -> Result<std::result::Result<(Executed, RevmChanges), InvalidTx>> {
-        let mut evm = Context::mainnet()
-            .with_cfg(self.cfg())
-            .with_block(self.block_env(block))
-            .with_db(state)
-            .build_mainnet();
+        self.transact_with(self.cfg(), state, block, tx)
+    }
+
+    fn transact_with<S: EvmState>(
+        &self,
+        cfg: CfgEnv,
+        state: &mut BlockState<S>,
+        block: &BlockEnv,
+        tx: TxEnv,
+    ) -> Result<std::result::Result<(Executed, RevmChanges), InvalidTx>> {
+        let mut evm =
+            Context::mainnet().with_cfg(cfg).with_block(self.block_env(block)).with_db(state).build_mainnet();
         let outcome = match evm.transact(tx) {
             Ok(outcome) => outcome,
             Err(EVMError::Transaction(e)) => return Ok(Err(e.into())),
@@ -224,9 +283,8 @@ impl Vm {
         self.execute_env(state, block, tx.tx_env())
     }
 
-    /// As [`Vm::execute`], for a transaction given as revm's environment (a call whose sender
-    /// is known without a signature).
-    pub fn execute_env<S: EvmState>(
+    /// As [`Vm::execute`], for a transaction given as revm's environment.
+    pub(crate) fn execute_env<S: EvmState>(
         &self,
         state: &mut BlockState<S>,
         block: &BlockEnv,

@@ -24,7 +24,7 @@ mod state;
 mod tx;
 
 pub use alloy_primitives::{keccak256, Address, Bloom, Bytes, Log, B256, U256};
-pub use execute::{BlockEnv, Executed, InvalidTx, Status, Vm};
+pub use execute::{BlockEnv, CallRequest, Executed, InvalidTx, Status, Vm};
 pub use keys::{EvmLedger, KeyRead, KeyedState, Ledger};
 pub use overlay::BlockState;
 pub use receipt::{block_bloom, logs_hash, receipts_root, Receipt};

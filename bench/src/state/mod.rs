@@ -59,6 +59,10 @@ pub const SUITE: &str = "state";
 pub const HISTORY_BLOCKS: u64 = 64;
 /// Shared trie cache of baseline (a): this much per key holds every node and value.
 const MEMORY_CACHE_BYTES_PER_KEY: usize = 4 << 10;
+/// Baseline (a)'s cache at most: at 10M keys its `MemoryDB` alone (every version's nodes) takes
+/// about half of a 24 GiB machine, and a cache of everything on top was killed for lack of
+/// memory; past this size the cache holds what fits and the rest is read from the `MemoryDB`.
+const MEMORY_CACHE_MAX_BYTES: usize = 4 << 30;
 /// MetisDB's segment copies at most (the rest is read through the page cache): a full run's
 /// log must fit in this machine's memory beside them.
 const OURS_CACHE_MAX_BYTES: usize = 12 << 30;

@@ -13,8 +13,8 @@ use super::store::{Metis, Reader, Store};
 use super::trie::{MemoryNodes, TrieStore};
 use super::workload::{self, Dataset, Rng};
 use super::{
-    Outcome, ReadCase, Size, UpdateCase, HISTORY_BLOCKS, MEMORY_CACHE_BYTES_PER_KEY, OURS_CACHE_MAX_BYTES,
-    PARITY_CACHE_BYTES, RETAIN, SEED,
+    Outcome, ReadCase, Size, UpdateCase, HISTORY_BLOCKS, MEMORY_CACHE_BYTES_PER_KEY, MEMORY_CACHE_MAX_BYTES,
+    OURS_CACHE_MAX_BYTES, PARITY_CACHE_BYTES, RETAIN, SEED,
 };
 use crate::{Error, Result};
 
@@ -55,7 +55,7 @@ pub fn run(size: &Size) -> Result<Outcome> {
     let ours = drive("MetisDB", ours, size, start)?;
     drop(dir);
 
-    let memory = TrieStore::new(MemoryNodes::default(), memory_cache);
+    let memory = TrieStore::new(MemoryNodes::default(), memory_cache.min(MEMORY_CACHE_MAX_BYTES));
     let memory = drive("sp-trie over memory", memory, size, start)?;
 
     let dir = tempfile::Builder::new().prefix("hyperion-bench-state").tempdir()?;

@@ -63,6 +63,14 @@ pub enum Event {
         /// Its data.
         data: Vec<u8>,
     },
+    /// A block started: the Ethereum header fields it fixes (a block event, emitted every block).
+    #[codec(index = 2)]
+    BlockStarted {
+        /// Its base fee, wei per gas.
+        base_fee: u64,
+        /// Its gas limit.
+        gas_limit: u64,
+    },
 }
 
 /// Errors, as receipts report a failed execution (by index).
@@ -96,6 +104,11 @@ impl Evm {
     pub fn vm(s: &mut (impl hyperion_runtime::StorageRead + ?Sized)) -> Vm {
         let config = Self::config(s);
         Vm::new(config.fork(), config.chain_id)
+    }
+
+    /// The ledger the pallet pays and charges through.
+    pub fn currency(&self) -> &dyn Currency {
+        self.currency.as_ref()
     }
 
     fn write_genesis(&self, ctx: &mut Context<'_>, genesis: &EvmGenesis) -> Result<(), GenesisError> {
@@ -168,6 +181,8 @@ impl Pallet for Evm {
             BASE_FEE.put(ctx, &next_base_fee(base_fee, used, config.gas_limit, config.min_base_fee));
         }
         GAS_USED.put(ctx, &0);
+        let base_fee = BASE_FEE.get_or_default(ctx);
+        ctx.deposit_event(&Event::BlockStarted { base_fee, gas_limit: config.gas_limit });
         0
     }
 
@@ -248,6 +263,12 @@ fn metadata() -> PalletMetadata {
                     Field::new("effective_gas_price", "u128"),
                 ],
                 "An Ethereum transaction was executed.",
+            ),
+            VariantMetadata::new(
+                2,
+                "BlockStarted",
+                vec![Field::new("base_fee", "u64"), Field::new("gas_limit", "u64")],
+                "A block started with this base fee and gas limit.",
             ),
             VariantMetadata::new(
                 1,

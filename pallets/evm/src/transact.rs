@@ -28,6 +28,29 @@ fn refusal(invalid: InvalidTx) -> InvalidTransaction {
     }
 }
 
+/// The EVM's view of a Hyperion block: its number, timestamp in seconds, proposer as COINBASE,
+/// the parent's hash as PREVRANDAO (not a source of randomness on Hyperion), no difficulty, no
+/// blob gas.
+pub fn block_env(
+    number: u64,
+    timestamp_ms: u64,
+    proposer: Address,
+    parent_hash: Hash,
+    gas_limit: u64,
+    base_fee: u64,
+) -> BlockEnv {
+    BlockEnv {
+        number,
+        timestamp: timestamp_ms / 1000,
+        beneficiary: to_eth(proposer),
+        gas_limit,
+        base_fee,
+        difficulty: U256::ZERO,
+        prevrandao: Some(B256::from(parent_hash.0)),
+        excess_blob_gas: Some(0),
+    }
+}
+
 impl Evm {
     /// Decodes and checks `raw` against `state` for inclusion: everything but the exact nonce.
     fn check(
@@ -93,17 +116,8 @@ impl Evm {
 
     fn block_env(ctx: &mut Context<'_>, gas_limit: u64) -> BlockEnv {
         let info = *ctx.block();
-        BlockEnv {
-            number: info.number,
-            timestamp: info.timestamp_ms / 1000,
-            beneficiary: to_eth(info.proposer),
-            gas_limit,
-            base_fee: BASE_FEE.get_or_default(ctx),
-            difficulty: U256::ZERO,
-            // PREVRANDAO: the parent's hash (not a source of randomness on Hyperion).
-            prevrandao: Some(B256::from(info.parent_hash.0)),
-            excess_blob_gas: Some(0),
-        }
+        let base_fee = BASE_FEE.get_or_default(ctx);
+        block_env(info.number, info.timestamp_ms, info.proposer, info.parent_hash, gas_limit, base_fee)
     }
 
     /// Charges the base-fee part of the gas (`base_part`, already returned to the sender by
