@@ -39,12 +39,14 @@ pub struct PoolConfig {
     pub max_bytes: usize,
     /// At most this many future extrinsics admitted per sender.
     pub max_future_per_sender: usize,
+    /// A nonce at most this far ahead of the sender's next one is admitted (as future).
+    pub max_nonce_gap: u64,
 }
 
 impl Default for PoolConfig {
-    /// 8192 extrinsics, 32 MiB, 64 future extrinsics per sender.
+    /// 8192 extrinsics, 32 MiB, 64 future extrinsics per sender, nonces up to 64 ahead.
     fn default() -> Self {
-        Self { max_count: 8192, max_bytes: 32 * 1024 * 1024, max_future_per_sender: 64 }
+        Self { max_count: 8192, max_bytes: 32 * 1024 * 1024, max_future_per_sender: 64, max_nonce_gap: 64 }
     }
 }
 
@@ -65,6 +67,16 @@ pub enum PoolError {
         size: usize,
         /// The pool's byte limit.
         max: usize,
+    },
+    /// The nonce is further ahead of the sender's next one than the pool holds.
+    #[error("nonce too high: next nonce {expected}, got {got} (at most {max} ahead)")]
+    NonceGap {
+        /// The sender's next nonce.
+        expected: u64,
+        /// The extrinsic's.
+        got: u64,
+        /// The furthest ahead admitted.
+        max: u64,
     },
     /// The sender already has the maximum of future (nonce-gapped) extrinsics pooled.
     #[error("too many future transactions from this sender (at most {max}): send the missing nonces first")]
@@ -184,6 +196,9 @@ impl Mempool {
         self.set_base(&sender, base);
         if nonce < base {
             return Err(PoolError::StaleNonce { expected: base, got: nonce });
+        }
+        if nonce - base > self.config.max_nonce_gap {
+            return Err(PoolError::NonceGap { expected: base, got: nonce, max: self.config.max_nonce_gap });
         }
         let (replaced_len, ready) = self.check_slot(&sender, nonce, base, valid.tip)?;
         let need_count =
@@ -502,7 +517,7 @@ mod tests {
     }
 
     fn small(max_count: usize, max_bytes: usize) -> Mempool {
-        Mempool::new(PoolConfig { max_count, max_bytes, max_future_per_sender: 4 })
+        Mempool::new(PoolConfig { max_count, max_bytes, max_future_per_sender: 4, max_nonce_gap: 64 })
     }
 
     #[test]
@@ -599,6 +614,9 @@ mod tests {
     fn limits_future_per_sender() {
         let mut none = Mempool::new(PoolConfig { max_future_per_sender: 0, ..PoolConfig::default() });
         assert_eq!(add(&mut none, "Alice", 1, 1), Err(PoolError::TooManyFuture { max: 0 }));
+        let mut gap = Mempool::new(PoolConfig { max_nonce_gap: 3, ..PoolConfig::default() });
+        add(&mut gap, "Alice", 3, 1).unwrap();
+        assert_eq!(add(&mut gap, "Alice", 4, 1), Err(PoolError::NonceGap { expected: 0, got: 4, max: 3 }));
         let mut pool = Mempool::new(PoolConfig { max_future_per_sender: 2, ..PoolConfig::default() });
         add(&mut pool, "Alice", 2, 1).unwrap();
         add(&mut pool, "Alice", 3, 1).unwrap();
@@ -704,8 +722,13 @@ mod tests {
 
     #[test]
     fn extreme_nonces_do_not_panic() {
-        let mut pool = small(10, 10_000);
+        let mut pool = Mempool::new(PoolConfig { max_nonce_gap: u64::MAX, ..small(10, 10_000).config });
         let max = u64::MAX;
+        let gap = small(10, 10_000).config.max_nonce_gap;
+        assert_eq!(
+            add(&mut small(10, 10_000), "Bob", max, 1),
+            Err(PoolError::NonceGap { expected: 0, got: max, max: gap })
+        );
         pool.submit(xt("Alice", max, 1, 0), 100, valid("Alice", max, max, 1)).unwrap();
         assert_eq!((pool.ready_len(), pool.future_len()), (1, 0));
         assert_eq!(pool.pending().len(), 1);
@@ -754,8 +777,12 @@ mod tests {
     #[test]
     fn random_operations_keep_invariants() {
         fn prop(ops: Vec<(u8, u8, u8, u8, u8)>) -> bool {
-            let mut pool =
-                Mempool::new(PoolConfig { max_count: 6, max_bytes: 600, max_future_per_sender: 2 });
+            let mut pool = Mempool::new(PoolConfig {
+                max_count: 6,
+                max_bytes: 600,
+                max_future_per_sender: 2,
+                max_nonce_gap: 64,
+            });
             let sender = |s: u8| Address::from_slice(&[s % 4; 20]).expect("20 bytes");
             let mut hashes = Vec::new();
             for (i, (kind, s, nonce, tip, len)) in ops.into_iter().enumerate() {

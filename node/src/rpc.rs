@@ -106,7 +106,8 @@ fn parse_number(value: &Value) -> RpcResult<u64> {
 
 fn submit_error(e: SubmitError) -> ErrorObjectOwned {
     let code = match &e {
-        SubmitError::Invalid(_) | SubmitError::Pool(PoolError::StaleNonce { .. }) => 1010,
+        SubmitError::Invalid(_)
+        | SubmitError::Pool(PoolError::StaleNonce { .. } | PoolError::NonceGap { .. }) => 1010,
         SubmitError::Pool(PoolError::AlreadyKnown) => 1013,
         SubmitError::Pool(PoolError::ReplacementUnderpriced { .. }) => 1014,
         SubmitError::Pool(_) => 1016,

@@ -123,7 +123,9 @@ fn bad_submissions_are_refused_and_change_nothing() {
     // An Ethereum transaction that is not one.
     let eth = Extrinsic::Ethereum(vec![1, 2, 3]).encode();
     match node.submit(&eth) {
-        Err(SubmitError::Invalid(InvalidTransaction::Ethereum(message))) => assert!(message.starts_with("rlp:")),
+        Err(SubmitError::Invalid(InvalidTransaction::Ethereum(message))) => {
+            assert!(message.starts_with("rlp:"))
+        }
         other => panic!("{other:?}"),
     }
     assert!(node.pool.lock().is_empty());

@@ -384,7 +384,9 @@ fn refusal(e: SubmitError) -> EthError {
         SubmitError::Invalid(InvalidTransaction::StaleNonce { .. })
         | SubmitError::Pool(PoolError::StaleNonce { .. }) => "nonce too low".into(),
         SubmitError::Invalid(InvalidTransaction::FutureNonce { .. })
-        | SubmitError::Pool(PoolError::TooManyFuture { .. }) => "nonce too high".into(),
+        | SubmitError::Pool(PoolError::TooManyFuture { .. } | PoolError::NonceGap { .. }) => {
+            "nonce too high".into()
+        }
         SubmitError::Invalid(InvalidTransaction::TooLarge { .. })
         | SubmitError::Pool(PoolError::TooLarge { .. }) => "oversized data".into(),
         SubmitError::Invalid(InvalidTransaction::ExhaustsBlock) => "exceeds block gas limit".into(),

@@ -1,0 +1,282 @@
+//! The Ethereum JSON-RPC of a `--dev` node, driven with real signed transactions: transfers
+//! and contracts on the shared ledger, receipts, logs, calls and reverts, fees, and every kind
+//! of bad transaction refused with the message Ethereum clients expect while the node keeps
+//! running.
+
+mod common;
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, Bytes, Signature, TxKind, U256};
+use common::Node;
+use k256::ecdsa::SigningKey;
+use serde_json::{json, Value};
+
+/// The first key of the development mnemonic ("test test ... junk").
+const DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const DEV_CHAIN_ID: u64 = 424_242;
+/// Stores its first calldata word in slot 0 and logs it as a topic.
+const STORE_AND_LOG: &str = "60003560005560003560006000a100";
+
+fn dev_key() -> SigningKey {
+    SigningKey::from_slice(&hex::decode(DEV_KEY).unwrap()).unwrap()
+}
+
+fn hex_u256(value: &Value) -> U256 {
+    let s = value.as_str().unwrap_or_else(|| panic!("not a quantity: {value}"));
+    U256::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
+}
+
+fn hex_u64(value: &Value) -> u64 {
+    u64::try_from(hex_u256(value)).unwrap()
+}
+
+struct Tx {
+    nonce: u64,
+    to: Option<Address>,
+    value: U256,
+    input: Vec<u8>,
+    gas_limit: u64,
+    max_fee: u128,
+    tip: u128,
+    chain_id: u64,
+}
+
+impl Tx {
+    fn new(nonce: u64, to: Option<Address>) -> Self {
+        Self {
+            nonce,
+            to,
+            value: U256::ZERO,
+            input: Vec::new(),
+            gas_limit: 300_000,
+            max_fee: 10_000_000_000,
+            tip: 1_000_000_000,
+            chain_id: DEV_CHAIN_ID,
+        }
+    }
+
+    fn raw(self, key: &SigningKey) -> String {
+        let tx = TxEip1559 {
+            chain_id: self.chain_id,
+            nonce: self.nonce,
+            gas_limit: self.gas_limit,
+            max_fee_per_gas: self.max_fee,
+            max_priority_fee_per_gas: self.tip,
+            to: self.to.map_or(TxKind::Create, TxKind::Call),
+            value: self.value,
+            access_list: Default::default(),
+            input: Bytes::from(self.input),
+        };
+        let signature = sign(key, tx.signature_hash());
+        format!("0x{}", hex::encode(TxEnvelope::from(tx.into_signed(signature)).encoded_2718()))
+    }
+}
+
+fn sign(key: &SigningKey, hash: alloy_primitives::B256) -> Signature {
+    let (signature, recovery) = key.sign_prehash_recoverable(hash.as_slice()).unwrap();
+    Signature::from((signature, recovery))
+}
+
+/// Sends `raw` and waits for its receipt.
+fn send(node: &mut Node, raw: String) -> Value {
+    let hash = node.expect(node.rpc.call("eth_sendRawTransaction", json!([raw])), "eth_sendRawTransaction");
+    node.wait_for("the transaction's receipt", |rpc| {
+        let receipt = rpc.call("eth_getTransactionReceipt", json!([hash]))?;
+        Ok((!receipt.is_null()).then_some(receipt))
+    })
+}
+
+/// The error message of a refused `eth_sendRawTransaction`.
+fn refusal(node: &Node, raw: String) -> String {
+    let response = node.expect(node.rpc.request("eth_sendRawTransaction", json!([raw])), "the request");
+    let error = response.get("error").unwrap_or_else(|| panic!("accepted: {response}"));
+    assert_eq!(error["code"], json!(-32000), "{error}");
+    error["message"].as_str().unwrap().to_string()
+}
+
+/// Init code that deploys `runtime`.
+fn deploy_code(runtime: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(runtime.len()).unwrap();
+    let mut init = vec![0x60, len, 0x80, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3, 0x00];
+    init.extend_from_slice(runtime);
+    init
+}
+
+/// Runtime code that reverts with `Error(reason)`.
+fn reverter(reason: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut data = vec![0x08, 0xc3, 0x79, 0xa0];
+    data.extend(U256::from(32).to_be_bytes::<32>());
+    data.extend(U256::from(reason.len()).to_be_bytes::<32>());
+    let mut text = reason.as_bytes().to_vec();
+    text.resize(32, 0);
+    data.extend(text);
+    let len = u8::try_from(data.len()).unwrap();
+    let mut code = vec![0x60, len, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, len, 0x60, 0x00, 0xfd];
+    code.extend(&data);
+    (code, data)
+}
+
+#[test]
+fn ethereum_tools_see_an_ethereum_chain() {
+    let mut node = Node::start_dev(None, 200);
+    node.wait_for_best(2);
+    let rpc = |node: &Node, method: &str, params: Value| node.expect(node.rpc.call(method, params), method);
+    let key = dev_key();
+    let me = Address::from_private_key(&key);
+    assert_eq!(
+        format!("{me:?}"),
+        "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+        "the mnemonic's first account"
+    );
+    assert_eq!(hex_u64(&rpc(&node, "eth_chainId", json!([]))), DEV_CHAIN_ID);
+    assert_eq!(rpc(&node, "net_version", json!([])), json!(DEV_CHAIN_ID.to_string()));
+    let balance = hex_u256(&rpc(&node, "eth_getBalance", json!([me, "latest"])));
+    assert_eq!(balance, U256::from(10u128.pow(22)), "the dev chain funds the mnemonic's accounts");
+
+    // A transfer, and the receipt fields clients read.
+    let recipient = Address::repeat_byte(0x42);
+    let mut transfer = Tx::new(0, Some(recipient));
+    transfer.value = U256::from(10u64.pow(18));
+    transfer.gas_limit = 21_000;
+    let receipt = send(&mut node, transfer.raw(&key));
+    for field in [
+        "blockHash",
+        "blockNumber",
+        "transactionHash",
+        "transactionIndex",
+        "from",
+        "to",
+        "cumulativeGasUsed",
+        "effectiveGasPrice",
+        "logsBloom",
+        "type",
+        "logs",
+    ] {
+        assert!(receipt.get(field).is_some(), "receipt without {field}: {receipt}");
+    }
+    assert_eq!(receipt["status"], json!("0x1"));
+    assert_eq!(hex_u64(&receipt["gasUsed"]), 21_000);
+    assert_eq!(receipt["contractAddress"], Value::Null);
+    assert_eq!(
+        hex_u256(&rpc(&node, "eth_getBalance", json!([recipient, "latest"]))),
+        U256::from(10u64.pow(18))
+    );
+    assert_eq!(hex_u64(&rpc(&node, "eth_getTransactionCount", json!([me, "latest"]))), 1);
+    // The same account seen natively: one nonce, one balance.
+    let native = hyperion_primitives::Address(me.0 .0);
+    assert_eq!(node.expect(node.rpc.next_index(native), "system_accountNextIndex"), 1);
+    let paid = U256::from(21_000u64) * hex_u256(&receipt["effectiveGasPrice"]);
+    let left = hex_u256(&rpc(&node, "eth_getBalance", json!([me, "latest"])));
+    assert_eq!(left, balance - U256::from(10u64.pow(18)) - paid);
+    assert_eq!(U256::from(node.expect(node.rpc.free_balance(native), "free balance")), left);
+    let block = rpc(&node, "eth_getBlockByHash", json!([receipt["blockHash"], true]));
+    assert_eq!(block["transactions"][0]["hash"], receipt["transactionHash"]);
+    assert!(block.get("baseFeePerGas").is_some(), "{block}");
+    let tx = rpc(&node, "eth_getTransactionByHash", json!([receipt["transactionHash"]]));
+    assert_eq!(tx["from"], json!(format!("{me:?}")));
+
+    // A contract: deployed, called, its log found by eth_getLogs, its storage read.
+    let runtime = hex::decode(STORE_AND_LOG).unwrap();
+    let mut create = Tx::new(1, None);
+    create.input = deploy_code(&runtime);
+    let receipt = send(&mut node, create.raw(&key));
+    assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
+    let contract = receipt["contractAddress"].as_str().expect("a contract address").to_string();
+    assert_eq!(rpc(&node, "eth_getCode", json!([contract, "latest"])), json!(format!("0x{STORE_AND_LOG}")));
+    let word = [7u8; 32];
+    let mut call = Tx::new(2, Some(contract.parse().unwrap()));
+    call.input = word.to_vec();
+    let estimate = hex_u64(&rpc(
+        &node,
+        "eth_estimateGas",
+        json!([{ "from": me, "to": contract, "data": format!("0x{}", hex::encode(word)) }]),
+    ));
+    assert!((21_000..100_000).contains(&estimate), "estimate {estimate}");
+    call.gas_limit = estimate;
+    let receipt = send(&mut node, call.raw(&key));
+    assert_eq!(receipt["status"], json!("0x1"), "the estimate is enough: {receipt}");
+    assert_eq!(receipt["logs"][0]["topics"][0], json!(format!("0x{}", hex::encode(word))));
+    let logs =
+        rpc(&node, "eth_getLogs", json!([{ "address": contract, "fromBlock": "0x0", "toBlock": "latest" }]));
+    assert_eq!(logs.as_array().unwrap().len(), 1, "{logs}");
+    assert_eq!(logs[0]["transactionHash"], receipt["transactionHash"]);
+    let other_topic = rpc(
+        &node,
+        "eth_getLogs",
+        json!([{ "topics": [format!("0x{}", "11".repeat(32))], "fromBlock": "0x0" }]),
+    );
+    assert_eq!(other_topic, json!([]));
+    let slot = rpc(&node, "eth_getStorageAt", json!([contract, "0x0", "latest"]));
+    assert_eq!(slot, json!(format!("0x{}", hex::encode(word))));
+
+    // A revert: eth_call answers error 3 with the reason and the data.
+    let (code, data) = reverter("nope");
+    let mut create = Tx::new(3, None);
+    create.input = deploy_code(&code);
+    let receipt = send(&mut node, create.raw(&key));
+    let reverting = receipt["contractAddress"].clone();
+    let response = node.expect(
+        node.rpc.request("eth_call", json!([{ "to": reverting, "data": "0x" }, "latest"])),
+        "eth_call",
+    );
+    let error = &response["error"];
+    assert_eq!(error["code"], json!(3), "{response}");
+    assert_eq!(error["message"], json!("execution reverted: nope"));
+    assert_eq!(error["data"], json!(format!("0x{}", hex::encode(&data))));
+    let mut failing = Tx::new(4, Some(reverting.as_str().unwrap().parse().unwrap()));
+    failing.gas_limit = 100_000;
+    let receipt = send(&mut node, failing.raw(&key));
+    assert_eq!(receipt["status"], json!("0x0"), "a reverted transaction is included and fails");
+
+    // Bad transactions: each refused with its message; the node keeps going.
+    let next = 5;
+    assert!(refusal(&node, "0x02f801".into()).starts_with("rlp:"));
+    assert_eq!(
+        refusal(&node, Tx { chain_id: 1, ..Tx::new(next, Some(recipient)) }.raw(&key)),
+        "invalid chain id"
+    );
+    let mut tampered =
+        hex::decode(Tx::new(next, Some(recipient)).raw(&key).trim_start_matches("0x")).unwrap();
+    let last = tampered.len() - 2;
+    tampered[last] ^= 0x55;
+    let message = refusal(&node, format!("0x{}", hex::encode(tampered)));
+    assert!(message == "invalid sender" || message.starts_with("insufficient funds"), "{message}");
+    assert_eq!(
+        refusal(&node, Tx { gas_limit: 31_000_000, ..Tx::new(next, Some(recipient)) }.raw(&key)),
+        "exceeds block gas limit"
+    );
+    assert!(refusal(&node, Tx { max_fee: 1, tip: 1, ..Tx::new(next, Some(recipient)) }.raw(&key))
+        .starts_with("max fee per gas less than block base fee"));
+    assert_eq!(refusal(&node, Tx::new(0, Some(recipient)).raw(&key)), "nonce too low");
+    assert_eq!(refusal(&node, Tx::new(next + 1000, Some(recipient)).raw(&key)), "nonce too high");
+    let poor = SigningKey::from_slice(&[9u8; 32]).unwrap();
+    assert_eq!(
+        refusal(&node, Tx { value: U256::from(1), ..Tx::new(0, Some(recipient)) }.raw(&poor)),
+        "insufficient funds for gas * price + value"
+    );
+    assert_eq!(
+        refusal(&node, Tx { gas_limit: 20_000, ..Tx::new(next, Some(recipient)) }.raw(&key)),
+        "intrinsic gas too low"
+    );
+    let legacy = TxLegacy {
+        chain_id: None,
+        nonce: next,
+        gas_price: 10_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(recipient),
+        value: U256::ZERO,
+        input: Bytes::new(),
+    };
+    let signature = sign(&key, legacy.signature_hash());
+    let unprotected =
+        format!("0x{}", hex::encode(TxEnvelope::from(legacy.into_signed(signature)).encoded_2718()));
+    assert!(refusal(&node, unprotected).contains("EIP-155"));
+    let receipt = send(&mut node, Tx::new(next, Some(recipient)).raw(&key));
+    assert_eq!(receipt["status"], json!("0x1"), "still running and including");
+
+    // Fees: the base fee and fee history are there for wallets.
+    let history = rpc(&node, "eth_feeHistory", json!(["0x4", "latest", [50]]));
+    assert_eq!(history["baseFeePerGas"].as_array().unwrap().len(), 5, "{history}");
+    assert!(hex_u64(&rpc(&node, "eth_gasPrice", json!([]))) >= 1_000_000_000);
+}
