@@ -32,6 +32,7 @@
 mod report;
 pub mod runtime;
 pub mod state;
+pub mod vm;
 
 pub use report::{median, table, Goal, Row};
 

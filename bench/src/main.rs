@@ -4,11 +4,12 @@
 //! hyperion-bench runtime              # full sizes, readable table
 //! hyperion-bench --json --quick runtime   # small sizes, one JSON line per case
 //! hyperion-bench --quick state            # 1M keys (full: 10M; --smoke: 20k)
+//! hyperion-bench vm                       # Ethereum transfers and ERC20 calls per second
 //! ```
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hyperion_bench::{runtime, state, table, Row};
+use hyperion_bench::{runtime, state, table, vm, Row};
 
 /// Comparative benchmarks: each case is measured against a baseline in the same run.
 #[derive(Parser, Debug)]
@@ -37,6 +38,9 @@ enum Suite {
     /// State reads (latest and 64 blocks old, p50/p99) and durable commits with the state root
     /// (updates/s) of MetisDB, against sp-trie over memory with a warm SharedTrieCache and
     /// sp-trie over parity-db. Runs once (`--repetitions` does not apply).
+    /// Ethereum transactions per second through block execution (value transfers, ERC20
+    /// transfers), sequential, against revm alone over its in-memory database.
+    Vm,
     State {
         /// Tiny sizes (20k keys) for tests; overrides `--quick`.
         #[arg(long)]
@@ -57,6 +61,15 @@ fn main() -> anyhow::Result<()> {
                 let outcome = runtime::run_case(case, cli.repetitions)
                     .and_then(|o| o.check().map(|()| o))
                     .with_context(|| format!("runtime suite, {case:?}"))?;
+                emit(&outcome.rows(), cli.json, &mut rows);
+            }
+        }
+        Suite::Vm => {
+            let cases: &[vm::Case] = if cli.quick { &vm::QUICK_CASES } else { &vm::CASES };
+            for case in cases {
+                let outcome = vm::run_case(case, cli.repetitions)
+                    .and_then(|o| o.check().map(|()| o))
+                    .with_context(|| format!("vm suite, {case:?}"))?;
                 emit(&outcome.rows(), cli.json, &mut rows);
             }
         }
