@@ -280,3 +280,53 @@ fn ethereum_tools_see_an_ethereum_chain() {
     assert_eq!(history["baseFeePerGas"].as_array().unwrap().len(), 5, "{history}");
     assert!(hex_u64(&rpc(&node, "eth_gasPrice", json!([]))) >= 1_000_000_000);
 }
+
+/// Waits for the next notification of `subscription`, at most 30 s.
+async fn next(subscription: &mut jsonrpsee::core::client::Subscription<Value>) -> Value {
+    let item = tokio::time::timeout(std::time::Duration::from_secs(30), subscription.next()).await;
+    item.expect("a notification within 30 s").expect("the subscription is open").expect("a JSON notification")
+}
+
+#[test]
+fn websocket_subscriptions_deliver_heads_and_logs() {
+    use jsonrpsee::core::client::SubscriptionClientT;
+    use jsonrpsee::rpc_params;
+
+    let mut node = Node::start_dev(None, 200);
+    node.wait_for_best(1);
+    let key = dev_key();
+    let mut create = Tx::new(0, None);
+    create.input = deploy_code(&hex::decode(STORE_AND_LOG).unwrap());
+    let receipt = send(&mut node, create.raw(&key));
+    let contract = receipt["contractAddress"].as_str().expect("a contract").to_string();
+
+    let url = format!("ws://127.0.0.1:{}", node.rpc.port);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (heads, log) = runtime.block_on(async {
+        let client = jsonrpsee::ws_client::WsClientBuilder::default().build(&url).await.expect("connect");
+        let mut heads = client
+            .subscribe::<Value, _>("eth_subscribe", rpc_params!["newHeads"], "eth_unsubscribe")
+            .await
+            .expect("subscribe to newHeads");
+        let filter = json!({ "address": contract });
+        let mut logs = client
+            .subscribe::<Value, _>("eth_subscribe", rpc_params!["logs", filter], "eth_unsubscribe")
+            .await
+            .expect("subscribe to logs");
+        let (first, second) = (next(&mut heads).await, next(&mut heads).await);
+        let mut call = Tx::new(1, Some(contract.parse().unwrap()));
+        call.input = vec![9; 32];
+        let hash = node.rpc.call("eth_sendRawTransaction", json!([call.raw(&key)])).expect("send");
+        let log = next(&mut logs).await;
+        assert_eq!(log["transactionHash"], hash);
+        let rejected =
+            client.subscribe::<Value, _>("eth_subscribe", rpc_params!["syncing"], "eth_unsubscribe").await;
+        assert!(rejected.is_err(), "an unknown subscription kind is refused");
+        (vec![first, second], log)
+    });
+    assert_eq!(hex_u64(&heads[1]["number"]), hex_u64(&heads[0]["number"]) + 1, "{heads:?}");
+    assert_eq!(heads[1]["parentHash"], heads[0]["hash"]);
+    assert!(heads[0].get("baseFeePerGas").is_some(), "{heads:?}");
+    assert_eq!(log["topics"][0], json!(format!("0x{}", "09".repeat(32))));
+    assert_eq!(log["address"].as_str().map(str::to_lowercase), Some(contract.to_lowercase()));
+}

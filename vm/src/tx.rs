@@ -69,6 +69,17 @@ impl EthTransaction {
         Ok(Self { envelope, sender, hash, len: raw.len() })
     }
 
+    /// Decodes `raw` with a sender already known (recorded when the transaction was included),
+    /// without recovering it from the signature again: for reading stored blocks.
+    pub fn decode_with_sender(raw: &[u8], sender: Address) -> Result<Self, TxError> {
+        if raw.len() > MAX_TX_BYTES {
+            return Err(TxError::TooLarge { len: raw.len(), max: MAX_TX_BYTES });
+        }
+        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+        let hash = *envelope.tx_hash();
+        Ok(Self { envelope, sender, hash, len: raw.len() })
+    }
+
     /// The transaction as alloy decoded it.
     pub fn envelope(&self) -> &TxEnvelope {
         &self.envelope

@@ -75,7 +75,16 @@ impl BlockView {
         let (mut cumulative, mut log_index) = (0u64, 0u64);
         for (xt, receipt) in stored.block.extrinsics.iter().zip(&stored.receipts) {
             let Extrinsic::Ethereum(raw) = xt else { continue };
-            let Ok(tx) = EthTransaction::decode(raw) else { continue };
+            // The sender was recovered at inclusion and recorded in the Executed event.
+            let sender = receipt.events.iter().filter_map(evm_event).find_map(|event| match event {
+                EvmEvent::Executed { from, .. } => Some(eth_address(from)),
+                _ => None,
+            });
+            let decoded = match sender {
+                Some(sender) => EthTransaction::decode_with_sender(raw, sender),
+                None => EthTransaction::decode(raw),
+            };
+            let Ok(tx) = decoded else { continue };
             let view = tx_view(tx, receipt, txs.len() as u64, &mut cumulative, &mut log_index);
             txs.push(view);
         }
