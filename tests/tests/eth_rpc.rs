@@ -201,6 +201,9 @@ fn ethereum_tools_see_an_ethereum_chain() {
         rpc(&node, "eth_getLogs", json!([{ "address": contract, "fromBlock": "0x0", "toBlock": "latest" }]));
     assert_eq!(logs.as_array().unwrap().len(), 1, "{logs}");
     assert_eq!(logs[0]["transactionHash"], receipt["transactionHash"]);
+    // A call may come from a contract's address, as with geth.
+    let from_contract = json!([{ "from": contract, "to": recipient, "value": "0x0" }, "latest"]);
+    assert_eq!(rpc(&node, "eth_call", from_contract), json!("0x"));
     let other_topic = rpc(
         &node,
         "eth_getLogs",

@@ -185,6 +185,8 @@ impl Vm {
     ) -> Result<std::result::Result<Executed, InvalidTx>> {
         let mut cfg = self.cfg();
         cfg.disable_nonce_check = true;
+        // As geth: a call may come from a contract's address (EIP-3607 is for transactions).
+        cfg.disable_eip3607 = true;
         if call.gas_price == 0 {
             cfg.disable_base_fee = true;
         }

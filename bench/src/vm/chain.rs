@@ -270,31 +270,27 @@ impl Workload {
         Ok(BenchBlock { block: built.block, base_fee, txs })
     }
 
+    /// Executes and commits `block` on top of `head` (the validator's path); returns its receipts.
+    fn import(&self, state: &MemoryStateDb, head: &mut Header, block: &BenchBlock) -> Result<Vec<u64>> {
+        let executed = self.runtime.execute_block(state, head, &block.block)?;
+        let header = &block.block.header;
+        state.commit(header.number, &executed.changes, Some(header.state_root))?;
+        *head = header.clone();
+        Ok(executed.receipts.iter().map(|r| r.weight).collect())
+    }
+
     /// Ours: executes the setup blocks, then times `execute_block` and `commit` of the measured
     /// ones; returns the seconds and the gas of every measured transaction.
     pub fn run_ours(&self) -> Result<(f64, Vec<u64>)> {
         let state = self.genesis_state()?;
         let mut head = self.genesis_header.clone();
         for block in &self.setup {
-            let executed = self.runtime.execute_block(&state, &head, &block.block)?;
-            state.commit(
-                block.block.header.number,
-                &executed.changes,
-                Some(block.block.header.state_root),
-            )?;
-            head = block.block.header.clone();
+            self.import(&state, &mut head, block)?;
         }
         let mut gas = Vec::new();
         let start = Instant::now();
         for block in &self.measured {
-            let executed = self.runtime.execute_block(&state, &head, &block.block)?;
-            state.commit(
-                block.block.header.number,
-                &executed.changes,
-                Some(block.block.header.state_root),
-            )?;
-            head = block.block.header.clone();
-            gas.extend(executed.receipts.iter().map(|r| r.weight));
+            gas.extend(self.import(&state, &mut head, block)?);
         }
         Ok((start.elapsed().as_secs_f64(), gas))
     }

@@ -107,13 +107,20 @@ pub fn write_diff(
             free = free.checked_add(refund).ok_or(DispatchError::Arithmetic)?;
         }
         currency.set_free(ctx, &who, free)?;
-        if nonce == 0 {
-            ACCOUNT_NONCE.remove(ctx, &who);
-        } else {
-            ACCOUNT_NONCE.insert(ctx, &who, &nonce);
+        // Only what changed is written: a touched account (a recipient, the coinbase) keeps
+        // its nonce and code keys untouched, so a block's write set is its real changes.
+        if ACCOUNT_NONCE.get_or_default(ctx, &who) != nonce {
+            if nonce == 0 {
+                ACCOUNT_NONCE.remove(ctx, &who);
+            } else {
+                ACCOUNT_NONCE.insert(ctx, &who, &nonce);
+            }
         }
         let code_hash = (code_hash != KECCAK_EMPTY).then(|| code_hash.to_vec());
-        ctx.write_raw(code_hash_key(*address), code_hash);
+        let key = code_hash_key(*address);
+        if ctx.read_raw(&key) != code_hash {
+            ctx.write_raw(key, code_hash);
+        }
     }
     Ok(())
 }

@@ -75,6 +75,8 @@ struct Env {
     runtime: Runtime,
     state: MemoryStateDb,
     head: Header,
+    /// The state changes of the last block.
+    changes: hyperion_state::ChangeSet,
 }
 
 impl Env {
@@ -112,7 +114,7 @@ impl Env {
         let root = state.commit(0, &changes, None).unwrap();
         let head = Runtime::genesis_header(root, 0);
         runtime.set_genesis_hash(head.hash());
-        Ok(Self { runtime, state, head })
+        Ok(Self { runtime, state, head, changes: Default::default() })
     }
 
     fn reader(&self) -> Reader {
@@ -132,6 +134,7 @@ impl Env {
             .commit(built.block.header.number, &built.changes, Some(built.block.header.state_root))
             .unwrap();
         self.head = built.block.header;
+        self.changes = built.changes;
         (built.receipts, source.1)
     }
 
@@ -230,6 +233,9 @@ fn an_ethereum_transfer_moves_ledger_balances_and_splits_the_fee() {
     assert_eq!(env.free(&recipient), UNIT);
     assert_eq!(env.free(&alice), 100 * UNIT - UNIT - gas * (base + tip));
     assert_eq!(env.nonce(&alice), 1, "the EVM nonce is the account nonce");
+    for untouched in [ACCOUNT_NONCE.key(&recipient), hyperion_vm::keys::code_hash_key(to_eth(recipient))] {
+        assert!(!env.changes.contains_key(&untouched), "only real changes are written");
+    }
 
     let fees = hyperion_runtime::system::FEE_CONFIG.get(&mut env.reader()).unwrap();
     let shares = fees.shares(gas * base, 0);
