@@ -248,9 +248,12 @@ impl Node {
 
     /// The next nonce of `who`, counting its extrinsics in the pool.
     pub fn next_nonce(&self, who: &Address) -> u64 {
+        // The pool first: an import makes its block best before it prunes the pool, so a
+        // pruned extrinsic's nonce is always in the snapshot read after.
+        let pooled = self.pool.lock().next_nonce(who);
         let on_chain = hyperion_runtime::system::ACCOUNT_NONCE
             .get_or_default(&mut SnapshotReader(self.best_snapshot()), who);
-        self.pool.lock().next_nonce(who).map_or(on_chain, |n| n.max(on_chain))
+        pooled.map_or(on_chain, |n| n.max(on_chain))
     }
 
     /// Decodes, checks and pools an extrinsic from outside.

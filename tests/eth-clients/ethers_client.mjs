@@ -64,8 +64,10 @@ async function main(rpcUrl) {
     readFileSync(join(dirname(fileURLToPath(import.meta.url)), "contracts", "HyperionToken.json"), "utf8"),
   );
 
-  const provider = new ethers.JsonRpcProvider(rpcUrl);
-  provider.pollingInterval = 250; // blocks come every 200 ms on a dev node
+  // Blocks come every 200 ms on a dev node: poll often, and turn off ethers' 250 ms cache of
+  // identical requests, or a second eth_getTransactionCount("pending") soon after the first
+  // would return the nonce the first one already used.
+  const provider = new ethers.JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1, pollingInterval: 250 });
   try {
     const network = await provider.getNetwork();
     checkEqual(network.chainId, CHAIN_ID, "chain id");
