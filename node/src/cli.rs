@@ -245,7 +245,9 @@ pub enum Command {
     },
     /// Encodes a call from the node's metadata, signs it, submits it and waits for its result:
     /// `hyperion tx balances transfer --dest 0x.. --value 10 --signer //Alice`.
-    /// Options: `--signer URI` (required), `--rpc-url URL` (default http://127.0.0.1:9944),
+    /// Options: `--signer URI` (an ed25519 key) or `--eth-signer 0xKEY` (an Ethereum account's
+    /// private key: the extrinsic comes from its Ethereum address), `--rpc-url URL` (default
+    /// http://127.0.0.1:9944),
     /// `--tip AMOUNT`, `--nonce N`, `--no-wait`; every other `--name value` is a call argument.
     #[command(disable_help_flag = true)]
     Tx {

@@ -1,7 +1,7 @@
 //! The CLI's subcommands.
 
 use anyhow::{anyhow, bail, Context as _};
-use hyperion_primitives::{Call, Extrinsic, Hash, Pair, SignedExtrinsic};
+use hyperion_primitives::{Call, EthPair, Extrinsic, Hash, Pair, SignedExtrinsic};
 use hyperion_runtime::metadata::{encode_fields, RuntimeMetadata, TypeDef};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::HttpClientBuilder;
@@ -168,6 +168,7 @@ pub fn import_blocks(chain: &ChainArgs, input: Option<&Path>) -> anyhow::Result<
 /// Options of `tx` that are not call arguments.
 struct TxOptions {
     signer: Option<String>,
+    eth_signer: Option<String>,
     rpc_url: String,
     tip: u128,
     nonce: Option<u64>,
@@ -178,6 +179,7 @@ struct TxOptions {
 fn parse_tx_options(rest: &[String]) -> anyhow::Result<(TxOptions, Vec<(String, String)>)> {
     let mut options = TxOptions {
         signer: None,
+        eth_signer: None,
         rpc_url: "http://127.0.0.1:9944".into(),
         tip: 0,
         nonce: None,
@@ -202,6 +204,7 @@ fn parse_tx_options(rest: &[String]) -> anyhow::Result<(TxOptions, Vec<(String, 
         };
         match name {
             "signer" => options.signer = Some(value),
+            "eth-signer" => options.eth_signer = Some(value),
             "rpc-url" => options.rpc_url = value,
             "tip" => {
                 options.tip = hyperion_runtime::metadata::parse_amount(&value).map_err(|e| anyhow!(e))?
@@ -224,12 +227,44 @@ fn cli_value(ty: &TypeDef, value: &str) -> anyhow::Result<Value> {
     })
 }
 
-/// `tx PALLET CALL --arg value ... --signer URI`.
+/// The key `tx` signs with.
+enum TxKey {
+    Ed25519(Pair),
+    Ethereum(EthPair),
+}
+
+impl TxKey {
+    fn from_options(options: &TxOptions) -> anyhow::Result<Self> {
+        match (&options.signer, &options.eth_signer) {
+            (Some(uri), None) => Ok(Self::Ed25519(Pair::from_string(uri)?)),
+            (None, Some(key)) => Ok(Self::Ethereum(EthPair::from_hex(key)?)),
+            (Some(_), Some(_)) => bail!("give either --signer or --eth-signer, not both"),
+            (None, None) => bail!(
+                "a signer is required: --signer URI (an ed25519 key, e.g. //Alice) or \
+                 --eth-signer 0xPRIVATE_KEY (an Ethereum account)"
+            ),
+        }
+    }
+
+    fn address(&self) -> hyperion_primitives::Address {
+        match self {
+            Self::Ed25519(pair) => pair.public().address(),
+            Self::Ethereum(pair) => pair.address(),
+        }
+    }
+
+    fn sign(&self, genesis: Hash, nonce: u64, tip: u128, call: Call) -> SignedExtrinsic {
+        match self {
+            Self::Ed25519(pair) => SignedExtrinsic::sign(pair, genesis, nonce, tip, call),
+            Self::Ethereum(pair) => SignedExtrinsic::sign_ethereum(pair, genesis, nonce, tip, call),
+        }
+    }
+}
+
+/// `tx PALLET CALL --arg value ... (--signer URI | --eth-signer KEY)`.
 pub async fn tx(pallet: &str, call: &str, rest: &[String]) -> anyhow::Result<bool> {
     let (mut options, raw_args) = parse_tx_options(rest)?;
-    let signer =
-        options.signer.clone().ok_or_else(|| anyhow!("--signer URI is required (e.g. --signer //Alice)"))?;
-    let pair = Pair::from_string(&signer)?;
+    let key = TxKey::from_options(&options)?;
     let client = HttpClientBuilder::default().build(&options.rpc_url)?;
     let metadata: RuntimeMetadata =
         client.request("state_getMetadata", rpc_params![]).await.context("fetching metadata")?;
@@ -265,15 +300,15 @@ pub async fn tx(pallet: &str, call: &str, rest: &[String]) -> anyhow::Result<boo
         client.request("chain_getBlockHash", rpc_params![0]).await.context("fetching the genesis hash")?;
     let nonce = match options.nonce {
         Some(n) => n,
-        None => client.request("system_accountNextIndex", rpc_params![pair.public().address()]).await?,
+        None => client.request("system_accountNextIndex", rpc_params![key.address()]).await?,
     };
     let raw_call = Call { pallet: pallet_meta.index, call: call_meta.index, args };
-    let xt = Extrinsic::Native(SignedExtrinsic::sign(&pair, genesis, nonce, options.tip, raw_call));
+    let xt = Extrinsic::Native(key.sign(genesis, nonce, options.tip, raw_call));
     let hash: Hash = client
         .request("author_submitExtrinsic", rpc_params![format!("0x{}", hex::encode(xt.encode()))])
         .await
         .context("submitting")?;
-    println!("Submitted {hash} (nonce {nonce}) from {}", pair.public().address());
+    println!("Submitted {hash} (nonce {nonce}) from {}", key.address());
     if !options.wait {
         return Ok(true);
     }

@@ -91,7 +91,7 @@ pub struct Receipt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Call, Pair, SignedExtrinsic};
+    use crate::{Call, EthPair, Pair, SignedExtrinsic, Signer};
     use parity_scale_codec::DecodeAll;
     use quickcheck::{quickcheck, Arbitrary, Gen};
 
@@ -157,6 +157,13 @@ mod tests {
         Extrinsic::Native(SignedExtrinsic::sign(&alice, Hash([1; 32]), 5, 2, call))
     }
 
+    fn golden_ethereum_signed() -> Extrinsic {
+        let key =
+            EthPair::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").unwrap();
+        let call = Call { pallet: 1, call: 0, args: vec![7; 4] };
+        Extrinsic::Native(SignedExtrinsic::sign_ethereum(&key, Hash([1; 32]), 5, 2, call))
+    }
+
     /// Fixed encodings: a change here breaks every stored block and every client.
     #[test]
     fn golden_encodings() {
@@ -190,13 +197,31 @@ mod tests {
 
         let native = golden_extrinsic();
         let encoded = hex::encode(native.encode());
-        // variant, signer, then the signature (deterministic for ed25519), nonce, tip, call.
-        assert!(encoded.starts_with("0088dc3417d5058ec4b4503e0c12ea1a0a89be200fe98922423d4334014fa6b0ee"));
+        // variant, signer kind and key, then the signature (deterministic for ed25519), nonce,
+        // tip, call.
+        assert!(encoded.starts_with("000088dc3417d5058ec4b4503e0c12ea1a0a89be200fe98922423d4334014fa6b0ee"));
         assert!(encoded.ends_with(&format!(
             "{}{}{}",
             "0500000000000000", "02000000000000000000000000000000", "01001007070707"
         )));
-        assert_eq!(encoded.len(), 2 * (1 + 32 + 64 + 8 + 16 + 7));
+        assert_eq!(encoded.len(), 2 * (1 + 1 + 32 + 64 + 8 + 16 + 7));
+
+        // An Ethereum signer: address, then r ++ s ++ v (RFC 6979, so deterministic too). The
+        // signature is what ethers' `signMessage(getBytes(keccak256(payload)))` gives.
+        let eth_signed = golden_ethereum_signed();
+        assert_eq!(
+            hex::encode(eth_signed.encode()),
+            format!(
+                "{}{}{}{}{}{}",
+                "0001",
+                "f39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+                "3ead9ae30c8c36ffcb5158ffe1a9b4c3ffa34f04e998f505d3134049ab63f634\
+                 4b30e893f1424bd88a261fa0939e57d3fd333c609eb07b184689427c960051ef1b",
+                "0500000000000000",
+                "02000000000000000000000000000000",
+                "01001007070707"
+            )
+        );
 
         let block = Block { header: header.clone(), extrinsics: vec![eth], certificate: None };
         assert_eq!(hex::encode(block.encode()), format!("{expected_header}04010 8aabb00").replace(' ', ""));
@@ -216,11 +241,26 @@ mod tests {
 
     #[test]
     fn signature_binds_genesis() {
-        let Extrinsic::Native(x) = golden_extrinsic() else { unreachable!() };
-        assert!(x.verify(Hash([1; 32])));
-        assert!(!x.verify(Hash([2; 32])));
-        let mut tampered = x.clone();
-        tampered.nonce += 1;
-        assert!(!tampered.verify(Hash([1; 32])));
+        for xt in [golden_extrinsic(), golden_ethereum_signed()] {
+            let Extrinsic::Native(x) = xt else { unreachable!() };
+            assert!(x.verify(Hash([1; 32])));
+            assert!(!x.verify(Hash([2; 32])));
+            let mut tampered = x.clone();
+            tampered.nonce += 1;
+            assert!(!tampered.verify(Hash([1; 32])));
+            let mut tampered = x.clone();
+            tampered.call.args.push(0);
+            assert!(!tampered.verify(Hash([1; 32])));
+        }
+    }
+
+    #[test]
+    fn ethereum_signer_must_be_the_recovered_address() {
+        let Extrinsic::Native(x) = golden_ethereum_signed() else { unreachable!() };
+        assert_eq!(x.sender().to_string(), "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
+        let mut claimed = x.clone();
+        let Signer::Ethereum { address, .. } = &mut claimed.signer else { unreachable!() };
+        address.0[0] ^= 1;
+        assert!(!claimed.verify(Hash([1; 32])), "a signature by one key claimed for another address");
     }
 }

@@ -2,17 +2,25 @@
 //!
 //! ```text
 //! Extrinsic  = 0x00 ++ SignedExtrinsic | 0x01 ++ compact(len) ++ raw Ethereum tx bytes
-//! SignedExtrinsic = signer (32) ++ signature (64) ++ nonce (u64 LE) ++ tip (u128 LE) ++ Call
+//! SignedExtrinsic = Signer ++ nonce (u64 LE) ++ tip (u128 LE) ++ Call
+//! Signer     = 0x00 ++ ed25519 public key (32) ++ signature (64)
+//!            | 0x01 ++ Ethereum address (20) ++ r (32) ++ s (32) ++ v (1)
 //! Call       = pallet index (u8) ++ call index (u8) ++ compact(len) ++ SCALE(arguments)
 //! signed payload = "hyperion/extrinsic/v1" (21 raw bytes) ++ genesis hash (32)
 //!                  ++ nonce (u64 LE) ++ tip (u128 LE) ++ Call
 //! ```
+//!
+//! An ed25519 key signs the payload itself. An Ethereum key signs `keccak256(payload)` as a
+//! wallet signs a message (EIP-191, see [`crate::ecdsa`]), and the extrinsic comes from its
+//! Ethereum address: one account sends both Ethereum transactions and native extrinsics, with
+//! one balance and one nonce sequence.
 //!
 //! The signature covers the genesis hash, so a transaction signed for one chain is invalid on
 //! every other chain (replay protection).
 
 use parity_scale_codec::{Decode, Encode};
 
+use crate::ecdsa::{personal_sign_digest, EcdsaSignature, EthPair};
 use crate::hashing::{blake2_256, keccak_256};
 use crate::{Address, Balance, Hash, Nonce, Pair, Public, Signature};
 
@@ -29,13 +37,32 @@ pub struct Call {
     pub args: Vec<u8>,
 }
 
-/// A native extrinsic, signed with ed25519.
+/// Who signed a native extrinsic, and the signature over its [`SignedPayload`].
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum Signer {
+    /// An ed25519 key; the account is [`Public::address`].
+    #[codec(index = 0)]
+    Ed25519 {
+        /// The public key.
+        public: Public,
+        /// Signature over the payload's bytes.
+        signature: Signature,
+    },
+    /// An Ethereum (secp256k1) account: the signature must recover `address`.
+    #[codec(index = 1)]
+    Ethereum {
+        /// The account.
+        address: Address,
+        /// `personal_sign` signature over `keccak256` of the payload's bytes.
+        signature: EcdsaSignature,
+    },
+}
+
+/// A native extrinsic, signed with an ed25519 or an Ethereum key.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct SignedExtrinsic {
-    /// The signer's public key; the account is [`Public::address`].
-    pub signer: Public,
-    /// Signature over [`SignedPayload`].
-    pub signature: Signature,
+    /// The signer and its signature over [`SignedPayload`].
+    pub signer: Signer,
     /// The signer's account nonce this extrinsic consumes.
     pub nonce: Nonce,
     /// An extra fee paid to the block's proposer, for priority.
@@ -75,29 +102,45 @@ impl SignedPayload<'_> {
 }
 
 impl SignedExtrinsic {
-    /// Builds and signs an extrinsic.
+    /// Builds an extrinsic and signs it with an ed25519 key.
     pub fn sign(pair: &Pair, genesis_hash: Hash, nonce: Nonce, tip: Balance, call: Call) -> Self {
         let payload = SignedPayload { genesis_hash, nonce, tip, call: &call };
         let signature = pair.sign(&payload.to_bytes());
-        Self { signer: pair.public(), signature, nonce, tip, call }
+        Self { signer: Signer::Ed25519 { public: pair.public(), signature }, nonce, tip, call }
+    }
+
+    /// Builds an extrinsic and signs it with an Ethereum key.
+    pub fn sign_ethereum(pair: &EthPair, genesis_hash: Hash, nonce: Nonce, tip: Balance, call: Call) -> Self {
+        let payload = SignedPayload { genesis_hash, nonce, tip, call: &call };
+        let signature = pair.sign_message(&keccak_256(&payload.to_bytes()));
+        Self { signer: Signer::Ethereum { address: pair.address(), signature }, nonce, tip, call }
     }
 
     /// Whether the signature is valid for the chain with `genesis_hash`.
     pub fn verify(&self, genesis_hash: Hash) -> bool {
         let payload = SignedPayload { genesis_hash, nonce: self.nonce, tip: self.tip, call: &self.call };
-        self.signer.verify(&payload.to_bytes(), &self.signature)
+        match &self.signer {
+            Signer::Ed25519 { public, signature } => public.verify(&payload.to_bytes(), signature),
+            Signer::Ethereum { address, signature } => {
+                let digest = personal_sign_digest(&keccak_256(&payload.to_bytes()));
+                signature.recover(&digest) == Some(*address)
+            }
+        }
     }
 
-    /// The sending account.
+    /// The sending account (the one the signer claims; [`Self::verify`] checks it).
     pub fn sender(&self) -> Address {
-        self.signer.address()
+        match &self.signer {
+            Signer::Ed25519 { public, .. } => public.address(),
+            Signer::Ethereum { address, .. } => *address,
+        }
     }
 }
 
 /// Anything a block can carry.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub enum Extrinsic {
-    /// A native, ed25519-signed extrinsic.
+    /// A native extrinsic.
     #[codec(index = 0)]
     Native(SignedExtrinsic),
     /// A raw Ethereum transaction (EIP-2718 envelope or legacy RLP), decoded by the EVM pallet.
@@ -164,19 +207,26 @@ impl quickcheck::Arbitrary for Call {
 #[cfg(test)]
 impl quickcheck::Arbitrary for Extrinsic {
     fn arbitrary(g: &mut quickcheck::Gen) -> Self {
-        if bool::arbitrary(g) {
-            let mut sig = [0u8; 64];
-            sig.iter_mut().for_each(|b| *b = u8::arbitrary(g));
-            Extrinsic::Native(SignedExtrinsic {
-                signer: Public(Hash::arbitrary(g).0),
-                signature: Signature(sig),
-                nonce: u64::arbitrary(g),
-                tip: u128::arbitrary(g),
-                call: Call::arbitrary(g),
-            })
-        } else {
-            Extrinsic::Ethereum(Vec::arbitrary(g))
-        }
+        let mut bytes = [0u8; 65];
+        bytes.iter_mut().for_each(|b| *b = u8::arbitrary(g));
+        let signer = match u8::arbitrary(g) % 3 {
+            0 => return Extrinsic::Ethereum(Vec::arbitrary(g)),
+            1 => Signer::Ed25519 {
+                public: Public(Hash::arbitrary(g).0),
+                signature: Signature(bytes[..64].try_into().expect("64 bytes")),
+            },
+            _ => {
+                let mut address = [0u8; 20];
+                address.copy_from_slice(&Hash::arbitrary(g).0[..20]);
+                Signer::Ethereum { address: Address(address), signature: EcdsaSignature(bytes) }
+            }
+        };
+        Extrinsic::Native(SignedExtrinsic {
+            signer,
+            nonce: u64::arbitrary(g),
+            tip: u128::arbitrary(g),
+            call: Call::arbitrary(g),
+        })
     }
 }
 

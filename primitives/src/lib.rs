@@ -8,13 +8,14 @@
 //! | [`Header`] (and so a [`Block`]) | `blake2_256(SCALE(header))` |
 //! | native [`Extrinsic`] | `blake2_256(SCALE(extrinsic))` |
 //! | Ethereum [`Extrinsic`] | `keccak256(raw transaction bytes)`, as Ethereum tools expect |
-//! | native [`Address`] | last 20 bytes of `keccak256(ed25519 public key)` |
+//! | native [`Address`] | last 20 bytes of `keccak256(ed25519 public key)`, or an Ethereum key's address |
 //! | extrinsics / receipts roots | ordered `sp-trie` `LayoutV1` root (Blake2-256), see `hyperion-state` |
 
 #![warn(missing_docs)]
 
 mod block;
 mod crypto;
+pub mod ecdsa;
 mod extrinsic;
 pub mod hashing;
 pub mod storage_key;
@@ -22,7 +23,8 @@ mod types;
 
 pub use block::{Block, Certificate, Header, Receipt, MAX_CERTIFICATE_BYTES};
 pub use crypto::{Pair, Public, Signature, DEV_PHRASE};
-pub use extrinsic::{Call, DispatchError, EventRecord, Extrinsic, SignedExtrinsic, SignedPayload};
+pub use ecdsa::{EcdsaSignature, EthPair};
+pub use extrinsic::{Call, DispatchError, EventRecord, Extrinsic, SignedExtrinsic, SignedPayload, Signer};
 pub use types::{Address, Balance, BlockNumber, Hash, Nonce, Weight, UNIT};
 
 /// Errors of this crate: malformed input from outside.

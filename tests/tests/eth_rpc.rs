@@ -8,7 +8,7 @@ mod common;
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, Signature, TxKind, U256};
-use common::Node;
+use common::{run_cli, Node};
 use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 
@@ -282,6 +282,103 @@ fn ethereum_tools_see_an_ethereum_chain() {
     let history = rpc(&node, "eth_feeHistory", json!(["0x4", "latest", [50]]));
     assert_eq!(history["baseFeePerGas"].as_array().unwrap().len(), 5, "{history}");
     assert!(hex_u64(&rpc(&node, "eth_gasPrice", json!([]))) >= 1_000_000_000);
+}
+
+/// One account's balance and next nonce, read through the Ethereum RPC and natively; panics
+/// unless both views agree.
+fn both_views(node: &Node, who: Address) -> (U256, u64) {
+    let rpc = |method: &str, params: Value| node.expect(node.rpc.call(method, params), method);
+    let native = hyperion_primitives::Address(who.0 .0);
+    let balance = hex_u256(&rpc("eth_getBalance", json!([who, "latest"])));
+    let free = node.expect(node.rpc.free_balance(native), "free balance");
+    assert_eq!(balance, U256::from(free), "eth_getBalance and the native free balance differ");
+    let nonce = hex_u64(&rpc("eth_getTransactionCount", json!([who, "latest"])));
+    let next = node.expect(node.rpc.next_index(native), "system_accountNextIndex");
+    assert_eq!(nonce, next, "eth_getTransactionCount and system_accountNextIndex differ");
+    (balance, nonce)
+}
+
+#[test]
+fn one_account_sends_ethereum_and_native_transactions() {
+    let mut node = Node::start_dev(None, 200);
+    node.wait_for_best(1);
+    let key = dev_key();
+    let me = Address::from_private_key(&key);
+    let recipient = Address::repeat_byte(0x24);
+    let (start, nonce) = both_views(&node, me);
+    assert_eq!(nonce, 0);
+
+    // Nonce 0: an Ethereum transfer.
+    let mut transfer = Tx::new(0, Some(recipient));
+    transfer.value = U256::from(1_000u64);
+    transfer.gas_limit = 21_000;
+    let receipt = send(&mut node, transfer.raw(&key));
+    assert_eq!(receipt["status"], json!("0x1"));
+    let eth_fee = U256::from(21_000u64) * hex_u256(&receipt["effectiveGasPrice"]);
+    let (after_eth, nonce) = both_views(&node, me);
+    assert_eq!((after_eth, nonce), (start - U256::from(1_000u64) - eth_fee, 1));
+
+    // Nonce 1: a native balances transfer signed with the same key, through the CLI.
+    let url = node.rpc_url();
+    let dest = format!("{recipient:?}");
+    let secret = format!("0x{DEV_KEY}");
+    let args = ["tx", "balances", "transfer", "--dest", &dest, "--value", "2000", "--eth-signer", &secret];
+    let out = run_cli(&[&args[..], &["--rpc-url", &url]].concat(), std::time::Duration::from_secs(150));
+    assert!(out.status.success(), "hyperion tx --eth-signer failed\n{out}\n{}", node.log_tail());
+    assert!(
+        out.stdout.contains(&format!("(nonce 1) from {me:?}").to_lowercase()),
+        "the native extrinsic takes the account's next nonce, from its Ethereum address\n{out}"
+    );
+    let printed = &out.stdout[out.stdout.find('{').unwrap_or_else(|| panic!("no receipt printed\n{out}"))..];
+    let native_receipt: Value = serde_json::from_str(printed).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(native_receipt["success"], json!(true), "{native_receipt}");
+    let native_fee: u128 = native_receipt["fee"].as_str().unwrap().parse().unwrap();
+    assert!(native_fee > 0);
+    let (after_native, nonce) = both_views(&node, me);
+    assert_eq!((after_native, nonce), (after_eth - U256::from(2_000u128 + native_fee), 2));
+
+    // The nonces the other kind used are gone for both kinds.
+    assert_eq!(refusal(&node, Tx::new(1, Some(recipient)).raw(&key)), "nonce too low");
+    let stale = ["--nonce", "0", "--no-wait"];
+    let out =
+        run_cli(&[&args[..], &stale, &["--rpc-url", &url]].concat(), std::time::Duration::from_secs(60));
+    assert!(!out.status.success(), "a native extrinsic at a used nonce was accepted\n{out}");
+
+    // Nonce 2: an Ethereum transfer again.
+    let mut transfer = Tx::new(2, Some(recipient));
+    transfer.value = U256::from(4_000u64);
+    transfer.gas_limit = 21_000;
+    let receipt = send(&mut node, transfer.raw(&key));
+    assert_eq!(receipt["status"], json!("0x1"));
+    let eth_fee = U256::from(21_000u64) * hex_u256(&receipt["effectiveGasPrice"]);
+    let (after, nonce) = both_views(&node, me);
+    assert_eq!((after, nonce), (after_native - U256::from(4_000u64) - eth_fee, 3));
+    assert_eq!(both_views(&node, recipient).0, U256::from(7_000u64));
+
+    // Pooled together, the two kinds queue as one sender: Ethereum at 3, native at 4 (waiting
+    // for 3), Ethereum at 5 (waiting for 4); all three are included in nonce order.
+    let hash_3 = node.expect(
+        node.rpc.call("eth_sendRawTransaction", json!([Tx::new(3, Some(recipient)).raw(&key)])),
+        "eth_sendRawTransaction at 3",
+    );
+    let queued = ["--nonce", "4", "--no-wait"];
+    let out =
+        run_cli(&[&args[..], &queued, &["--rpc-url", &url]].concat(), std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "the native extrinsic at 4 was refused\n{out}");
+    let hash_5 = node.expect(
+        node.rpc.call("eth_sendRawTransaction", json!([Tx::new(5, Some(recipient)).raw(&key)])),
+        "eth_sendRawTransaction at 5",
+    );
+    node.wait_for("all three included", |rpc| {
+        let receipt = rpc.call("eth_getTransactionReceipt", json!([hash_5]))?;
+        Ok((!receipt.is_null()).then_some(()))
+    });
+    assert_eq!(both_views(&node, me).1, 6);
+    let receipt =
+        |hash: &Value| node.expect(node.rpc.call("eth_getTransactionReceipt", json!([hash])), "receipt");
+    let (at_3, at_5) = (receipt(&hash_3), receipt(&hash_5));
+    assert_eq!((at_3["status"].clone(), at_5["status"].clone()), (json!("0x1"), json!("0x1")));
+    assert_eq!(both_views(&node, recipient).0, U256::from(9_000u64));
 }
 
 /// Waits for the next notification of `subscription`, at most 30 s.

@@ -1,7 +1,8 @@
 //! Tests through a real runtime: transfers, fees, failures, issuance.
 
 use hyperion_primitives::{
-    Address, Call as RawCall, DispatchError, Extrinsic, Hash, Header, Pair, SignedExtrinsic, UNIT,
+    Address, Call as RawCall, DispatchError, EthPair, Extrinsic, Hash, Header, Pair, SignedExtrinsic, Signer,
+    UNIT,
 };
 use hyperion_runtime::{holders_pool_account, InvalidTransaction, Runtime, StorageRead, TransactionSource};
 use hyperion_state::{MemoryStateDb, StateDb};
@@ -37,6 +38,10 @@ impl TransactionSource for VecSource {
     }
 }
 
+fn raw(call: Call) -> RawCall {
+    RawCall { pallet: INDEX, call: call.encode()[0], args: call.encode()[1..].to_vec() }
+}
+
 /// Dev keys, derived once (phrase derivation runs 2048 PBKDF2 rounds).
 fn pair(name: &str) -> Pair {
     static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Pair>>> =
@@ -67,8 +72,11 @@ impl Env {
     }
 
     fn xt(&self, signer: &str, nonce: u64, call: Call) -> Extrinsic {
-        let call = RawCall { pallet: INDEX, call: call.encode()[0], args: call.encode()[1..].to_vec() };
-        Extrinsic::Native(SignedExtrinsic::sign(&pair(signer), self.genesis_hash, nonce, 0, call))
+        Extrinsic::Native(SignedExtrinsic::sign(&pair(signer), self.genesis_hash, nonce, 0, raw(call)))
+    }
+
+    fn eth_xt(&self, key: &EthPair, nonce: u64, call: Call) -> Extrinsic {
+        Extrinsic::Native(SignedExtrinsic::sign_ethereum(key, self.genesis_hash, nonce, 0, raw(call)))
     }
 
     /// Builds and commits a block; returns the receipts and the rejections.
@@ -94,6 +102,10 @@ impl Env {
 
     fn free(&self, who: &Address) -> u128 {
         ACCOUNTS.get_or_default(&mut Reader(self.snapshot()), who).free
+    }
+
+    fn nonce(&self, who: &Address) -> u64 {
+        hyperion_runtime::system::ACCOUNT_NONCE.get_or_default(&mut Reader(self.snapshot()), who)
     }
 
     fn validate(&self, xt: &Extrinsic) -> Result<(), InvalidTransaction> {
@@ -170,6 +182,39 @@ fn transfer_all_empties_the_account() {
 }
 
 #[test]
+fn an_ethereum_key_signs_native_transfers() {
+    let mut env = Env::new();
+    let key =
+        EthPair::from_hex("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d").unwrap();
+    let eth = key.address();
+    let (receipts, _) = env.block(vec![env.xt("Alice", 0, Call::Transfer { dest: eth, value: 10 * UNIT })]);
+    assert!(receipts[0].success);
+
+    // A native transfer from the Ethereum address, its nonce sequence starting at 0.
+    let (receipts, rejected) = env.block(vec![
+        env.eth_xt(&key, 0, Call::Transfer { dest: addr("Bob"), value: UNIT }),
+        env.eth_xt(&key, 1, Call::Transfer { dest: addr("Bob"), value: 2 * UNIT }),
+    ]);
+    assert!(rejected.is_empty(), "{rejected:?}");
+    assert!(receipts.iter().all(|r| r.success));
+    let fees: u128 = receipts.iter().map(|r| r.fee).sum();
+    assert_eq!(env.free(&eth), 7 * UNIT - fees);
+    assert_eq!(env.free(&addr("Bob")), 1003 * UNIT);
+    assert_eq!(env.nonce(&eth), 2);
+
+    // A signature by this key claimed for another address, or reused on another nonce.
+    let Extrinsic::Native(mut claimed) = env.eth_xt(&key, 2, Call::Transfer { dest: addr("Bob"), value: 1 })
+    else {
+        unreachable!()
+    };
+    let replayed = Extrinsic::Native(SignedExtrinsic { nonce: 3, ..claimed.clone() });
+    assert_eq!(env.validate(&replayed), Err(InvalidTransaction::BadSignature));
+    let Signer::Ethereum { address, .. } = &mut claimed.signer else { unreachable!() };
+    *address = addr("Alice");
+    assert_eq!(env.validate(&Extrinsic::Native(claimed)), Err(InvalidTransaction::BadSignature));
+}
+
+#[test]
 fn bad_inputs_are_refused_and_change_nothing() {
     let mut env = Env::new();
     let bob = addr("Bob");
@@ -177,7 +222,8 @@ fn bad_inputs_are_refused_and_change_nothing() {
 
     // Wrong signature.
     let Extrinsic::Native(mut tampered) = good.clone() else { unreachable!() };
-    tampered.signature.0[0] ^= 1;
+    let Signer::Ed25519 { signature, .. } = &mut tampered.signer else { unreachable!() };
+    signature.0[0] ^= 1;
     let tampered = Extrinsic::Native(tampered);
     assert_eq!(env.validate(&tampered), Err(InvalidTransaction::BadSignature));
 
