@@ -1,0 +1,285 @@
+//! MPEF: optimistic parallel execution of a block's transactions, with exactly the result of
+//! executing them one after the other.
+//!
+//! A block's transactions run on a fixed pool of worker threads as in Block-STM: each executes
+//! against a [`View`] of the block's state as the transactions before it left it, taken from a
+//! multi-version memory; its reads are then validated, and a transaction whose reads changed is
+//! executed again. Three additions matter in practice:
+//!
+//! - **Commutative deltas** ([`Delta`]): a transaction may add to a key without reading it (fees
+//!   to the proposer and the Holders Mining pool, value credits, the total issuance). Deltas do
+//!   not conflict with each other; a transaction that reads such a key sees every earlier delta
+//!   applied in order. The fee recipient is therefore not a serialization point.
+//! - **Exact keys**: the memory is keyed by the state keys themselves, hashed with a random
+//!   per-process key, never by a truncated hash.
+//! - **Adaptive fallback**: small blocks run serially, and so does a block whose abort rate
+//!   climbs past a limit (the parallel attempt is dropped and the block re-run serially); after
+//!   such a block the next few blocks start serially, then parallel execution is tried again.
+//!
+//! Outputs (each transaction's output and the block's writes) come from the final execution of
+//! each transaction only, in transaction order, so they are identical for any number of threads
+//! and any interleaving, and identical to [`execute_serial`]'s.
+//!
+//! Contract for [`Transactions::execute`]: a pure function of what it reads through the view
+//! (no other shared mutable state, no clock, no randomness), since it may run several times and
+//! concurrently; and it must not catch panics, which is how a read that has to wait for another
+//! transaction leaves it.
+
+#![warn(missing_docs)]
+
+mod delta;
+mod mvmemory;
+mod parallel;
+mod scheduler;
+mod serial;
+mod view;
+
+use hyperion_state::ChangeSet;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+pub use delta::{Delta, DeltaKind, U128, U64};
+pub use view::View;
+
+use parallel::{GiveUp, Run};
+
+/// A transaction's position in its block.
+pub type TxnIndex = u32;
+/// How many times a transaction was executed before (0 for its first execution).
+pub type Incarnation = u32;
+
+/// The state before the block's transactions.
+pub trait Storage: Sync {
+    /// The value of `key`, `None` when absent.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+}
+
+impl Storage for hyperion_state::Snapshot {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        hyperion_state::StateRead::get(self.as_ref(), key)
+    }
+}
+
+/// A block's transactions, as the executor runs them.
+pub trait Transactions: Sync {
+    /// What one execution produces (a receipt, say).
+    type Output: Send;
+    /// How many there are.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Executes transaction `txn` against `view` (see the crate documentation for the rules).
+    fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output;
+}
+
+/// How a block was executed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// In parallel on this many threads.
+    Parallel(usize),
+    /// Serially, for this reason.
+    Serial(SerialReason),
+}
+
+/// Why a block ran serially.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SerialReason {
+    /// The executor has one thread.
+    OneThread,
+    /// Fewer transactions than [`Config::min_parallel_txns`].
+    SmallBlock,
+    /// The parallel attempt aborted too often and was dropped.
+    Conflicts,
+    /// A recent block had too many conflicts; parallel execution resumes after a few blocks.
+    RecentConflicts,
+}
+
+/// What it took to execute a block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Stats {
+    /// Parallel or serial.
+    pub mode: Mode,
+    /// Executions, including re-executions (and those of a dropped parallel attempt).
+    pub executions: u64,
+    /// Validations.
+    pub validations: u64,
+    /// Executions aborted, by a failed validation or a dependency.
+    pub aborts: u64,
+}
+
+/// A block's execution.
+#[derive(Debug)]
+pub struct BlockOutput<O> {
+    /// Each transaction's output, in order.
+    pub outputs: Vec<O>,
+    /// Every key the transactions wrote, with its final value.
+    pub changes: ChangeSet,
+    /// How it went.
+    pub stats: Stats,
+}
+
+/// Executor settings.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Config {
+    /// Worker threads; 1 executes everything serially.
+    pub threads: usize,
+    /// Blocks with fewer transactions run serially.
+    pub min_parallel_txns: usize,
+    /// A parallel attempt gives up once more than this many of every 100 executions aborted
+    /// (checked after [`Config::min_executions_before_giving_up`] executions).
+    pub max_aborts_per_100: u64,
+    /// Executions before the abort rate is judged.
+    pub min_executions_before_giving_up: u64,
+    /// Blocks that run serially after one gave up (doubling while attempts keep giving up).
+    pub serial_blocks_after_conflicts: u32,
+}
+
+impl Config {
+    /// Defaults for `threads` worker threads.
+    pub fn with_threads(threads: usize) -> Self {
+        Self {
+            threads: threads.max(1),
+            min_parallel_txns: 8,
+            max_aborts_per_100: 40,
+            min_executions_before_giving_up: 32,
+            serial_blocks_after_conflicts: 2,
+        }
+    }
+}
+
+/// Errors of the executor.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The worker threads could not be started.
+    #[error("cannot start {threads} execution threads: {message}")]
+    Threads {
+        /// How many were asked for.
+        threads: usize,
+        /// What the system said.
+        message: String,
+    },
+}
+
+/// This crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Executes blocks, in parallel on its pool of worker threads when that pays.
+pub struct Executor {
+    config: Config,
+    pool: Option<rayon::ThreadPool>,
+    /// Blocks left to run serially after conflicts, and the current length of that penalty.
+    serial_blocks_left: AtomicU32,
+    penalty: AtomicU32,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor").field("config", &self.config).finish()
+    }
+}
+
+impl Executor {
+    /// An executor with `config.threads` worker threads (none when it is 1).
+    pub fn new(config: Config) -> Result<Self> {
+        let config = Config { threads: config.threads.max(1), ..config };
+        let pool = if config.threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(config.threads)
+                .thread_name(|i| format!("mpef-{i}"))
+                .build()
+                .map_err(|e| Error::Threads { threads: config.threads, message: e.to_string() })?;
+            Some(pool)
+        } else {
+            None
+        };
+        Ok(Self { config, pool, serial_blocks_left: AtomicU32::new(0), penalty: AtomicU32::new(0) })
+    }
+
+    /// An executor that runs every block serially.
+    pub fn serial() -> Self {
+        Self::new(Config::with_threads(1)).expect("no threads to start")
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Executes `txs` over `storage`. The result does not depend on the number of threads or
+    /// on scheduling; a panic of a transaction is re-raised here.
+    pub fn execute<T: Transactions + ?Sized>(
+        &self,
+        storage: &dyn Storage,
+        txs: &T,
+    ) -> BlockOutput<T::Output> {
+        let Some(pool) = &self.pool else { return serial(storage, txs, SerialReason::OneThread, 0) };
+        if txs.len() < self.config.min_parallel_txns {
+            return serial(storage, txs, SerialReason::SmallBlock, 0);
+        }
+        let left = self.serial_blocks_left.load(Relaxed);
+        if left > 0 {
+            self.serial_blocks_left.store(left - 1, Relaxed);
+            return serial(storage, txs, SerialReason::RecentConflicts, 0);
+        }
+        let give_up = GiveUp {
+            min_executions: self.config.min_executions_before_giving_up,
+            max_aborts_per_100: self.config.max_aborts_per_100,
+        };
+        let run = Run::new(storage, txs, give_up);
+        pool.scope(|scope| {
+            for _ in 0..self.config.threads {
+                scope.spawn(|_| run.work());
+            }
+        });
+        let (executions, validations, aborts) = (
+            run.counters.executions.load(Relaxed),
+            run.counters.validations.load(Relaxed),
+            run.counters.aborts.load(Relaxed),
+        );
+        match run.finish() {
+            Some((outputs, changes)) => {
+                self.penalty.store(0, Relaxed);
+                let stats =
+                    Stats { mode: Mode::Parallel(self.config.threads), executions, validations, aborts };
+                BlockOutput { outputs, changes, stats }
+            }
+            None => {
+                let penalty = match self.penalty.load(Relaxed) {
+                    0 => self.config.serial_blocks_after_conflicts,
+                    p => p.saturating_mul(2).min(64),
+                };
+                self.penalty.store(penalty, Relaxed);
+                self.serial_blocks_left.store(penalty, Relaxed);
+                let mut output = serial(storage, txs, SerialReason::Conflicts, executions);
+                output.stats.validations = validations;
+                output.stats.aborts = aborts;
+                output
+            }
+        }
+    }
+}
+
+/// Executes `txs` over `storage` one after the other: the reference result.
+pub fn execute_serial<T: Transactions + ?Sized>(storage: &dyn Storage, txs: &T) -> BlockOutput<T::Output> {
+    serial(storage, txs, SerialReason::OneThread, 0)
+}
+
+fn serial<T: Transactions + ?Sized>(
+    storage: &dyn Storage,
+    txs: &T,
+    reason: SerialReason,
+    earlier_executions: u64,
+) -> BlockOutput<T::Output> {
+    let (outputs, changes) = serial::run(storage, txs);
+    let stats = Stats {
+        mode: Mode::Serial(reason),
+        executions: earlier_executions + txs.len() as u64,
+        validations: 0,
+        aborts: 0,
+    };
+    BlockOutput { outputs, changes, stats }
+}
+
+#[cfg(test)]
+mod tests;

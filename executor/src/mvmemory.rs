@@ -1,0 +1,200 @@
+//! The multi-version memory of one block: for every key, the value each transaction wrote (or
+//! the delta it added), so that transaction `i` reads what the transactions before it left.
+//!
+//! ```text
+//! key (exact bytes) -> { base: the value before the block (read once, cached),
+//!                        versions: txn -> Write(incarnation, value) | Delta(incarnation, delta)
+//!                                        | Estimate (being re-executed: readers must wait) }
+//! ```
+//!
+//! Keys are the exact state keys, hashed with a per-process random key (SipHash), so that no
+//! choice of keys can make two keys share an entry or pile up in one bucket. The map is split in
+//! shards, each behind its own lock; a shard's lock is never held while calling out of this
+//! module. Locks are taken in one order: a transaction's footprint, then a shard.
+
+use parking_lot::Mutex;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use crate::delta::Delta;
+use crate::view::{Local, Writes};
+use crate::{Storage, TxnIndex};
+
+/// A value as the memory holds it: shared, so that reads and validation do not copy.
+pub(crate) type Value = Option<Arc<[u8]>>;
+
+const SHARDS: usize = 64;
+
+type Shard = HashMap<Vec<u8>, Record>;
+
+enum Entry {
+    Write(Value),
+    Delta(Delta),
+    Estimate,
+}
+
+#[derive(Default)]
+struct Record {
+    /// The value before the block, once read.
+    base: Option<Value>,
+    versions: BTreeMap<TxnIndex, Entry>,
+}
+
+/// A read's result.
+pub(crate) enum Read {
+    /// The value, resolved through the deltas below it.
+    Value(Value),
+    /// Transaction `.0` is being re-executed and wrote the key before: wait for it.
+    Blocked(TxnIndex),
+}
+
+/// One transaction's last recorded reads and written keys.
+#[derive(Default)]
+struct Footprint {
+    reads: Vec<(Vec<u8>, Value)>,
+    written: Vec<Vec<u8>>,
+}
+
+pub(crate) struct MvMemory {
+    hasher: RandomState,
+    shards: Box<[Mutex<Shard>]>,
+    footprints: Box<[Mutex<Footprint>]>,
+}
+
+/// Where the walk down a key's versions ended.
+enum Walk {
+    Blocked(TxnIndex),
+    /// A write, with the deltas above it (lowest first).
+    Found(Value, Vec<Delta>),
+    /// The bottom: the base value if cached, with the deltas above it.
+    Bottom(Option<Value>, Vec<Delta>),
+}
+
+impl MvMemory {
+    pub(crate) fn new(txns: usize) -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            footprints: (0..txns).map(|_| Mutex::new(Footprint::default())).collect(),
+        }
+    }
+
+    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    fn walk(&self, key: &[u8], txn: TxnIndex) -> Walk {
+        let shard = self.shard(key).lock();
+        let Some(record) = shard.get(key) else { return Walk::Bottom(None, Vec::new()) };
+        let mut deltas = Vec::new();
+        for (&writer, entry) in record.versions.range(..txn).rev() {
+            match entry {
+                Entry::Estimate => return Walk::Blocked(writer),
+                Entry::Write(value) => {
+                    deltas.reverse();
+                    return Walk::Found(value.clone(), deltas);
+                }
+                Entry::Delta(delta) => deltas.push(*delta),
+            }
+        }
+        deltas.reverse();
+        Walk::Bottom(record.base.clone(), deltas)
+    }
+
+    /// The value of `key` for transaction `txn`: what the last transaction before it wrote,
+    /// with the deltas added since, or the base value from `storage` with every delta before.
+    pub(crate) fn read(&self, key: &[u8], txn: TxnIndex, storage: &dyn Storage) -> Read {
+        let (value, deltas) = match self.walk(key, txn) {
+            Walk::Blocked(writer) => return Read::Blocked(writer),
+            Walk::Found(value, deltas) => (value, deltas),
+            Walk::Bottom(Some(base), deltas) => (base, deltas),
+            Walk::Bottom(None, _) => {
+                // Read the base without holding the lock, cache it, and walk again: writes may
+                // have arrived meanwhile.
+                let base: Value = storage.get(key).map(Arc::from);
+                self.shard(key).lock().entry(key.to_vec()).or_default().base.get_or_insert(base);
+                return self.read(key, txn, storage);
+            }
+        };
+        if deltas.is_empty() {
+            return Read::Value(value);
+        }
+        let mut current = value.as_deref().map(<[u8]>::to_vec);
+        for delta in deltas {
+            current = Some(delta.apply(current.as_deref()));
+        }
+        Read::Value(current.map(Arc::from))
+    }
+
+    /// Publishes the writes of an execution of `txn` and remembers its reads for validation.
+    /// Returns whether it wrote a key that its previous execution did not (then every later
+    /// transaction must be validated again).
+    pub(crate) fn record(&self, txn: TxnIndex, reads: Vec<(Vec<u8>, Value)>, writes: Writes) -> bool {
+        let mut written = Vec::new();
+        for (key, local) in writes.into_iter() {
+            let entry = match local {
+                Local::Write(value) => Entry::Write(value.map(Arc::from)),
+                Local::Delta(delta) => Entry::Delta(delta),
+            };
+            self.shard(&key).lock().entry(key.clone()).or_default().versions.insert(txn, entry);
+            written.push(key);
+        }
+        let mut footprint = self.footprints[txn as usize].lock();
+        let now: HashSet<&[u8]> = written.iter().map(Vec::as_slice).collect();
+        let before: HashSet<&[u8]> = footprint.written.iter().map(Vec::as_slice).collect();
+        for stale in before.difference(&now) {
+            if let Some(record) = self.shard(stale).lock().get_mut(*stale) {
+                record.versions.remove(&txn);
+            }
+        }
+        let wrote_new_key = now.difference(&before).next().is_some();
+        *footprint = Footprint { reads, written };
+        wrote_new_key
+    }
+
+    /// Marks every key `txn` last wrote as being re-executed.
+    pub(crate) fn mark_estimates(&self, txn: TxnIndex) {
+        let footprint = self.footprints[txn as usize].lock();
+        for key in &footprint.written {
+            if let Some(record) = self.shard(key).lock().get_mut(key.as_slice()) {
+                record.versions.insert(txn, Entry::Estimate);
+            }
+        }
+    }
+
+    /// Whether every value `txn` last read is still what it would read now.
+    pub(crate) fn validate(&self, txn: TxnIndex, storage: &dyn Storage) -> bool {
+        let footprint = self.footprints[txn as usize].lock();
+        footprint.reads.iter().all(|(key, seen)| match self.read(key, txn, storage) {
+            Read::Blocked(_) => false,
+            Read::Value(now) => same(&now, seen),
+        })
+    }
+
+    /// The value of every key the block wrote, after its last transaction.
+    pub(crate) fn final_writes(&self, txns: TxnIndex, storage: &dyn Storage) -> Vec<(Vec<u8>, Value)> {
+        let mut keys = Vec::new();
+        for shard in self.shards.iter() {
+            keys.extend(shard.lock().iter().filter(|(_, r)| !r.versions.is_empty()).map(|(k, _)| k.clone()));
+        }
+        keys.into_iter()
+            .map(|key| match self.read(&key, txns, storage) {
+                Read::Value(value) => (key, value),
+                Read::Blocked(txn) => {
+                    panic!("transaction {txn} is still being re-executed after the block ended")
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether two reads saw the same value (the same allocation, or equal bytes).
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a[..] == b[..],
+        (None, None) => true,
+        _ => false,
+    }
+}

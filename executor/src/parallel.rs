@@ -1,0 +1,210 @@
+//! Parallel execution: worker threads run the scheduler's tasks over the multi-version memory.
+
+use parking_lot::Mutex;
+use std::any::Any;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+
+use hyperion_state::ChangeSet;
+
+use crate::delta::Delta;
+use crate::mvmemory::{MvMemory, Read, Value};
+use crate::scheduler::{Scheduler, Task};
+use crate::view::{read_through, View, Writes};
+use crate::{Incarnation, Storage, Transactions, TxnIndex};
+
+/// The payload a view unwinds with when a read meets a transaction being re-executed.
+struct Blocked(TxnIndex);
+
+struct ParallelView<'a> {
+    txn: TxnIndex,
+    memory: &'a MvMemory,
+    storage: &'a dyn Storage,
+    /// What this execution read from the memory, key by key (read once: a transaction sees one
+    /// value per key, which is what validation checks).
+    reads: HashMap<Vec<u8>, Value>,
+    writes: Writes,
+}
+
+fn read_memory(
+    reads: &mut HashMap<Vec<u8>, Value>,
+    memory: &MvMemory,
+    storage: &dyn Storage,
+    txn: TxnIndex,
+    key: &[u8],
+) -> Option<Vec<u8>> {
+    if let Some(seen) = reads.get(key) {
+        return seen.as_deref().map(<[u8]>::to_vec);
+    }
+    match memory.read(key, txn, storage) {
+        Read::Value(value) => {
+            let copy = value.as_deref().map(<[u8]>::to_vec);
+            reads.insert(key.to_vec(), value);
+            copy
+        }
+        // Not a panic: `resume_unwind` skips the panic hook; the worker catches it.
+        Read::Blocked(writer) => resume_unwind(Box::new(Blocked(writer))),
+    }
+}
+
+impl View for ParallelView<'_> {
+    fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        let (reads, memory, storage, txn) = (&mut self.reads, self.memory, self.storage, self.txn);
+        read_through(&self.writes, key, |key| read_memory(reads, memory, storage, txn, key))
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.writes.write(key, value);
+    }
+
+    fn add(&mut self, key: Vec<u8>, delta: Delta) {
+        self.writes.add(key, delta);
+    }
+}
+
+/// Counters of one parallel run.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) executions: AtomicU64,
+    pub(crate) validations: AtomicU64,
+    pub(crate) aborts: AtomicU64,
+}
+
+/// When a run gives up and leaves the block to the serial executor: after `min_executions`
+/// executions, once more than `max_aborts_per_100` of every 100 executions were aborted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GiveUp {
+    pub(crate) min_executions: u64,
+    pub(crate) max_aborts_per_100: u64,
+}
+
+pub(crate) struct Run<'a, T: Transactions + ?Sized> {
+    txs: &'a T,
+    storage: &'a dyn Storage,
+    memory: MvMemory,
+    scheduler: Scheduler,
+    outputs: Box<[Mutex<Option<T::Output>>]>,
+    pub(crate) counters: Counters,
+    give_up: GiveUp,
+    stop: AtomicBool,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl<'a, T: Transactions + ?Sized> Run<'a, T> {
+    pub(crate) fn new(storage: &'a dyn Storage, txs: &'a T, give_up: GiveUp) -> Self {
+        let n = txs.len();
+        Self {
+            txs,
+            storage,
+            memory: MvMemory::new(n),
+            scheduler: Scheduler::new(n),
+            outputs: (0..n).map(|_| Mutex::new(None)).collect(),
+            counters: Counters::default(),
+            give_up,
+            stop: AtomicBool::new(false),
+            panic: Mutex::new(None),
+        }
+    }
+
+    /// One worker's loop: tasks until the block is done (or the run stops).
+    pub(crate) fn work(&self) {
+        let mut task = None;
+        let mut idle = 0u32;
+        while !self.stop.load(Relaxed) {
+            task = match task.take().or_else(|| self.scheduler.next_task()) {
+                Some(Task::Execute(txn, incarnation)) => self.execute(txn, incarnation),
+                Some(Task::Validate(txn, incarnation)) => self.validate(txn, incarnation),
+                None if self.scheduler.done() => break,
+                None => {
+                    idle = idle.wrapping_add(1);
+                    if idle.is_multiple_of(32) {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                    None
+                }
+            };
+            if self.too_many_aborts() {
+                self.stop.store(true, SeqCst);
+            }
+        }
+    }
+
+    fn too_many_aborts(&self) -> bool {
+        let executions = self.counters.executions.load(Relaxed);
+        executions >= self.give_up.min_executions
+            && self.counters.aborts.load(Relaxed) * 100 > executions * self.give_up.max_aborts_per_100
+    }
+
+    fn execute(&self, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
+        loop {
+            self.counters.executions.fetch_add(1, Relaxed);
+            let mut view = ParallelView {
+                txn,
+                memory: &self.memory,
+                storage: self.storage,
+                reads: HashMap::new(),
+                writes: Writes::default(),
+            };
+            match catch_unwind(AssertUnwindSafe(|| self.txs.execute(txn as usize, &mut view))) {
+                Ok(output) => {
+                    let wrote_new_key =
+                        self.memory.record(txn, view.reads.into_iter().collect(), view.writes);
+                    *self.outputs[txn as usize].lock() = Some(output);
+                    return self.scheduler.finish_execution(txn, incarnation, wrote_new_key);
+                }
+                Err(payload) => match payload.downcast::<Blocked>() {
+                    Ok(blocked) => {
+                        self.counters.aborts.fetch_add(1, Relaxed);
+                        if self.scheduler.add_dependency(txn, blocked.0) {
+                            return None;
+                        }
+                    }
+                    Err(payload) => {
+                        self.panic.lock().get_or_insert(payload);
+                        self.stop.store(true, SeqCst);
+                        return None;
+                    }
+                },
+            }
+        }
+    }
+
+    fn validate(&self, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
+        self.counters.validations.fetch_add(1, Relaxed);
+        let aborted =
+            !self.memory.validate(txn, self.storage) && self.scheduler.try_validation_abort(txn, incarnation);
+        if aborted {
+            self.counters.aborts.fetch_add(1, Relaxed);
+            self.memory.mark_estimates(txn);
+        }
+        self.scheduler.finish_validation(txn, aborted)
+    }
+
+    /// The outputs and writes, or `None` when the run gave up. Re-raises a transaction's panic.
+    pub(crate) fn finish(self) -> Option<(Vec<T::Output>, ChangeSet)> {
+        if let Some(payload) = self.panic.into_inner() {
+            resume_unwind(payload);
+        }
+        if !self.scheduler.done() {
+            return None;
+        }
+        let outputs = self
+            .outputs
+            .into_vec()
+            .into_iter()
+            .enumerate()
+            .map(|(txn, slot)| slot.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output")))
+            .collect();
+        let n = TxnIndex::try_from(self.txs.len()).expect("block sizes fit u32");
+        let changes = self
+            .memory
+            .final_writes(n, self.storage)
+            .into_iter()
+            .map(|(key, value)| (key, value.as_deref().map(<[u8]>::to_vec)))
+            .collect();
+        Some((outputs, changes))
+    }
+}

@@ -1,0 +1,307 @@
+//! The collaborative scheduler of Block-STM (Gelashvili et al., 2022): worker threads take
+//! execution and validation tasks from two shared indices, lowest transaction first.
+//!
+//! - `execution_index`: the next transaction to execute (or re-execute after an abort).
+//! - `validation_index`: the next transaction whose reads to validate. A transaction that wrote
+//!   a key its previous execution did not write sends it back to itself, since every later
+//!   transaction may have missed that write.
+//! - A transaction that reads a key another one is re-executing waits, as a dependent of that
+//!   transaction, and is scheduled again once it has executed.
+//! - The block is done when both indices are past the end, no task is running, and no index
+//!   went back while that was checked.
+//!
+//! Status of a transaction: `ReadyToExecute(i) → Executing(i) → Executed(i) → Aborting(i) →
+//! ReadyToExecute(i + 1)`, where `i` is its incarnation; an execution that meets a dependency goes
+//! from `Executing(i)` to `Aborting(i)` directly.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use crate::{Incarnation, TxnIndex};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Status {
+    ReadyToExecute,
+    Executing,
+    Executed,
+    Aborting,
+}
+
+struct TxnState {
+    incarnation: Incarnation,
+    status: Status,
+}
+
+/// Work for a worker thread.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Task {
+    /// Execute this incarnation of the transaction.
+    Execute(TxnIndex, Incarnation),
+    /// Validate the reads of this incarnation.
+    Validate(TxnIndex, Incarnation),
+}
+
+pub(crate) struct Scheduler {
+    txns: usize,
+    execution_index: AtomicUsize,
+    validation_index: AtomicUsize,
+    /// Bumped whenever an index goes back, so that `check_done` sees concurrent decreases.
+    decreases: AtomicUsize,
+    /// Tasks handed out and not finished.
+    active: AtomicUsize,
+    done: AtomicBool,
+    states: Box<[Mutex<TxnState>]>,
+    /// Transactions waiting for each transaction to finish executing.
+    dependents: Box<[Mutex<Vec<TxnIndex>>]>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(txns: usize) -> Self {
+        Self {
+            txns,
+            execution_index: AtomicUsize::new(0),
+            validation_index: AtomicUsize::new(0),
+            decreases: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            done: AtomicBool::new(txns == 0),
+            states: (0..txns)
+                .map(|_| Mutex::new(TxnState { incarnation: 0, status: Status::ReadyToExecute }))
+                .collect(),
+            dependents: (0..txns).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    /// Whether every transaction is executed and validated.
+    pub(crate) fn done(&self) -> bool {
+        self.done.load(SeqCst)
+    }
+
+    fn check_done(&self) {
+        let observed = self.decreases.load(SeqCst);
+        let lowest = self.execution_index.load(SeqCst).min(self.validation_index.load(SeqCst));
+        if lowest >= self.txns && self.active.load(SeqCst) == 0 && observed == self.decreases.load(SeqCst) {
+            self.done.store(true, SeqCst);
+        }
+    }
+
+    /// The next task, or `None` when there is none right now (the caller retries until
+    /// [`Self::done`]).
+    pub(crate) fn next_task(&self) -> Option<Task> {
+        if self.validation_index.load(SeqCst) < self.execution_index.load(SeqCst) {
+            self.next_validation().map(|(txn, inc)| Task::Validate(txn, inc))
+        } else {
+            self.next_execution().map(|(txn, inc)| Task::Execute(txn, inc))
+        }
+    }
+
+    fn next_validation(&self) -> Option<(TxnIndex, Incarnation)> {
+        if self.validation_index.load(SeqCst) >= self.txns {
+            self.check_done();
+            return None;
+        }
+        self.active.fetch_add(1, SeqCst);
+        let index = self.validation_index.fetch_add(1, SeqCst);
+        if index < self.txns {
+            let state = self.states[index].lock();
+            if state.status == Status::Executed {
+                return Some((index as TxnIndex, state.incarnation));
+            }
+        }
+        self.active.fetch_sub(1, SeqCst);
+        None
+    }
+
+    fn next_execution(&self) -> Option<(TxnIndex, Incarnation)> {
+        if self.execution_index.load(SeqCst) >= self.txns {
+            self.check_done();
+            return None;
+        }
+        self.active.fetch_add(1, SeqCst);
+        let index = self.execution_index.fetch_add(1, SeqCst);
+        let claimed = self.try_incarnate(index);
+        if claimed.is_none() {
+            self.active.fetch_sub(1, SeqCst);
+        }
+        claimed
+    }
+
+    /// Claims `index` for execution if it is ready.
+    fn try_incarnate(&self, index: usize) -> Option<(TxnIndex, Incarnation)> {
+        let mut state = self.states.get(index)?.lock();
+        if state.status != Status::ReadyToExecute {
+            return None;
+        }
+        state.status = Status::Executing;
+        Some((index as TxnIndex, state.incarnation))
+    }
+
+    fn decrease_execution_index(&self, target: usize) {
+        self.execution_index.fetch_min(target, SeqCst);
+        self.decreases.fetch_add(1, SeqCst);
+    }
+
+    fn decrease_validation_index(&self, target: usize) {
+        self.validation_index.fetch_min(target, SeqCst);
+        self.decreases.fetch_add(1, SeqCst);
+    }
+
+    /// The running execution of `txn` read a key that `blocking` is re-executing: `txn` waits
+    /// for `blocking`. Returns false when `blocking` has executed meanwhile (then `txn` simply
+    /// runs again). On true, the execution task has ended.
+    pub(crate) fn add_dependency(&self, txn: TxnIndex, blocking: TxnIndex) -> bool {
+        {
+            let mut dependents = self.dependents[blocking as usize].lock();
+            if self.states[blocking as usize].lock().status == Status::Executed {
+                return false;
+            }
+            let mut state = self.states[txn as usize].lock();
+            assert_eq!(state.status, Status::Executing, "only a running execution meets a dependency");
+            state.status = Status::Aborting;
+            dependents.push(txn);
+        }
+        self.active.fetch_sub(1, SeqCst);
+        true
+    }
+
+    fn set_ready(&self, txn: TxnIndex) {
+        let mut state = self.states[txn as usize].lock();
+        assert_eq!(state.status, Status::Aborting, "only an aborted incarnation is re-executed");
+        state.incarnation += 1;
+        state.status = Status::ReadyToExecute;
+    }
+
+    /// An execution of `txn` finished; `wrote_new_key` says whether it wrote a key its previous
+    /// execution did not. Returns the follow-up task for the same worker, if any.
+    pub(crate) fn finish_execution(
+        &self,
+        txn: TxnIndex,
+        incarnation: Incarnation,
+        wrote_new_key: bool,
+    ) -> Option<Task> {
+        {
+            let mut state = self.states[txn as usize].lock();
+            assert_eq!((state.status, state.incarnation), (Status::Executing, incarnation));
+            state.status = Status::Executed;
+        }
+        let dependents = std::mem::take(&mut *self.dependents[txn as usize].lock());
+        if let Some(&lowest) = dependents.iter().min() {
+            for &dependent in &dependents {
+                self.set_ready(dependent);
+            }
+            self.decrease_execution_index(lowest as usize);
+        }
+        if self.validation_index.load(SeqCst) > txn as usize {
+            if !wrote_new_key {
+                return Some(Task::Validate(txn, incarnation));
+            }
+            self.decrease_validation_index(txn as usize);
+        }
+        self.active.fetch_sub(1, SeqCst);
+        None
+    }
+
+    /// Validation of `txn`'s `incarnation` failed: marks it aborting unless it already was (or
+    /// a later incarnation runs). Returns whether this call aborted it.
+    pub(crate) fn try_validation_abort(&self, txn: TxnIndex, incarnation: Incarnation) -> bool {
+        let mut state = self.states[txn as usize].lock();
+        if state.incarnation == incarnation && state.status == Status::Executed {
+            state.status = Status::Aborting;
+            return true;
+        }
+        false
+    }
+
+    /// A validation of `txn` finished (`aborted`: it failed and aborted the transaction).
+    /// Returns the follow-up task for the same worker, if any.
+    pub(crate) fn finish_validation(&self, txn: TxnIndex, aborted: bool) -> Option<Task> {
+        if aborted {
+            self.set_ready(txn);
+            self.decrease_validation_index(txn as usize + 1);
+            if self.execution_index.load(SeqCst) > txn as usize {
+                if let Some((txn, incarnation)) = self.try_incarnate(txn as usize) {
+                    return Some(Task::Execute(txn, incarnation));
+                }
+            }
+        }
+        self.active.fetch_sub(1, SeqCst);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_thread_executes_then_validates_in_order() {
+        let s = Scheduler::new(2);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        assert_eq!(s.finish_execution(0, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.finish_validation(0, false), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
+        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
+        assert_eq!(s.finish_validation(1, false), None);
+        assert!(!s.done());
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
+    }
+
+    #[test]
+    fn an_abort_re_executes_and_revalidates_later_transactions() {
+        let s = Scheduler::new(3);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        // A second worker: the validation index passes 0, which validates itself when done.
+        assert_eq!(s.next_task(), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
+        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.finish_execution(0, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
+        assert_eq!(s.finish_validation(0, false), None);
+        assert!(s.try_validation_abort(1, 0));
+        assert!(!s.try_validation_abort(1, 0), "aborted once");
+        // The worker goes straight on to re-execute it.
+        assert_eq!(s.finish_validation(1, true), Some(Task::Execute(1, 1)));
+        // Same keys as before: it validates itself next.
+        assert_eq!(s.finish_execution(1, 1, false), Some(Task::Validate(1, 1)));
+        assert_eq!(s.finish_validation(1, false), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(2, 0)));
+        // A new key: validation goes back to it.
+        assert_eq!(s.finish_execution(2, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(2, 0)));
+        assert_eq!(s.finish_validation(2, false), None);
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
+    }
+
+    #[test]
+    fn a_dependency_waits_for_its_blocker() {
+        let s = Scheduler::new(2);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        assert_eq!(s.next_task(), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
+        assert!(s.add_dependency(1, 0));
+        assert_eq!(s.next_task(), None);
+        assert_eq!(s.next_task(), None, "nothing to do until 0 has executed");
+        assert!(!s.done());
+        assert_eq!(s.finish_execution(0, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.finish_validation(0, false), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 1)));
+        assert!(!s.add_dependency(1, 0), "0 has executed: no waiting");
+        assert_eq!(s.finish_execution(1, 1, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 1)));
+        assert_eq!(s.finish_validation(1, false), None);
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
+    }
+
+    #[test]
+    fn an_empty_block_is_done_at_once() {
+        let s = Scheduler::new(0);
+        assert!(s.done());
+        assert_eq!(s.next_task(), None);
+    }
+}

@@ -1,0 +1,211 @@
+//! Parallel execution against the serial reference, on generated blocks of a small transaction
+//! language whose conflict rate goes from none (every transaction on its own keys) to total
+//! (every transaction on one key).
+
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use std::collections::HashMap;
+
+use crate::parallel::{GiveUp, Run};
+use crate::{execute_serial, Config, Delta, Executor, Mode, SerialReason, Storage, Transactions, View, U128};
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Reads a key into the transaction's accumulator (and its output).
+    Read(u8),
+    /// Writes the accumulator.
+    Write(u8),
+    Delete(u8),
+    Add(u8, u32),
+    Sub(u8, u32),
+    /// Reads the second key; writes the first if it is even, else adds 1 to it.
+    WriteIfEven(u8, u8),
+    /// Burns some time, so that executions overlap in many ways.
+    Work(u16),
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    txs: Vec<Vec<Op>>,
+    base: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+fn key(k: u8) -> Vec<u8> {
+    vec![b'k', k]
+}
+
+fn number(value: Option<&[u8]>) -> u128 {
+    value.and_then(|v| <[u8; 16]>::try_from(v).ok()).map_or(0, u128::from_le_bytes)
+}
+
+impl Arbitrary for Block {
+    fn arbitrary(g: &mut Gen) -> Self {
+        // Keys per block: one (everything conflicts) to many (almost nothing does).
+        let keys = *g.choose(&[1u8, 2, 4, 16, 64, 255]).expect("non-empty");
+        let pick = |g: &mut Gen| u8::arbitrary(g) % keys;
+        let count = usize::arbitrary(g) % 48;
+        let txs = (0..count)
+            .map(|_| {
+                (0..1 + usize::arbitrary(g) % 6)
+                    .map(|_| match u8::arbitrary(g) % 8 {
+                        0 | 1 => Op::Read(pick(g)),
+                        2 => Op::Write(pick(g)),
+                        3 => Op::Delete(pick(g)),
+                        4 => Op::Add(pick(g), u32::arbitrary(g)),
+                        5 => Op::Sub(pick(g), u32::arbitrary(g) % 1000),
+                        6 => Op::WriteIfEven(pick(g), pick(g)),
+                        _ => Op::Work(u16::arbitrary(g) % 2000),
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut base = HashMap::new();
+        for k in 0..keys {
+            if bool::arbitrary(g) {
+                base.insert(key(k), u128::from(u32::arbitrary(g)).to_le_bytes().to_vec());
+            }
+        }
+        Block { txs, base }
+    }
+}
+
+impl Storage for Block {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.base.get(key).cloned()
+    }
+}
+
+impl Transactions for Block {
+    type Output = Vec<Option<Vec<u8>>>;
+
+    fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
+        let mut acc = txn as u128;
+        let mut seen = Vec::new();
+        for op in &self.txs[txn] {
+            match *op {
+                Op::Read(k) => {
+                    let value = view.read(&key(k));
+                    acc = acc.wrapping_mul(31).wrapping_add(number(value.as_deref()));
+                    seen.push(value);
+                }
+                Op::Write(k) => view.write(key(k), Some(acc.to_le_bytes().to_vec())),
+                Op::Delete(k) => view.write(key(k), None),
+                Op::Add(k, amount) => view.add(key(k), Delta::add(&U128, amount.into())),
+                Op::Sub(k, amount) => view.add(key(k), Delta::sub(&U128, amount.into())),
+                Op::WriteIfEven(k, condition) => {
+                    if number(view.read(&key(condition)).as_deref()).is_multiple_of(2) {
+                        view.write(key(k), Some(acc.to_le_bytes().to_vec()));
+                    } else {
+                        view.add(key(k), Delta::add(&U128, 1));
+                    }
+                }
+                Op::Work(rounds) => {
+                    for i in 0..rounds {
+                        acc = std::hint::black_box(acc.rotate_left(7) ^ u128::from(i));
+                    }
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Runs the parallel algorithm itself (no fallback) on `threads` workers.
+fn parallel(block: &Block, threads: usize) -> (Vec<Vec<Option<Vec<u8>>>>, hyperion_state::ChangeSet) {
+    let run = Run::new(block, block, GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 });
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| run.work());
+        }
+    });
+    run.finish().expect("a run that never gives up finishes")
+}
+
+#[test]
+fn parallel_equals_serial_for_any_thread_count() {
+    fn property(block: Block) -> TestResult {
+        let reference = execute_serial(&block, &block);
+        for threads in [1, 2, 4, 8] {
+            let (outputs, changes) = parallel(&block, threads);
+            if outputs != reference.outputs || changes != reference.changes {
+                return TestResult::error(format!("{threads} threads differ from serial execution"));
+            }
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(300).quickcheck(property as fn(Block) -> TestResult);
+}
+
+#[test]
+fn the_executor_matches_serial_and_falls_back_on_conflicts() {
+    fn property(block: Block) -> TestResult {
+        let reference = execute_serial(&block, &block);
+        let config = Config { min_parallel_txns: 0, ..Config::with_threads(3) };
+        let executor = Executor::new(config).unwrap();
+        for _ in 0..3 {
+            let output = executor.execute(&block, &block);
+            if output.outputs != reference.outputs || output.changes != reference.changes {
+                return TestResult::error(format!("{:?} differs from serial execution", output.stats.mode));
+            }
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(100).quickcheck(property as fn(Block) -> TestResult);
+}
+
+/// A dependency chain: every transaction reads what the previous one wrote.
+fn chain(length: usize) -> Block {
+    let txs = (0..length).map(|_| vec![Op::Read(0), Op::Work(500), Op::Write(0)]).collect();
+    Block { txs, base: HashMap::new() }
+}
+
+#[test]
+fn a_dependency_chain_gives_up_and_runs_serially() {
+    let block = chain(200);
+    let executor = Executor::new(Config::with_threads(2)).unwrap();
+    let output = executor.execute(&block, &block);
+    let reference = execute_serial(&block, &block);
+    assert_eq!((output.outputs, output.changes), (reference.outputs, reference.changes));
+    // Whether this block gave up depends on timing; the next blocks' mode follows from it.
+    if output.stats.mode == Mode::Serial(SerialReason::Conflicts) {
+        let next = executor.execute(&block, &block);
+        assert_eq!(next.stats.mode, Mode::Serial(SerialReason::RecentConflicts));
+    }
+}
+
+#[test]
+fn independent_transactions_run_in_parallel_without_aborts() {
+    let txs = (0..64u8).map(|k| vec![Op::Read(k), Op::Add(255, 1), Op::Write(k)]).collect();
+    let block = Block { txs, base: HashMap::new() };
+    let executor = Executor::new(Config::with_threads(2)).unwrap();
+    let output = executor.execute(&block, &block);
+    assert_eq!(output.stats.mode, Mode::Parallel(2));
+    assert_eq!(output.stats.aborts, 0, "deltas on one key do not conflict");
+    assert_eq!(output.changes.get(key(255).as_slice()), Some(&Some(64u128.to_le_bytes().to_vec())));
+    let small = Block { txs: block.txs[..3].to_vec(), base: HashMap::new() };
+    assert_eq!(executor.execute(&small, &small).stats.mode, Mode::Serial(SerialReason::SmallBlock));
+}
+
+#[test]
+fn a_transaction_panic_reaches_the_caller() {
+    struct Panics;
+    impl Transactions for Panics {
+        type Output = ();
+        fn len(&self) -> usize {
+            16
+        }
+        fn execute(&self, txn: usize, view: &mut dyn View) {
+            view.write(vec![txn as u8], None);
+            assert_ne!(txn, 9, "transaction 9 is broken");
+        }
+    }
+    let executor = Executor::new(Config::with_threads(2)).unwrap();
+    let block = Block { txs: Vec::new(), base: HashMap::new() };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| executor.execute(&block, &Panics)));
+    let message = caught.expect_err("the panic is re-raised");
+    let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("transaction 9 is broken"), "{text}");
+}

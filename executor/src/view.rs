@@ -1,0 +1,105 @@
+//! What a transaction executes against, and the writes it buffers.
+
+use std::collections::HashMap;
+
+use crate::delta::Delta;
+
+/// The state as one transaction of a block sees it: the block's state before the transaction,
+/// plus the transaction's own writes.
+///
+/// Writes are buffered until the transaction ends; a transaction always reads its own writes.
+/// In parallel execution a read may find that an earlier transaction is being re-executed: the
+/// view then unwinds the transaction (a panic that the executor catches and that never reaches
+/// the panic hook) and runs it again later, so code running against a view must not catch
+/// panics itself.
+pub trait View {
+    /// The value of `key`, `None` when absent.
+    fn read(&mut self, key: &[u8]) -> Option<Vec<u8>>;
+    /// Writes (`Some`) or deletes (`None`) `key`.
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>);
+    /// Adds `delta` to `key` without reading it.
+    fn add(&mut self, key: Vec<u8>, delta: Delta);
+}
+
+/// One buffered write of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Local {
+    /// The value (`None`: deleted).
+    Write(Option<Vec<u8>>),
+    /// A delta on whatever the value is before the transaction.
+    Delta(Delta),
+}
+
+/// A transaction's buffered writes.
+#[derive(Default, Debug)]
+pub(crate) struct Writes(HashMap<Vec<u8>, Local>);
+
+impl Writes {
+    /// The transaction's own view of `key`: `Some(value)` when it wrote the key, `Err(delta)`
+    /// when it only added to it, `None` when it did neither.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Result<&Option<Vec<u8>>, Delta>> {
+        self.0.get(key).map(|local| match local {
+            Local::Write(value) => Ok(value),
+            Local::Delta(delta) => Err(*delta),
+        })
+    }
+
+    pub(crate) fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.0.insert(key, Local::Write(value));
+    }
+
+    /// Adds a delta: on top of the transaction's own write if there is one, else combined with
+    /// its earlier deltas on the key.
+    pub(crate) fn add(&mut self, key: Vec<u8>, delta: Delta) {
+        match self.0.get_mut(&key) {
+            Some(Local::Write(value)) => *value = Some(delta.apply(value.as_deref())),
+            Some(Local::Delta(earlier)) => *earlier = earlier.then(delta),
+            None => {
+                self.0.insert(key, Local::Delta(delta));
+            }
+        }
+    }
+
+    pub(crate) fn into_iter(self) -> impl Iterator<Item = (Vec<u8>, Local)> {
+        self.0.into_iter()
+    }
+}
+
+/// Reads through a transaction's own writes: `underlying` gives the value before the
+/// transaction (called only when needed).
+pub(crate) fn read_through(
+    writes: &Writes,
+    key: &[u8],
+    underlying: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    match writes.get(key) {
+        Some(Ok(value)) => value.clone(),
+        Some(Err(delta)) => Some(delta.apply(underlying(key).as_deref())),
+        None => underlying(key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::U128;
+
+    fn n(v: u128) -> Option<Vec<u8>> {
+        Some(v.to_le_bytes().to_vec())
+    }
+
+    #[test]
+    fn own_writes_and_deltas_are_read_back() {
+        let mut writes = Writes::default();
+        let base = |_: &[u8]| n(100);
+        writes.add(b"a".to_vec(), Delta::add(&U128, 5));
+        writes.add(b"a".to_vec(), Delta::sub(&U128, 1));
+        assert_eq!(read_through(&writes, b"a", base), n(104));
+        writes.write(b"a".to_vec(), n(7));
+        writes.add(b"a".to_vec(), Delta::add(&U128, 1));
+        assert_eq!(read_through(&writes, b"a", |_| panic!("a write hides the state")), n(8));
+        writes.write(b"b".to_vec(), None);
+        assert_eq!(read_through(&writes, b"b", base), None);
+        assert_eq!(read_through(&writes, b"c", base), n(100));
+    }
+}
