@@ -38,7 +38,7 @@ use hyperion_state::ChangeSet;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 pub use delta::{Delta, DeltaKind, U128, U64};
-pub use view::View;
+pub use view::{View, Writes};
 
 use parallel::{GiveUp, Run};
 
@@ -106,6 +106,13 @@ pub struct Stats {
     pub validations: u64,
     /// Executions aborted, by a failed validation or a dependency.
     pub aborts: u64,
+}
+
+impl Default for Stats {
+    /// Nothing executed (as for a block without transactions).
+    fn default() -> Self {
+        Self { mode: Mode::Serial(SerialReason::SmallBlock), executions: 0, validations: 0, aborts: 0 }
+    }
 }
 
 /// A block's execution.

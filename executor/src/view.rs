@@ -30,11 +30,33 @@ pub(crate) enum Local {
     Delta(Delta),
 }
 
-/// A transaction's buffered writes.
+/// Buffered writes and deltas over a [`View`]: a transaction's own writes here, and a storage
+/// transaction that can still be rolled back in the runtime.
 #[derive(Default, Debug)]
-pub(crate) struct Writes(HashMap<Vec<u8>, Local>);
+pub struct Writes(HashMap<Vec<u8>, Local>);
 
 impl Writes {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `key` as seen through the buffer: `underlying` gives the value below it, and is called
+    /// only when the buffer does not hide it.
+    pub fn read(&self, key: &[u8], underlying: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> Option<Vec<u8>> {
+        read_through(self, key, underlying)
+    }
+
+    /// Hands every buffered write and delta to `view`.
+    pub fn apply_to(self, view: &mut dyn View) {
+        for (key, local) in self.0 {
+            match local {
+                Local::Write(value) => view.write(key, value),
+                Local::Delta(delta) => view.add(key, delta),
+            }
+        }
+    }
+
     /// The transaction's own view of `key`: `Some(value)` when it wrote the key, `Err(delta)`
     /// when it only added to it, `None` when it did neither.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Result<&Option<Vec<u8>>, Delta>> {
@@ -44,13 +66,14 @@ impl Writes {
         })
     }
 
-    pub(crate) fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+    /// Buffers a write (`None`: delete).
+    pub fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         self.0.insert(key, Local::Write(value));
     }
 
-    /// Adds a delta: on top of the transaction's own write if there is one, else combined with
-    /// its earlier deltas on the key.
-    pub(crate) fn add(&mut self, key: Vec<u8>, delta: Delta) {
+    /// Buffers a delta: on top of a buffered write of the key if there is one, else combined
+    /// with the key's earlier deltas.
+    pub fn add(&mut self, key: Vec<u8>, delta: Delta) {
         match self.0.get_mut(&key) {
             Some(Local::Write(value)) => *value = Some(delta.apply(value.as_deref())),
             Some(Local::Delta(earlier)) => *earlier = earlier.then(delta),

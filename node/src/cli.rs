@@ -134,6 +134,10 @@ pub struct RunArgs {
     /// compacted base first, then the newest segments. 0 reads everything through the files.
     #[arg(long, value_name = "MiB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
     pub state_cache_size: u64,
+    /// Threads that execute a block's transactions in parallel (MPEF); 1 runs them one after
+    /// the other. The result is the same for any number. Default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub execution_threads: Option<u16>,
     /// Log filter, e.g. `info` or `info,hyperion::pool=debug`.
     #[arg(long, short = 'l', value_name = "FILTER")]
     pub log: Option<String>,

@@ -92,7 +92,7 @@ fn open_node(chain: &ChainArgs) -> anyhow::Result<std::sync::Arc<Node>> {
     let dir = chain_dir(&chain.base_path_or_default(), &spec);
     Ok(Node::open(
         spec,
-        crate::default_runtime(),
+        crate::default_runtime_with_threads(crate::default_execution_threads())?,
         &dir,
         NodeOptions { name: "cli".into(), ..NodeOptions::default() },
     )?)

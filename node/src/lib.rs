@@ -21,7 +21,7 @@ pub mod service;
 
 use std::sync::Arc;
 
-use hyperion_runtime::Runtime;
+use hyperion_runtime::{Executor, ExecutorConfig, Runtime};
 use pallet_balances::Balances;
 use pallet_evm::Evm;
 
@@ -67,15 +67,31 @@ pub fn default_evm() -> Arc<Evm> {
 }
 
 /// The default chain's runtime: `system` (0), `balances` (1) and `evm` (2), which handles
-/// Ethereum transactions.
+/// Ethereum transactions. It executes blocks serially.
 pub fn default_runtime() -> Arc<Runtime> {
+    Arc::new(runtime_parts())
+}
+
+/// The default runtime, executing blocks with MPEF on `threads` worker threads (1: serially).
+pub fn default_runtime_with_threads(
+    threads: usize,
+) -> std::result::Result<Arc<Runtime>, hyperion_runtime::Error> {
+    let executor = Executor::new(ExecutorConfig::with_threads(threads))
+        .map_err(|e| hyperion_runtime::Error::Config(e.to_string()))?;
+    Ok(Arc::new(runtime_parts().with_executor(executor)))
+}
+
+/// The threads `--execution-threads` defaults to: one per core.
+pub fn default_execution_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn runtime_parts() -> Runtime {
     let balances = Arc::new(Balances::new(BALANCES_INDEX));
     let evm = default_evm();
-    Arc::new(
-        Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances), (EVM_INDEX, evm.clone())])
-            .and_then(|runtime| runtime.with_ethereum(EVM_INDEX, evm))
-            .expect("the default runtime is well formed"),
-    )
+    Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances), (EVM_INDEX, evm.clone())])
+        .and_then(|runtime| runtime.with_ethereum(EVM_INDEX, evm))
+        .expect("the default runtime is well formed")
 }
 
 #[cfg(test)]

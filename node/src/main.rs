@@ -96,7 +96,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         state_cache_bytes: args.state_cache_size << 20,
         ..NodeOptions::default()
     };
-    let node = Node::open(spec, hyperion_node::default_runtime(), &dir, options)?;
+    let threads = args.execution_threads.map_or_else(hyperion_node::default_execution_threads, usize::from);
+    let chain_runtime = hyperion_node::default_runtime_with_threads(threads)?;
+    tracing::info!(target: "hyperion", threads, "executing blocks on {threads} thread(s)");
+    let node = Node::open(spec, chain_runtime, &dir, options)?;
     let best = node.best_header();
     tracing::info!(target: "hyperion", genesis = %node.genesis_hash, best = best.number, "best block #{} ({})", best.number, best.hash());
 

@@ -328,8 +328,7 @@ impl Mempool {
             .map(|q| q.ready().cloned().collect::<Vec<_>>())
             .filter(|c| !c.is_empty())
             .collect();
-        let heap = chains.iter().enumerate().map(|(i, c)| (c[0].tip, Reverse(c[0].arrival), i)).collect();
-        BlockSource { cursors: vec![0; chains.len()], chains, heap, last: None }
+        BlockSource::new(chains)
     }
 
     /// After a block is imported: drops the `included` extrinsics, then sets every pooled
@@ -423,24 +422,35 @@ impl Mempool {
 
 /// The ready extrinsics of a [`Mempool`] snapshot, for one block: highest tip first across
 /// senders (ties: earlier arrival), each sender in nonce order from its account nonce. After
-/// [`TransactionSource::reject`], nothing more of that sender is offered.
+/// [`TransactionSource::reject`] of one of its extrinsics, nothing more of that sender is offered.
 #[derive(Debug)]
 pub struct BlockSource {
     /// Each sender's ready run, in nonce order.
     chains: Vec<Vec<PoolTx>>,
     /// Index of each chain's next extrinsic.
     cursors: Vec<usize>,
+    /// Chains no longer offered (one of their extrinsics was rejected).
+    stopped: Vec<bool>,
     /// Heads of the chains still offered: (tip, earlier arrival first, chain).
     heap: BinaryHeap<(Balance, Reverse<u64>, usize)>,
     /// The chain of the last offered extrinsic; its successor is queued on the next call.
     last: Option<usize>,
+    /// The chain of every extrinsic offered so far.
+    offered: HashMap<Hash, usize>,
 }
 
 impl BlockSource {
-    /// The hash of the extrinsic last returned by `next`, if not yet followed by another call.
-    pub fn last_hash(&self) -> Option<Hash> {
-        let chain = self.last?;
-        self.chains.get(chain)?.get(*self.cursors.get(chain)?).map(|tx| tx.hash)
+    fn new(chains: Vec<Vec<PoolTx>>) -> Self {
+        let heap = chains.iter().enumerate().map(|(i, c)| (c[0].tip, Reverse(c[0].arrival), i)).collect();
+        let n = chains.len();
+        Self {
+            cursors: vec![0; n],
+            stopped: vec![false; n],
+            chains,
+            heap,
+            last: None,
+            offered: HashMap::new(),
+        }
     }
 }
 
@@ -453,17 +463,25 @@ impl TransactionSource for BlockSource {
                 self.heap.push((tx.tip, Reverse(tx.arrival), chain));
             }
         }
-        let (_, _, chain) = self.heap.pop()?;
+        let chain = loop {
+            let (_, _, chain) = self.heap.pop()?;
+            if !self.stopped[chain] {
+                break chain;
+            }
+        };
         self.last = Some(chain);
         let tx = &self.chains[chain][self.cursors[chain]];
+        self.offered.insert(tx.hash, chain);
         Some((Arc::clone(&tx.xt), tx.len))
     }
 
-    fn reject(&mut self, reason: &InvalidTransaction) {
-        if let Some(hash) = self.last_hash() {
-            tracing::debug!(target: "mempool", %hash, %reason, "skipping the rest of this sender");
+    fn reject(&mut self, hash: &Hash, reason: &InvalidTransaction) {
+        let Some(&chain) = self.offered.get(hash) else { return };
+        tracing::debug!(target: "mempool", %hash, %reason, "skipping the rest of this sender");
+        self.stopped[chain] = true;
+        if self.last == Some(chain) {
+            self.last = None;
         }
-        self.last = None;
     }
 }
 
@@ -685,11 +703,30 @@ mod tests {
         let (a, b) = (addr("Alice"), addr("Bob"));
         let mut source = pool.block_source();
         assert_eq!(source.next().map(|(x, len)| (key(&x), len)), Some(((a, 0), 100)));
+        let (alice_1, _) = source.next().unwrap();
+        assert_eq!(key(&alice_1), (a, 1));
+        source.reject(&alice_1.hash(), &InvalidTransaction::ExhaustsBlock);
+        source.reject(&alice_1.hash(), &InvalidTransaction::ExhaustsBlock); // a second is harmless
+        source.reject(&Hash([7; 32]), &InvalidTransaction::ExhaustsBlock); // never offered: ignored
+        assert_eq!(drain(source), vec![(b, 0), (b, 1), (b, 2)]);
+    }
+
+    #[test]
+    fn a_rejection_after_later_offers_stops_that_sender() {
+        let mut pool = Mempool::new(PoolConfig::default());
+        for nonce in 0..3 {
+            add(&mut pool, "Alice", nonce, 100).unwrap();
+            add(&mut pool, "Bob", nonce, 10).unwrap();
+        }
+        let (a, b) = (addr("Alice"), addr("Bob"));
+        let mut source = pool.block_source();
+        // A block builder gathers several candidates, runs them, then rejects one.
+        let (alice_0, _) = source.next().unwrap();
+        assert_eq!(key(&alice_0), (a, 0));
         assert_eq!(source.next().map(|(x, _)| key(&x)), Some((a, 1)));
-        source.reject(&InvalidTransaction::ExhaustsBlock);
-        source.reject(&InvalidTransaction::ExhaustsBlock); // a second reject is harmless
+        assert_eq!(source.next().map(|(x, _)| key(&x)), Some((a, 2)));
         assert_eq!(source.next().map(|(x, _)| key(&x)), Some((b, 0)));
-        assert_eq!(source.last_hash(), Some(xt("Bob", 0, 10, 0).hash()));
+        source.reject(&alice_0.hash(), &InvalidTransaction::BadSignature);
         assert_eq!(drain(source), vec![(b, 1), (b, 2)]);
     }
 

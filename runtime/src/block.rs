@@ -1,28 +1,35 @@
 //! Block building (proposer) and block execution (validator, import, replay).
 //!
-//! Both run the same steps: `on_initialize` of every pallet in index order, the extrinsics in
-//! order (each checked, charged and dispatched by [`Runtime::apply_extrinsic`]), `on_finalize`
-//! of every pallet, then the roots. Native extrinsics count against the block's weight limit;
-//! Ethereum transactions against the EVM pallet's block gas limit, which the pallet enforces
-//! (the header records both totals). The loop over extrinsics is sequential; the parallel
-//! executor replaces it behind these two functions.
+//! Both run the same steps: `on_initialize` of every pallet in index order, the extrinsics
+//! (each checked, charged and dispatched by [`Runtime::apply_extrinsic`]), `on_finalize` of
+//! every pallet, then the roots. The extrinsics run on the runtime's [`Executor`] (MPEF): in
+//! parallel when that pays, always with the result of running them one after the other.
+//!
+//! Limits are checked in block order after execution, from each extrinsic's outcome, so that no
+//! extrinsic reads a block-wide counter: native extrinsics count their weight against the
+//! block's weight limit, and an Ethereum transaction's gas limit must fit in what the
+//! transactions before it left of the block's gas (Ethereum's rule). The block builder works in
+//! rounds: it takes candidates while their byte size, weight and gas limits fit what is left,
+//! executes them together, and starts the next round from what they actually used.
 
+use hyperion_executor::{Stats, Transactions, View};
 use hyperion_primitives::{Address, Block, EventRecord, Extrinsic, Hash, Header, Receipt, Weight};
 use hyperion_state::{ordered_root, ChangeSet, StateDb};
 use parity_scale_codec::Encode;
 use std::sync::Arc;
 
 use crate::context::{BlockInfo, BlockOverlay, Context};
-use crate::system;
+use crate::executive::Applied;
+use crate::system::{self, BlockLimits};
 use crate::{Error, InvalidTransaction, Result, Runtime};
 
 /// Where the block builder takes extrinsics from (the mempool), best first.
 pub trait TransactionSource {
     /// The next candidate and its encoded length, or `None` when there is none left.
     fn next(&mut self) -> Option<(Arc<Extrinsic>, usize)>;
-    /// The last candidate was not included for `reason`; the source should not offer later
-    /// extrinsics of the same sender in this block.
-    fn reject(&mut self, reason: &InvalidTransaction);
+    /// The candidate with `hash` (offered before) was not included for `reason`; the source
+    /// should not offer later extrinsics of the same sender in this block.
+    fn reject(&mut self, hash: &Hash, reason: &InvalidTransaction);
 }
 
 /// A block built on top of the latest state, not yet committed.
@@ -38,6 +45,8 @@ pub struct BuiltBlock {
     pub changes: ChangeSet,
     /// Extrinsics left out, with why.
     pub rejected: Vec<(Hash, InvalidTransaction)>,
+    /// How the extrinsics were executed (each round's executions added up).
+    pub stats: Stats,
 }
 
 /// A block executed and checked against its header, not yet committed.
@@ -49,6 +58,85 @@ pub struct ExecutedBlock {
     pub block_events: Vec<EventRecord>,
     /// The state changes to commit (their root is the header's state root).
     pub changes: ChangeSet,
+    /// How the extrinsics were executed.
+    pub stats: Stats,
+}
+
+/// One round of extrinsics, as the executor runs them.
+struct Round<'a> {
+    runtime: &'a Runtime,
+    info: BlockInfo,
+    xts: &'a [(&'a Extrinsic, usize)],
+}
+
+impl Transactions for Round<'_> {
+    type Output = std::result::Result<Applied, InvalidTransaction>;
+
+    fn len(&self) -> usize {
+        self.xts.len()
+    }
+
+    fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
+        let (xt, len) = self.xts[txn];
+        self.runtime.apply(&mut Context::new(view, self.info), xt, len)
+    }
+}
+
+/// What a block uses (or may use), against its limits.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    bytes: usize,
+    weight: Weight,
+    gas: u64,
+}
+
+impl Usage {
+    /// This plus `other`.
+    fn plus(self, other: Usage) -> Usage {
+        Usage {
+            bytes: self.bytes + other.bytes,
+            weight: self.weight.saturating_add(other.weight),
+            gas: self.gas.saturating_add(other.gas),
+        }
+    }
+
+    /// Whether this fits `limits` and the block gas limit `gas_limit`.
+    fn within(&self, limits: &BlockLimits, gas_limit: u64) -> bool {
+        self.bytes <= limits.max_block_bytes as usize
+            && self.weight <= limits.max_block_weight
+            && self.gas <= gas_limit
+    }
+
+    /// What an applied extrinsic of `len` bytes used.
+    fn of(xt: &Extrinsic, len: usize, applied: &Applied) -> Usage {
+        match xt {
+            Extrinsic::Native(_) => Usage { bytes: len, weight: applied.receipt.weight, gas: 0 },
+            Extrinsic::Ethereum(_) => Usage { bytes: len, weight: 0, gas: applied.receipt.weight },
+        }
+    }
+}
+
+/// What a block under construction holds so far.
+struct Collected {
+    extrinsics: Vec<Extrinsic>,
+    receipts: Vec<Receipt>,
+    rejected: Vec<(Hash, InvalidTransaction)>,
+    used: Usage,
+    stats: Stats,
+}
+
+/// Ethereum's rule: a transaction's gas limit must fit in what is left of the block's gas.
+fn check_gas_limit(
+    applied: &Applied,
+    used_gas: u64,
+    block_gas_limit: u64,
+) -> std::result::Result<(), InvalidTransaction> {
+    match applied.gas_limit {
+        Some(limit) if used_gas.saturating_add(limit) > block_gas_limit => {
+            Err(InvalidTransaction::ExhaustsBlock)
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Runtime {
@@ -65,8 +153,96 @@ impl Runtime {
         weight
     }
 
+    /// Runs `on_initialize` of `info`'s block on `overlay`: returns the block's limits, its
+    /// Ethereum gas limit (0 without the EVM), the hooks' weight and their events.
+    fn initialize(
+        &self,
+        overlay: &mut BlockOverlay,
+        info: BlockInfo,
+    ) -> (BlockLimits, u64, Weight, Vec<EventRecord>) {
+        let mut ctx = Context::new(overlay, info);
+        let limits = Self::limits(&mut ctx);
+        let gas_limit = self.ethereum().map_or(0, |(_, eth)| eth.block_gas_limit(&mut ctx));
+        let weight = self.run_hooks(&mut ctx, true);
+        (limits, gas_limit, weight, ctx.take_events())
+    }
+
+    /// Runs `on_finalize` and records the block number; returns all the hook events.
+    fn finish(
+        &self,
+        overlay: &mut BlockOverlay,
+        info: BlockInfo,
+        mut block_events: Vec<EventRecord>,
+    ) -> Vec<EventRecord> {
+        let mut ctx = Context::new(overlay, info);
+        self.run_hooks(&mut ctx, false);
+        system::NUMBER.put(&mut ctx, &info.number);
+        block_events.extend(ctx.take_events());
+        block_events
+    }
+
+    /// The most `xt` of `len` bytes may use, known before it runs, or why it cannot be
+    /// included at all.
+    fn bound(&self, xt: &Extrinsic, len: usize) -> std::result::Result<Usage, InvalidTransaction> {
+        Ok(match xt {
+            Extrinsic::Native(n) => {
+                let entry = self.entry_of(n.call.pallet, n.call.call)?;
+                let weight = entry.pallet.call_weight(n.call.call, &n.call.args).unwrap_or(0);
+                Usage { bytes: len, weight, gas: 0 }
+            }
+            Extrinsic::Ethereum(raw) => {
+                Usage { bytes: len, weight: 0, gas: self.ethereum()?.1.gas_limit(raw)? }
+            }
+        })
+    }
+
+    /// Executes `xts` on the runtime's executor over `overlay` and takes in their writes.
+    fn run_round(
+        &self,
+        overlay: &mut BlockOverlay,
+        info: BlockInfo,
+        xts: &[(&Extrinsic, usize)],
+    ) -> (Vec<std::result::Result<Applied, InvalidTransaction>>, Stats) {
+        let output = self.executor.execute(overlay, &Round { runtime: self, info, xts });
+        overlay.absorb(output.changes);
+        (output.outputs, output.stats)
+    }
+
+    /// Executes a gathered round and keeps what was included, in order.
+    fn close_round(
+        &self,
+        overlay: &mut BlockOverlay,
+        info: BlockInfo,
+        gas_limit: u64,
+        round: Vec<(Arc<Extrinsic>, usize)>,
+        source: &mut dyn TransactionSource,
+        block: &mut Collected,
+    ) {
+        let refs: Vec<(&Extrinsic, usize)> = round.iter().map(|(xt, len)| (xt.as_ref(), *len)).collect();
+        let (outputs, stats) = self.run_round(overlay, info, &refs);
+        block.stats.mode = stats.mode;
+        block.stats.executions += stats.executions;
+        block.stats.validations += stats.validations;
+        block.stats.aborts += stats.aborts;
+        for ((xt, len), output) in round.into_iter().zip(outputs) {
+            // Every gas limit of the round fit in what was left: this holds by construction.
+            let output = output.and_then(|a| check_gas_limit(&a, block.used.gas, gas_limit).map(|()| a));
+            match output {
+                Ok(applied) => {
+                    block.used = block.used.plus(Usage::of(&xt, len, &applied));
+                    block.receipts.push(applied.receipt);
+                    block.extrinsics.push(Extrinsic::clone(&xt));
+                }
+                Err(reason) => {
+                    source.reject(&xt.hash(), &reason);
+                    block.rejected.push((xt.hash(), reason));
+                }
+            }
+        }
+    }
+
     /// Builds a block on top of the latest state (`parent` must be its header): hooks, then
-    /// extrinsics from `source` while they fit the block's weight and size limits.
+    /// extrinsics from `source` while they fit the block's weight, gas and size limits.
     pub fn build_block(
         &self,
         state: &dyn StateDb,
@@ -82,77 +258,71 @@ impl Runtime {
             parent_hash: parent.hash(),
         };
         let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
-        let mut ctx = Context::new(&mut overlay, info);
-        let limits = Self::limits(&mut ctx);
-        let mut weight = self.run_hooks(&mut ctx, true);
-        let hook_events = ctx.take_events();
-        let (mut extrinsics, mut receipts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut bytes, mut gas) = (0usize, 0u64);
+        let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);
+        let mut block = Collected {
+            extrinsics: Vec::new(),
+            receipts: Vec::new(),
+            rejected: Vec::new(),
+            used: Usage { weight: hook_weight, ..Usage::default() },
+            stats: Stats::default(),
+        };
+        // The round being gathered, and the most the block may use once it has run.
+        let mut round: Vec<(Arc<Extrinsic>, usize)> = Vec::new();
+        let mut reserved = block.used;
         while let Some((xt, len)) = source.next() {
-            if bytes + len > limits.max_block_bytes as usize {
-                if limits.max_block_bytes as usize - bytes < 256 {
+            let bound = match self.bound(&xt, len) {
+                Ok(bound) => bound,
+                Err(reason) => {
+                    source.reject(&xt.hash(), &reason);
+                    block.rejected.push((xt.hash(), reason));
+                    continue;
+                }
+            };
+            if !reserved.plus(bound).within(&limits, gas_limit) && !round.is_empty() {
+                self.close_round(
+                    &mut overlay,
+                    info,
+                    gas_limit,
+                    std::mem::take(&mut round),
+                    source,
+                    &mut block,
+                );
+                reserved = block.used;
+            }
+            if !reserved.plus(bound).within(&limits, gas_limit) {
+                source.reject(&xt.hash(), &InvalidTransaction::ExhaustsBlock);
+                if (limits.max_block_bytes as usize).saturating_sub(reserved.bytes) < 256 {
                     break;
                 }
-                source.reject(&InvalidTransaction::ExhaustsBlock);
                 continue;
             }
-            let fits = match xt.as_ref() {
-                Extrinsic::Native(n) => self
-                    .entry_of(n.call.pallet, n.call.call)
-                    .ok()
-                    .and_then(|e| e.pallet.call_weight(n.call.call, &n.call.args).ok())
-                    .is_none_or(|w| weight.saturating_add(w) <= limits.max_block_weight),
-                Extrinsic::Ethereum(_) => true,
-            };
-            if !fits {
-                source.reject(&InvalidTransaction::ExhaustsBlock);
-                continue;
-            }
-            match self.apply_extrinsic(&mut ctx, &xt, len) {
-                Ok(receipt) => {
-                    match xt.as_ref() {
-                        Extrinsic::Native(_) => weight = weight.saturating_add(receipt.weight),
-                        Extrinsic::Ethereum(_) => gas = gas.saturating_add(receipt.weight),
-                    }
-                    bytes += len;
-                    receipts.push(receipt);
-                    extrinsics.push(Extrinsic::clone(&xt));
-                }
-                Err(reason) => {
-                    rejected.push((xt.hash(), reason.clone()));
-                    source.reject(&reason);
-                }
-            }
+            reserved = reserved.plus(bound);
+            round.push((xt, len));
         }
-        let block_events = self.finish(ctx, hook_events);
+        if !round.is_empty() {
+            self.close_round(&mut overlay, info, gas_limit, round, source, &mut block);
+        }
+        let block_events = self.finish(&mut overlay, info, hook_events);
         let changes = overlay.into_changes();
         let header = Header {
             parent_hash: info.parent_hash,
             number: info.number,
             timestamp_ms: info.timestamp_ms,
             state_root: state.compute_root(parent.number, &changes)?,
-            extrinsics_root: ordered_root(extrinsics.iter().map(Encode::encode)),
-            receipts_root: ordered_root(receipts.iter().map(Encode::encode)),
+            extrinsics_root: ordered_root(block.extrinsics.iter().map(Encode::encode)),
+            receipts_root: ordered_root(block.receipts.iter().map(Encode::encode)),
             proposer,
-            gas_used: gas,
-            weight_used: weight,
+            gas_used: block.used.gas,
+            weight_used: block.used.weight,
         };
         Ok(BuiltBlock {
-            block: Block { header, extrinsics, certificate: None },
-            receipts,
+            block: Block { header, extrinsics: block.extrinsics, certificate: None },
+            receipts: block.receipts,
             block_events,
             changes,
-            rejected,
+            rejected: block.rejected,
+            stats: block.stats,
         })
-    }
-
-    /// Runs `on_finalize` and records the block number; returns the hook events.
-    fn finish(&self, mut ctx: Context<'_>, mut block_events: Vec<EventRecord>) -> Vec<EventRecord> {
-        self.run_hooks(&mut ctx, false);
-        let number = ctx.block().number;
-        system::NUMBER.put(&mut ctx, &number);
-        block_events.extend(ctx.take_events());
-        block_events
     }
 
     /// Executes `block` on top of the latest state (`parent` must be its header) and checks
@@ -183,28 +353,26 @@ impl Runtime {
             parent_hash: header.parent_hash,
         };
         let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
-        let mut ctx = Context::new(&mut overlay, info);
-        let limits = Self::limits(&mut ctx);
-        let mut weight = self.run_hooks(&mut ctx, true);
-        let hook_events = ctx.take_events();
-        let mut receipts = Vec::with_capacity(block.extrinsics.len());
-        let (mut bytes, mut gas) = (0usize, 0u64);
-        for (i, xt) in block.extrinsics.iter().enumerate() {
-            let len = xt.encoded_size();
-            bytes += len;
-            let receipt = self
-                .apply_extrinsic(&mut ctx, xt, len)
+        let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);
+        let xts: Vec<(&Extrinsic, usize)> =
+            block.extrinsics.iter().map(|xt| (xt, xt.encoded_size())).collect();
+        let (outputs, stats) = self.run_round(&mut overlay, info, &xts);
+        let mut used = Usage { weight: hook_weight, ..Usage::default() };
+        let mut receipts = Vec::with_capacity(xts.len());
+        for (i, ((xt, len), output)) in xts.iter().zip(outputs).enumerate() {
+            let applied = output
+                .and_then(|a| check_gas_limit(&a, used.gas, gas_limit).map(|()| a))
                 .map_err(|e| Error::InvalidBlock(format!("extrinsic {i} ({}): {e}", xt.hash())))?;
-            match xt {
-                Extrinsic::Native(_) => weight = weight.saturating_add(receipt.weight),
-                Extrinsic::Ethereum(_) => gas = gas.saturating_add(receipt.weight),
-            }
-            receipts.push(receipt);
+            used = used.plus(Usage::of(xt, *len, &applied));
+            receipts.push(applied.receipt);
         }
-        if bytes > limits.max_block_bytes as usize || weight > limits.max_block_weight {
-            return invalid(format!("block exceeds its limits: {bytes} bytes, weight {weight}"));
+        if !used.within(&limits, u64::MAX) {
+            return invalid(format!(
+                "block exceeds its limits: {} bytes, weight {}",
+                used.bytes, used.weight
+            ));
         }
-        let block_events = self.finish(ctx, hook_events);
+        let block_events = self.finish(&mut overlay, info, hook_events);
         let changes = overlay.into_changes();
         let checks = [
             (
@@ -220,12 +388,12 @@ impl Runtime {
                 return invalid(format!("{what} mismatch: header {claimed}, computed {computed}"));
             }
         }
-        if header.weight_used != weight || header.gas_used != gas {
+        if header.weight_used != used.weight || header.gas_used != used.gas {
             return invalid(format!(
-                "weight or gas used mismatch: header {} and {}, computed {weight} and {gas}",
-                header.weight_used, header.gas_used
+                "weight or gas used mismatch: header {} and {}, computed {} and {}",
+                header.weight_used, header.gas_used, used.weight, used.gas
             ));
         }
-        Ok(ExecutedBlock { receipts, block_events, changes })
+        Ok(ExecutedBlock { receipts, block_events, changes, stats })
     }
 }

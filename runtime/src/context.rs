@@ -1,22 +1,16 @@
 //! What a pallet sees while it runs: state access, block information, events.
 //!
-//! Reads and writes go through a [`StateView`] (the block's overlay over the parent state; the
-//! parallel executor provides its own view later). [`Context`] adds one level of storage
-//! transaction on top, so that a failed call can be undone while its fee stays paid.
+//! Reads, writes and deltas go through a [`View`]: the block's overlay over the parent state
+//! for block hooks and genesis, the executor's view of one transaction for extrinsics (see
+//! `hyperion-executor`). [`Context`] adds one level of storage transaction on top, so that a
+//! failed call can be undone while its fee stays paid.
 
+use hyperion_executor::{Delta, Storage, View, Writes};
 use hyperion_primitives::{Address, BlockNumber, EventRecord, Hash};
 use hyperion_state::{ChangeSet, Snapshot};
 use parity_scale_codec::Encode;
 
-/// A mutable view of the state a block executes against.
-pub trait StateView {
-    /// Reads a key (the latest write of this block, else the parent state).
-    fn read(&mut self, key: &[u8]) -> Option<Vec<u8>>;
-    /// Writes (`Some`) or deletes (`None`) a key.
-    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>);
-}
-
-/// A block's writes over a pinned parent snapshot.
+/// A block's writes over a pinned parent snapshot. Deltas apply at once.
 pub struct BlockOverlay {
     base: Snapshot,
     changes: ChangeSet,
@@ -28,22 +22,38 @@ impl BlockOverlay {
         Self { base, changes: ChangeSet::new() }
     }
 
+    /// Takes in the final values of keys written on top of this overlay (by the executor).
+    pub fn absorb(&mut self, changes: ChangeSet) {
+        self.changes.extend(changes);
+    }
+
     /// The writes made so far.
     pub fn into_changes(self) -> ChangeSet {
         self.changes
     }
 }
 
-impl StateView for BlockOverlay {
-    fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+impl Storage for BlockOverlay {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         match self.changes.get(key) {
             Some(value) => value.clone(),
             None => self.base.get(key),
         }
     }
+}
+
+impl View for BlockOverlay {
+    fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        Storage::get(self, key)
+    }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         self.changes.insert(key, value);
+    }
+
+    fn add(&mut self, key: Vec<u8>, delta: Delta) {
+        let value = delta.apply(Storage::get(self, &key).as_deref());
+        self.changes.insert(key, Some(value));
     }
 }
 
@@ -57,6 +67,8 @@ pub trait StorageRead {
 pub trait StorageWrite: StorageRead {
     /// Writes (`Some`) or deletes (`None`) a raw key.
     fn write_raw(&mut self, key: Vec<u8>, value: Option<Vec<u8>>);
+    /// Adds `delta` to a raw key without reading it (see [`Delta`]).
+    fn add_raw(&mut self, key: Vec<u8>, delta: Delta);
 }
 
 /// Facts about the block being built or executed.
@@ -74,9 +86,9 @@ pub struct BlockInfo {
 
 /// The dispatch context of a call or hook.
 pub struct Context<'a> {
-    view: &'a mut dyn StateView,
-    /// Writes of the open storage transaction, if any.
-    pending: Option<ChangeSet>,
+    view: &'a mut dyn View,
+    /// Writes and deltas of the open storage transaction, if any.
+    pending: Option<Writes>,
     events: Vec<EventRecord>,
     /// Number of events that belong to the committed part.
     committed_events: usize,
@@ -86,7 +98,7 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// A context over `view` for `block`.
-    pub fn new(view: &'a mut dyn StateView, block: BlockInfo) -> Self {
+    pub fn new(view: &'a mut dyn View, block: BlockInfo) -> Self {
         Self { view, pending: None, events: Vec::new(), committed_events: 0, block, pallet: 0 }
     }
 
@@ -124,15 +136,13 @@ impl<'a> Context<'a> {
     /// Opens a storage transaction. Panics if one is already open.
     pub(crate) fn begin(&mut self) {
         assert!(self.pending.is_none(), "storage transactions do not nest");
-        self.pending = Some(ChangeSet::new());
+        self.pending = Some(Writes::new());
     }
 
     /// Applies the open transaction's writes and events.
     pub(crate) fn commit(&mut self) {
         let pending = self.pending.take().expect("commit without a transaction");
-        for (key, value) in pending {
-            self.view.write(key, value);
-        }
+        pending.apply_to(self.view);
         self.committed_events = self.events.len();
     }
 
@@ -152,10 +162,10 @@ impl<'a> Context<'a> {
 
 impl StorageRead for Context<'_> {
     fn read_raw(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        if let Some(value) = self.pending.as_ref().and_then(|p| p.get(key)) {
-            return value.clone();
+        match &self.pending {
+            Some(pending) => pending.read(key, |key| self.view.read(key)),
+            None => self.view.read(key),
         }
-        self.view.read(key)
     }
 }
 
@@ -163,9 +173,16 @@ impl StorageWrite for Context<'_> {
     fn write_raw(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         match self.pending.as_mut() {
             Some(pending) => {
-                pending.insert(key, value);
+                pending.write(key, value);
             }
             None => self.view.write(key, value),
+        }
+    }
+
+    fn add_raw(&mut self, key: Vec<u8>, delta: Delta) {
+        match self.pending.as_mut() {
+            Some(pending) => pending.add(key, delta),
+            None => self.view.add(key, delta),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The runtime: an ordered list of pallets, and everything that applies extrinsics with them —
 //! validation, fees, dispatch, block building and block execution.
 
+use hyperion_executor::Executor;
 use hyperion_primitives::{
     Address, Balance, DispatchError, Extrinsic, Hash, Header, Receipt, SignedExtrinsic, Weight,
 };
@@ -40,6 +41,13 @@ pub struct ValidTransaction {
     pub weight: Weight,
 }
 
+/// An applied extrinsic: its receipt, and an Ethereum transaction's gas limit.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    pub(crate) receipt: Receipt,
+    pub(crate) gas_limit: Option<u64>,
+}
+
 /// The runtime of a chain.
 pub struct Runtime {
     pub(crate) entries: Vec<Entry>,
@@ -47,6 +55,8 @@ pub struct Runtime {
     /// The EVM pallet's index and its handler of Ethereum transactions.
     ethereum: Option<(u8, Arc<dyn EthereumTransactions>)>,
     genesis_hash: OnceLock<Hash>,
+    /// Runs a block's extrinsics (serially unless given threads).
+    pub(crate) executor: Executor,
 }
 
 impl Runtime {
@@ -65,7 +75,24 @@ impl Runtime {
             entries.push(Self::entry(index, pallet));
         }
         entries.sort_by_key(|e| e.index);
-        Ok(Self { entries, currency, ethereum: None, genesis_hash: OnceLock::new() })
+        Ok(Self {
+            entries,
+            currency,
+            ethereum: None,
+            genesis_hash: OnceLock::new(),
+            executor: Executor::serial(),
+        })
+    }
+
+    /// The same runtime, executing blocks with `executor` (MPEF on its threads).
+    pub fn with_executor(mut self, executor: Executor) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    /// The executor blocks run on.
+    pub fn executor(&self) -> &Executor {
+        &self.executor
     }
 
     /// The same runtime, handing Ethereum transactions to `handler`: the EVM pallet, which is
@@ -78,7 +105,9 @@ impl Runtime {
         Ok(self)
     }
 
-    fn ethereum(&self) -> std::result::Result<(u8, &dyn EthereumTransactions), InvalidTransaction> {
+    pub(crate) fn ethereum(
+        &self,
+    ) -> std::result::Result<(u8, &dyn EthereumTransactions), InvalidTransaction> {
         let (index, handler) = self.ethereum.as_ref().ok_or(InvalidTransaction::EthereumUnsupported)?;
         Ok((*index, handler.as_ref()))
     }
@@ -247,6 +276,16 @@ impl Runtime {
         xt: &Extrinsic,
         len: usize,
     ) -> std::result::Result<Receipt, InvalidTransaction> {
+        self.apply(ctx, xt, len).map(|applied| applied.receipt)
+    }
+
+    /// [`Runtime::apply_extrinsic`], also returning an Ethereum transaction's gas limit.
+    pub(crate) fn apply(
+        &self,
+        ctx: &mut Context<'_>,
+        xt: &Extrinsic,
+        len: usize,
+    ) -> std::result::Result<Applied, InvalidTransaction> {
         Self::check_len(len, &Self::limits(ctx))?;
         let native = match xt {
             Extrinsic::Native(native) => native,
@@ -261,13 +300,14 @@ impl Runtime {
                 }
                 ctx.set_pallet(0);
                 let outcome = outcome?;
-                return Ok(Receipt {
+                let receipt = Receipt {
                     success: outcome.success,
                     error: outcome.error,
                     fee: outcome.fee,
                     weight: outcome.gas_used,
                     events: ctx.take_events(),
-                });
+                };
+                return Ok(Applied { receipt, gas_limit: Some(outcome.gas_limit) });
             }
         };
         let valid = self.check_native(ctx, native, len)?;
@@ -306,13 +346,14 @@ impl Runtime {
             None => system::Event::ExtrinsicSuccess { weight },
             Some(_) => system::Event::ExtrinsicFailed { weight },
         });
-        Ok(Receipt {
+        let receipt = Receipt {
             success: error.is_none(),
             error,
             fee: valid.fee.saturating_add(valid.tip),
             weight,
             events: ctx.take_events(),
-        })
+        };
+        Ok(Applied { receipt, gas_limit: None })
     }
 
     /// Withdraws the fee and tip (checked payable) and distributes them.

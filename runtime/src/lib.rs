@@ -30,9 +30,13 @@ use parity_scale_codec::{Decode, DecodeAll};
 use serde::de::DeserializeOwned;
 
 pub use block::{BuiltBlock, ExecutedBlock, TransactionSource};
-pub use context::{BlockInfo, BlockOverlay, Context, QueryContext, StateView, StorageRead, StorageWrite};
+pub use context::{BlockInfo, BlockOverlay, Context, QueryContext, StorageRead, StorageWrite};
 pub use executive::{Runtime, ValidTransaction};
 pub use fees::{holders_pool_account, FeeConfig, FeeSplit};
+pub use hyperion_executor::{
+    Config as ExecutorConfig, Delta, DeltaKind, Executor, Mode as ExecutionMode, SerialReason,
+    Stats as ExecutionStats, View, U128, U64,
+};
 pub use metadata::{PalletMetadata, RuntimeMetadata};
 pub use pallet::{CallError, CallResult, GenesisError, Origin, Pallet, QueryError};
 pub use storage::{Blake2_128Concat, Identity, StorageDoubleMap, StorageMap, StorageValue};

@@ -16,6 +16,7 @@
 //! Values are SCALE-encoded. A stored value that does not decode means the state is corrupt;
 //! that is a broken invariant and panics.
 
+use hyperion_executor::Delta;
 pub use hyperion_primitives::storage_key::{storage_prefix, Blake2_128Concat, Identity, StorageHasher};
 use parity_scale_codec::{Decode, Encode};
 use std::marker::PhantomData;
@@ -61,6 +62,11 @@ impl<V: Encode + Decode> StorageValue<V> {
     /// Removes the value.
     pub fn kill<S: StorageWrite + ?Sized>(&self, s: &mut S) {
         s.write_raw(self.key(), None);
+    }
+
+    /// Adds `delta` to the value without reading it (the kind must match `V`'s encoding).
+    pub fn add<S: StorageWrite + ?Sized>(&self, s: &mut S, delta: Delta) {
+        s.add_raw(self.key(), delta);
     }
 }
 
@@ -108,6 +114,12 @@ impl<K: Encode + Decode, V: Encode + Decode, H: StorageHasher> StorageMap<K, V, 
     /// Removes the value at `k`.
     pub fn remove<S: StorageWrite + ?Sized>(&self, s: &mut S, k: &K) {
         s.write_raw(self.key(k), None);
+    }
+
+    /// Adds `delta` to the value at `k` without reading it (the kind must match `V`'s
+    /// encoding).
+    pub fn add<S: StorageWrite + ?Sized>(&self, s: &mut S, k: &K, delta: Delta) {
+        s.add_raw(self.key(k), delta);
     }
 
     /// Up to `limit` entries in storage-key order, after the entry of `start_after` when given.
@@ -202,10 +214,17 @@ mod tests {
                 None => self.0.remove(&key),
             };
         }
+
+        fn add_raw(&mut self, key: Vec<u8>, delta: Delta) {
+            let value = delta.apply(self.0.get(&key).map(Vec::as_slice));
+            self.0.insert(key, value);
+        }
     }
 
     const COUNTER: StorageValue<u32> = StorageValue::new("Test", "Counter");
     const MAP: StorageMap<u64, u32, Blake2_128Concat> = StorageMap::new("Test", "Map");
+    const TOTAL: StorageValue<u128> = StorageValue::new("Test", "Total");
+    const GAS: StorageMap<u64, u64, Blake2_128Concat> = StorageMap::new("Test", "Gas");
     const DOUBLE: StorageDoubleMap<u8, u8, bool, Identity, Blake2_128Concat> =
         StorageDoubleMap::new("Test", "Double");
 
@@ -234,6 +253,11 @@ mod tests {
         assert_eq!(MAP.get(&mut s, &1), None);
         DOUBLE.insert(&mut s, &1, &2, &true);
         assert_eq!(DOUBLE.get(&mut s, &1, &2), Some(true));
+        TOTAL.add(&mut s, Delta::add(&hyperion_executor::U128, 7));
+        TOTAL.add(&mut s, Delta::sub(&hyperion_executor::U128, 2));
+        assert_eq!(TOTAL.get(&mut s), Some(5));
+        GAS.add(&mut s, &3, Delta::add(&hyperion_executor::U64, 9));
+        assert_eq!(GAS.get(&mut s, &3), Some(9));
         assert_eq!(DOUBLE.get(&mut s, &2, &1), None);
     }
 

@@ -68,10 +68,18 @@ pub trait EthereumTransactions: Send + Sync {
 
     /// Executes `raw` in the block of `ctx` with the exact nonce: gas is charged and its fee
     /// split, the changes kept (also when the EVM reverts: the outcome then says it failed).
-    /// Refuses an invalid transaction, including one that no longer fits the block's gas. The
-    /// runtime runs this in a storage transaction (a refusal leaves nothing behind) and makes
-    /// the receipt from the outcome and the events it deposited.
+    /// Refuses an invalid transaction. The runtime runs this in a storage transaction (a refusal
+    /// leaves nothing behind), makes the receipt from the outcome and the events it deposited,
+    /// and checks the outcome's gas limit against what the transactions before it left of the
+    /// block's gas (so that transactions do not read a block-wide gas counter, which would make
+    /// each depend on the one before). Gas used is added to the pallet's counter as a delta.
     fn apply(&self, ctx: &mut Context<'_>, raw: &[u8]) -> Result<EthereumOutcome, InvalidTransaction>;
+
+    /// The gas limit of `raw` without checking the rest of it (the block builder's budget).
+    fn gas_limit(&self, raw: &[u8]) -> Result<u64, InvalidTransaction>;
+
+    /// The gas a block may use, in `state`.
+    fn block_gas_limit(&self, state: &mut dyn StorageRead) -> u64;
 }
 
 /// What an included Ethereum transaction did, for its receipt.
@@ -85,4 +93,6 @@ pub struct EthereumOutcome {
     pub fee: Balance,
     /// Gas used.
     pub gas_used: u64,
+    /// The transaction's gas limit.
+    pub gas_limit: u64,
 }

@@ -2,11 +2,15 @@
 //! of a transaction, and why one cannot be included.
 
 use alloy_primitives::{Address, Bytes, Log, TxKind, B256, U256};
-use revm::context::result::{EVMError, ExecutionResult, InvalidTransaction, Output};
-use revm::context::{BlockEnv as RevmBlockEnv, CfgEnv, Context, TxEnv};
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
+use revm::context::{BlockEnv as RevmBlockEnv, CfgEnv, Context, ContextSetters, TxEnv};
+use revm::context_interface::{ContextTr, JournalTr};
+use revm::handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler};
+use revm::interpreter::interpreter_action::FrameInit;
 use revm::primitives::eip4844::{BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE};
 use revm::state::EvmState as RevmChanges;
 use revm::{ExecuteEvm, MainBuilder, MainContext};
+use std::marker::PhantomData;
 
 use crate::overlay::BlockState;
 use crate::spec::Fork;
@@ -262,16 +266,60 @@ impl Vm {
         block: &BlockEnv,
         tx: TxEnv,
     ) -> Result<std::result::Result<(Executed, RevmChanges), InvalidTx>> {
+        self.run(cfg, state, block, tx, Reward::Pay)
+    }
+
+    fn run<S: EvmState>(
+        &self,
+        cfg: CfgEnv,
+        state: &mut BlockState<S>,
+        block: &BlockEnv,
+        tx: TxEnv,
+        reward: Reward,
+    ) -> Result<std::result::Result<(Executed, RevmChanges), InvalidTx>> {
         let mut evm =
             Context::mainnet().with_cfg(cfg).with_block(self.block_env(block)).with_db(state).build_mainnet();
-        let outcome = match evm.transact(tx) {
+        let result = match reward {
+            Reward::Pay => evm.transact(tx).map(|outcome| (outcome.result, outcome.state)),
+            Reward::Defer => {
+                evm.ctx.set_tx(tx);
+                let result = DeferReward::default().run(&mut evm);
+                let changes = evm.finalize();
+                result.map(|result| (result, changes))
+            }
+        };
+        let (result, changes) = match result {
             Ok(outcome) => outcome,
             Err(EVMError::Transaction(e)) => return Ok(Err(e.into())),
             Err(EVMError::Database(e)) => return Err(e),
             Err(EVMError::Header(e)) => return Err(Error::Block(e.to_string())),
             Err(e) => return Err(Error::Block(e.to_string())),
         };
-        Ok(Ok((executed(outcome.result), outcome.state)))
+        Ok(Ok((executed(result), changes)))
+    }
+
+    /// As [`Vm::execute`], except that the block's beneficiary (COINBASE) is not paid its
+    /// priority fee: the fee is returned for the caller to pay, as Hyperion pays it with a
+    /// commutative delta so that transactions running in parallel do not all write the
+    /// coinbase account. Before the fee is paid, the state differs from Ethereum's only in
+    /// the beneficiary's balance.
+    pub fn execute_deferring_reward<S: EvmState>(
+        &self,
+        state: &mut BlockState<S>,
+        block: &BlockEnv,
+        tx: &EthTransaction,
+    ) -> Result<std::result::Result<(Executed, U256), InvalidTx>> {
+        let price = tx.effective_gas_price(Some(block.base_fee));
+        let reward_per_gas =
+            if self.fork >= Fork::London { price.saturating_sub(u128::from(block.base_fee)) } else { price };
+        Ok(match self.run(self.cfg(), state, block, tx.tx_env(), Reward::Defer)? {
+            Ok((executed, changes)) => {
+                state.apply(changes);
+                let reward = U256::from(reward_per_gas) * U256::from(executed.gas_used);
+                Ok((executed, reward))
+            }
+            Err(invalid) => Err(invalid),
+        })
     }
 
     /// Executes `tx` in `block` and keeps its changes in `state` when it can be included; if
@@ -299,6 +347,43 @@ impl Vm {
             }
             Err(invalid) => Err(invalid),
         })
+    }
+}
+
+/// Who pays the block's beneficiary its priority fee.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reward {
+    /// revm, inside the transaction, as on Ethereum.
+    Pay,
+    /// The caller, after the transaction.
+    Defer,
+}
+
+/// revm's mainnet handler without the beneficiary's reward.
+struct DeferReward<EVM, ERROR, FRAME>(PhantomData<(EVM, ERROR, FRAME)>);
+
+impl<EVM, ERROR, FRAME> Default for DeferReward<EVM, ERROR, FRAME> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<EVM, ERROR, FRAME> Handler for DeferReward<EVM, ERROR, FRAME>
+where
+    EVM: EvmTr<Context: ContextTr<Journal: JournalTr<State = RevmChanges>>, Frame = FRAME>,
+    ERROR: EvmTrError<EVM>,
+    FRAME: FrameTr<FrameResult = FrameResult, FrameInit = FrameInit>,
+{
+    type Evm = EVM;
+    type Error = ERROR;
+    type HaltReason = HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        _evm: &mut EVM,
+        _result: &mut FrameResult,
+    ) -> std::result::Result<(), ERROR> {
+        Ok(())
     }
 }
 

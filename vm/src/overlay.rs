@@ -103,6 +103,22 @@ impl<S: EvmState> BlockState<S> {
         }
     }
 
+    /// Adds `amount` to the balance of `address` after a transaction, as a block's beneficiary
+    /// is paid its priority fee: the account is touched, so an empty one is deleted
+    /// (EIP-161).
+    pub fn credit(&mut self, address: Address, amount: U256) -> Result<()> {
+        let mut account = self.account(address)?.unwrap_or_default();
+        account.balance = account.balance.saturating_add(amount);
+        if account.is_empty() {
+            self.accounts.insert(address, None);
+            self.storage.remove(&address);
+            self.wiped.insert(address);
+        } else {
+            self.accounts.insert(address, Some(account));
+        }
+        Ok(())
+    }
+
     /// The block's changes, and the state it started from.
     pub fn into_diff(self) -> (S, StateDiff) {
         let mut accounts: BTreeMap<Address, AccountDiff> = BTreeMap::new();

@@ -69,6 +69,16 @@ impl EthTransaction {
         Ok(Self { envelope, sender, hash, len: raw.len() })
     }
 
+    /// The gas limit of `raw`, decoded without recovering the sender (cheap: what a block
+    /// builder needs to budget the block's gas before executing).
+    pub fn peek_gas_limit(raw: &[u8]) -> Result<u64, TxError> {
+        if raw.len() > MAX_TX_BYTES {
+            return Err(TxError::TooLarge { len: raw.len(), max: MAX_TX_BYTES });
+        }
+        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+        Ok(envelope.gas_limit())
+    }
+
     /// Decodes `raw` with a sender already known (recorded when the transaction was included),
     /// without recovering it from the signature again: for reading stored blocks.
     pub fn decode_with_sender(raw: &[u8], sender: Address) -> Result<Self, TxError> {

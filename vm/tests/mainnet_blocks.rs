@@ -12,7 +12,7 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_rpc_types_eth::Transaction;
 use hyperion_vm::{
     block_bloom, receipts_root, Address, BlockEnv, BlockState, Bloom, EthTransaction, EvmLedger, Fork,
-    KeyedState, Receipt, Vm, B256, U256,
+    KeyedState, Receipt, StateDiff, Vm, B256, U256,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -93,7 +93,10 @@ struct Expected {
     receipts_root: B256,
 }
 
-fn run_block(dir: &Path) -> Result<(usize, Fork), String> {
+/// Executes the block in `dir` and checks its header's results. With `defer_reward`, the
+/// beneficiary's fees are paid after each transaction (as the EVM pallet pays them); returns the
+/// block's state changes either way.
+fn run_block(dir: &Path, defer_reward: bool) -> Result<(usize, Fork, StateDiff), String> {
     let block = read_json(&dir.join("block.json"));
     let field = |name: &str| block[name].as_str().ok_or_else(|| format!("no {name}"));
     let number = hex_u64(field("number")?);
@@ -137,10 +140,18 @@ fn run_block(dir: &Path) -> Result<(usize, Fork), String> {
         if tx.hash() != *rpc.inner.inner().tx_hash() {
             return Err(format!("transaction {index}: hash {}", tx.hash()));
         }
-        let executed = vm
-            .execute(&mut state, &env, &tx)
-            .map_err(|e| format!("transaction {index}: {e}"))?
-            .map_err(|e| format!("transaction {index} refused: {e}"))?;
+        let executed = if defer_reward {
+            let (executed, reward) = vm
+                .execute_deferring_reward(&mut state, &env, &tx)
+                .map_err(|e| format!("transaction {index}: {e}"))?
+                .map_err(|e| format!("transaction {index} refused: {e}"))?;
+            state.credit(env.beneficiary, reward).map_err(|e| format!("transaction {index}: {e}"))?;
+            executed
+        } else {
+            vm.execute(&mut state, &env, &tx)
+                .map_err(|e| format!("transaction {index}: {e}"))?
+                .map_err(|e| format!("transaction {index} refused: {e}"))?
+        };
         cumulative_gas_used += executed.gas_used;
         let success = executed.success();
         receipts.push(Receipt { tx_type: tx.tx_type(), success, cumulative_gas_used, logs: executed.logs });
@@ -158,7 +169,7 @@ fn run_block(dir: &Path) -> Result<(usize, Fork), String> {
             expected.receipts_root
         ));
     }
-    Ok((transactions.len(), fork))
+    Ok((transactions.len(), fork, state.into_diff().1))
 }
 
 #[test]
@@ -174,9 +185,16 @@ fn mainnet_blocks_give_their_headers_results() {
     let mut failures = Vec::new();
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        match run_block(dir) {
-            Ok((txs, fork)) => println!("block {name} ({fork:?}): {txs} transactions, header results match"),
-            Err(e) => failures.push(format!("block {name}: {e}")),
+        let inline = run_block(dir, false);
+        let deferred = run_block(dir, true);
+        match (inline, deferred) {
+            (Ok((txs, fork, inline)), Ok((_, _, deferred))) if inline == deferred => {
+                println!("block {name} ({fork:?}): {txs} transactions, header results match")
+            }
+            (Ok(_), Ok(_)) => failures.push(format!(
+                "block {name}: paying the beneficiary after each transaction changes the state"
+            )),
+            (Err(e), _) | (_, Err(e)) => failures.push(format!("block {name}: {e}")),
         }
     }
     for failure in &failures {

@@ -37,7 +37,7 @@ impl TransactionSource for SliceSource<'_> {
     }
 
     /// Rejections are read from the built block afterwards.
-    fn reject(&mut self, _reason: &InvalidTransaction) {}
+    fn reject(&mut self, _hash: &hyperion_primitives::Hash, _reason: &InvalidTransaction) {}
 }
 
 impl Chain {

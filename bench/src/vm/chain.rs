@@ -65,7 +65,7 @@ impl TransactionSource for Source {
             (Arc::new(xt), len)
         })
     }
-    fn reject(&mut self, reason: &InvalidTransaction) {
+    fn reject(&mut self, _hash: &hyperion_primitives::Hash, reason: &InvalidTransaction) {
         self.1.push(reason.clone());
     }
 }

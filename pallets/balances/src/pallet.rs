@@ -2,8 +2,8 @@
 
 use hyperion_primitives::{Address, Balance, DispatchError, Weight};
 use hyperion_runtime::{
-    decode_call, query_arg, Blake2_128Concat, CallResult, Context, Currency, GenesisError, Origin, Pallet,
-    PalletMetadata, QueryContext, QueryError, StorageMap, StorageRead, StorageValue,
+    decode_call, query_arg, Blake2_128Concat, CallResult, Context, Currency, Delta, DeltaKind, GenesisError,
+    Origin, Pallet, PalletMetadata, QueryContext, QueryError, StorageMap, StorageRead, StorageValue,
 };
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,23 @@ pub const ACCOUNTS: StorageMap<Address, AccountData, Blake2_128Concat> = Storage
 pub const TOTAL_ISSUANCE: StorageValue<Balance> = StorageValue::new(PREFIX, "TotalIssuance");
 /// Everything ever burned (fees' burn share, explicit burns).
 pub const TOTAL_BURNED: StorageValue<Balance> = StorageValue::new(PREFIX, "TotalBurned");
+
+/// `+add −sub` on an account's free balance, as a delta on [`ACCOUNTS`]: how credits (transfers
+/// in, fee shares, deposits) reach an account without reading it, so that many transactions
+/// can pay the same account in parallel. Saturating: the sum of all balances is the total
+/// issuance, a `u128`, so a credit never overflows.
+pub static FREE: DeltaKind = DeltaKind { name: "Balances.Accounts.free", apply: apply_free };
+
+fn apply_free(value: Option<&[u8]>, add: Balance, sub: Balance) -> Vec<u8> {
+    let mut data = value.and_then(|mut v| AccountData::decode(&mut v).ok()).unwrap_or_default();
+    data.free = data.free.saturating_add(add).saturating_sub(sub);
+    data.encode()
+}
+
+/// `+add −sub` on [`TOTAL_ISSUANCE`] or [`TOTAL_BURNED`].
+fn total_delta(add: Balance, sub: Balance) -> Delta {
+    Delta { add, sub, kind: &hyperion_runtime::U128 }
+}
 
 /// An account's balances.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode)]
@@ -160,17 +177,14 @@ impl Balances {
         ACCOUNTS.insert(ctx, who, data);
     }
 
-    fn change_issuance(
-        &self,
-        ctx: &mut Context<'_>,
-        add: Balance,
-        sub: Balance,
-    ) -> Result<(), DispatchError> {
-        let issuance = TOTAL_ISSUANCE.get_or_default(ctx);
-        let new =
-            issuance.checked_add(add).and_then(|i| i.checked_sub(sub)).ok_or(self.error(Error::Overflow))?;
-        TOTAL_ISSUANCE.put(ctx, &new);
-        Ok(())
+    /// Changes the total issuance by `+add −sub`, as a delta (every fee changes it).
+    fn change_issuance(ctx: &mut Context<'_>, add: Balance, sub: Balance) {
+        TOTAL_ISSUANCE.add(ctx, total_delta(add, sub));
+    }
+
+    /// Credits `amount` to `who`'s free balance without reading it.
+    fn credit(ctx: &mut Context<'_>, who: &Address, amount: Balance) {
+        ACCOUNTS.add(ctx, who, Delta::add(&FREE, amount));
     }
 
     fn take_free(
@@ -187,7 +201,7 @@ impl Balances {
     /// Removes `amount` from `who`'s free balance and from the issuance (all or nothing).
     fn destroy(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
         let data = self.take_free(ctx, who, amount)?;
-        self.change_issuance(ctx, 0, amount)?;
+        Self::change_issuance(ctx, 0, amount);
         Self::set_account(ctx, who, &data);
         Ok(())
     }
@@ -201,10 +215,8 @@ impl Balances {
     ) -> Result<(), DispatchError> {
         let from_data = self.take_free(ctx, from, amount)?;
         if from != to {
-            let mut to_data = Self::account(ctx, to);
-            to_data.free = to_data.free.checked_add(amount).ok_or(self.error(Error::Overflow))?;
             Self::set_account(ctx, from, &from_data);
-            Self::set_account(ctx, to, &to_data);
+            Self::credit(ctx, to, amount);
         }
         ctx.deposit_event_of(self.index, &Event::Transfer { from: *from, to: *to, amount });
         Ok(())
@@ -316,19 +328,15 @@ impl Currency for Balances {
     }
 
     fn deposit(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
-        let mut data = Self::account(ctx, who);
-        data.free = data.free.checked_add(amount).ok_or(self.error(Error::Overflow))?;
-        self.change_issuance(ctx, amount, 0)?;
-        Self::set_account(ctx, who, &data);
+        Self::credit(ctx, who, amount);
+        Self::change_issuance(ctx, amount, 0);
         ctx.deposit_event_of(self.index, &Event::Deposit { who: *who, amount });
         Ok(())
     }
 
     fn burn(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
-        let burned =
-            TOTAL_BURNED.get_or_default(ctx).checked_add(amount).ok_or(self.error(Error::Overflow))?;
         self.destroy(ctx, who, amount)?;
-        TOTAL_BURNED.put(ctx, &burned);
+        TOTAL_BURNED.add(ctx, total_delta(amount, 0));
         ctx.deposit_event_of(self.index, &Event::Burned { who: *who, amount });
         Ok(())
     }
@@ -339,7 +347,7 @@ impl Currency for Balances {
             return Ok(());
         }
         let (add, sub) = if free > data.free { (free - data.free, 0) } else { (0, data.free - free) };
-        self.change_issuance(ctx, add, sub)?;
+        Self::change_issuance(ctx, add, sub);
         data.free = free;
         Self::set_account(ctx, who, &data);
         ctx.deposit_event_of(self.index, &Event::BalanceSet { who: *who, free });

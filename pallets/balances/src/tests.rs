@@ -33,7 +33,7 @@ impl TransactionSource for VecSource {
             (Arc::new(x), len)
         })
     }
-    fn reject(&mut self, reason: &InvalidTransaction) {
+    fn reject(&mut self, _hash: &hyperion_primitives::Hash, reason: &InvalidTransaction) {
         self.1.push(reason.clone());
     }
 }

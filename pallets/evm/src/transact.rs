@@ -4,8 +4,8 @@
 use hyperion_primitives::{Address, Balance, DispatchError, Hash};
 use hyperion_runtime::system::{ACCOUNT_NONCE, FEE_CONFIG};
 use hyperion_runtime::{
-    holders_pool_account, Context, EthereumOutcome, EthereumTransactions, InvalidTransaction, StorageRead,
-    ValidTransaction,
+    holders_pool_account, Context, Delta, EthereumOutcome, EthereumTransactions, InvalidTransaction,
+    StorageRead, ValidTransaction, U64,
 };
 use hyperion_vm::{
     is_delegation, BlockEnv, BlockState, EthTransaction, EvmState, Executed, Fork, InvalidTx, Status, B256,
@@ -121,7 +121,7 @@ impl Evm {
     }
 
     /// Charges the base-fee part of the gas (`base_part`, already returned to the sender by
-    /// `write_diff`) with the chain's fee split; the tip went to the proposer in the EVM.
+    /// `write_diff`) with the chain's fee split; the tip is paid to the proposer after this.
     fn charge_base_fee(
         &self,
         ctx: &mut Context<'_>,
@@ -175,26 +175,32 @@ impl EthereumTransactions for Evm {
             });
         }
         let config = Self::config(ctx);
-        let used = GAS_USED.get_or_default(ctx);
-        if used.saturating_add(tx.gas_limit()) > config.gas_limit {
-            return Err(InvalidTransaction::ExhaustsBlock);
-        }
         let env = Self::block_env(ctx, config.gas_limit);
         let vm = Self::vm(ctx);
         let mut state = BlockState::new(ChainState::new(ctx, self.currency.as_ref()));
-        let executed =
-            vm.execute(&mut state, &env, &tx).map_err(|e| refuse(format!("state: {e}")))?.map_err(refusal)?;
+        // The proposer's priority fee is paid below as a delta, not by the EVM: otherwise every
+        // transaction would read and write the proposer's account, one after the other.
+        let (executed, tip) = vm
+            .execute_deferring_reward(&mut state, &env, &tx)
+            .map_err(|e| refuse(format!("state: {e}")))?
+            .map_err(refusal)?;
         let (_, diff) = state.into_diff();
 
         let price = tx.effective_gas_price(Some(env.base_fee));
         let gas = u128::from(executed.gas_used);
         let base_part = gas * u128::from(env.base_fee);
         let sender = to_native(tx.sender());
-        let charged = write_diff(ctx, self.currency.as_ref(), &diff, sender, base_part)
-            .and_then(|()| self.charge_base_fee(ctx, &sender, base_part));
-        // The EVM checked the sender could pay, and only moved balances that exist.
+        let proposer = ctx.block().proposer;
+        let currency = self.currency.as_ref();
+        // The EVM checked the sender could pay (so the tip fits the ledger's u128), and only
+        // moved balances that exist.
+        let charged = Balance::try_from(tip).map_err(|_| DispatchError::Arithmetic).and_then(|tip| {
+            write_diff(ctx, currency, &diff, sender, base_part)?;
+            self.charge_base_fee(ctx, &sender, base_part)?;
+            currency.deposit(ctx, &proposer, tip)
+        });
         charged.map_err(|e| refuse(format!("could not apply the transaction's changes: {e:?}")))?;
-        GAS_USED.put(ctx, &(used + executed.gas_used));
+        GAS_USED.add(ctx, Delta::add(&U64, u128::from(executed.gas_used)));
         self.record(ctx, &tx, &executed, price);
         let error = match executed.status {
             Status::Success => None,
@@ -206,6 +212,15 @@ impl EthereumTransactions for Evm {
             error: error.map(|e| DispatchError::Module { pallet: self.index, error: e as u8 }),
             fee: gas * price,
             gas_used: executed.gas_used,
+            gas_limit: tx.gas_limit(),
         })
+    }
+
+    fn gas_limit(&self, raw: &[u8]) -> Result<u64, InvalidTransaction> {
+        EthTransaction::peek_gas_limit(raw).map_err(|e| refuse(e.to_string()))
+    }
+
+    fn block_gas_limit(&self, state: &mut dyn StorageRead) -> u64 {
+        Self::config(state).gas_limit
     }
 }
