@@ -29,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod mpef;
 mod report;
 pub mod runtime;
 pub mod state;

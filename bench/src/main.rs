@@ -9,7 +9,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hyperion_bench::{runtime, state, table, vm, Row};
+use hyperion_bench::{mpef, runtime, state, table, vm, Row};
 
 /// Comparative benchmarks: each case is measured against a baseline in the same run.
 #[derive(Parser, Debug)]
@@ -41,6 +41,13 @@ enum Suite {
     /// Ethereum transactions per second through block execution (value transfers, ERC20
     /// transfers), sequential, against revm alone over its in-memory database.
     Vm,
+    /// Block execution with MPEF against serial execution, same blocks, same process:
+    /// independent native, ERC20 and Ethereum transfers, all to one account, a dependency chain.
+    Mpef {
+        /// Worker threads of the parallel side.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=256))]
+        threads: u16,
+    },
     State {
         /// Tiny sizes (20k keys) for tests; overrides `--quick`.
         #[arg(long)]
@@ -71,6 +78,14 @@ fn main() -> anyhow::Result<()> {
                     .and_then(|o| o.check().map(|()| o))
                     .with_context(|| format!("vm suite, {case:?}"))?;
                 emit(&outcome.rows(), cli.json, &mut rows);
+            }
+        }
+        Suite::Mpef { threads } => {
+            let cases: &[mpef::Case] = if cli.quick { &mpef::QUICK_CASES } else { &mpef::CASES };
+            for case in cases {
+                let row = mpef::run_case(case, usize::from(threads), cli.repetitions)
+                    .with_context(|| format!("mpef suite, {case:?}"))?;
+                emit(&[row], cli.json, &mut rows);
             }
         }
         Suite::State { smoke, keys } => {

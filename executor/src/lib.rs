@@ -148,8 +148,8 @@ impl Config {
         Self {
             threads: threads.max(1),
             min_parallel_txns: 8,
-            max_aborts_per_100: 40,
-            min_executions_before_giving_up: 32,
+            max_aborts_per_100: 25,
+            min_executions_before_giving_up: 16,
             serial_blocks_after_conflicts: 2,
         }
     }
@@ -244,7 +244,7 @@ impl Executor {
             run.counters.validations.load(Relaxed),
             run.counters.aborts.load(Relaxed),
         );
-        match run.finish() {
+        match run.finish(Some(pool)) {
             Some((outputs, changes)) => {
                 self.penalty.store(0, Relaxed);
                 let stats =

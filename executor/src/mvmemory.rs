@@ -173,20 +173,44 @@ impl MvMemory {
         })
     }
 
-    /// The value of every key the block wrote, after its last transaction.
-    pub(crate) fn final_writes(&self, txns: TxnIndex, storage: &dyn Storage) -> Vec<(Vec<u8>, Value)> {
-        let mut keys = Vec::new();
+    /// The value of every key the block wrote, after its last transaction (nothing may run
+    /// any more). One pass over each shard, without hashing or locking per key.
+    pub(crate) fn final_writes(&self, storage: &dyn Storage) -> Vec<(Vec<u8>, Value)> {
+        let mut out = Vec::new();
         for shard in self.shards.iter() {
-            keys.extend(shard.lock().iter().filter(|(_, r)| !r.versions.is_empty()).map(|(k, _)| k.clone()));
-        }
-        keys.into_iter()
-            .map(|key| match self.read(&key, txns, storage) {
-                Read::Value(value) => (key, value),
-                Read::Blocked(txn) => {
-                    panic!("transaction {txn} is still being re-executed after the block ended")
+            let shard = shard.lock();
+            for (key, record) in shard.iter().filter(|(_, r)| !r.versions.is_empty()) {
+                let mut deltas = Vec::new();
+                let mut value = None;
+                for (txn, entry) in record.versions.iter().rev() {
+                    match entry {
+                        Entry::Write(written) => {
+                            value = Some(written.clone());
+                            break;
+                        }
+                        Entry::Delta(delta) => deltas.push(*delta),
+                        Entry::Estimate => {
+                            panic!("transaction {txn} is still being re-executed after the block ended")
+                        }
+                    }
                 }
-            })
-            .collect()
+                let value = match value {
+                    Some(value) => value,
+                    None => record.base.clone().unwrap_or_else(|| storage.get(key).map(Arc::from)),
+                };
+                let value = if deltas.is_empty() {
+                    value
+                } else {
+                    let mut current = value.as_deref().map(<[u8]>::to_vec);
+                    for delta in deltas.iter().rev() {
+                        current = Some(delta.apply(current.as_deref()));
+                    }
+                    current.map(Arc::from)
+                };
+                out.push((key.clone(), value));
+            }
+        }
+        out
     }
 }
 

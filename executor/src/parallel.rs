@@ -184,7 +184,8 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
     }
 
     /// The outputs and writes, or `None` when the run gave up. Re-raises a transaction's panic.
-    pub(crate) fn finish(self) -> Option<(Vec<T::Output>, ChangeSet)> {
+    /// With a `pool`, the block's multi-version memory is freed there, in the background.
+    pub(crate) fn finish(self, pool: Option<&rayon::ThreadPool>) -> Option<(Vec<T::Output>, ChangeSet)> {
         if let Some(payload) = self.panic.into_inner() {
             resume_unwind(payload);
         }
@@ -198,13 +199,19 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             .enumerate()
             .map(|(txn, slot)| slot.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output")))
             .collect();
-        let n = TxnIndex::try_from(self.txs.len()).expect("block sizes fit u32");
         let changes = self
             .memory
-            .final_writes(n, self.storage)
+            .final_writes(self.storage)
             .into_iter()
             .map(|(key, value)| (key, value.as_deref().map(<[u8]>::to_vec)))
             .collect();
+        match pool {
+            Some(pool) => {
+                let (memory, scheduler) = (self.memory, self.scheduler);
+                pool.spawn(move || drop((memory, scheduler)));
+            }
+            None => drop((self.memory, self.scheduler)),
+        }
         Some((outputs, changes))
     }
 }

@@ -121,7 +121,7 @@ fn parallel(block: &Block, threads: usize) -> (Vec<Vec<Option<Vec<u8>>>>, hyperi
             s.spawn(|| run.work());
         }
     });
-    run.finish().expect("a run that never gives up finishes")
+    run.finish(None).expect("a run that never gives up finishes")
 }
 
 #[test]

@@ -60,6 +60,10 @@ pub struct ExecutedBlock {
     pub changes: ChangeSet,
     /// How the extrinsics were executed.
     pub stats: Stats,
+    /// Weight used (hooks and native extrinsics).
+    pub weight_used: Weight,
+    /// Gas used by Ethereum transactions.
+    pub gas_used: u64,
 }
 
 /// One round of extrinsics, as the executor runs them.
@@ -333,6 +337,47 @@ impl Runtime {
         parent: &Header,
         block: &Block,
     ) -> Result<ExecutedBlock> {
+        let executed = self.execute_extrinsics(state, parent, block)?;
+        let header = &block.header;
+        let checks = [
+            (
+                "extrinsics root",
+                header.extrinsics_root,
+                ordered_root(block.extrinsics.iter().map(Encode::encode)),
+            ),
+            (
+                "receipts root",
+                header.receipts_root,
+                ordered_root(executed.receipts.iter().map(Encode::encode)),
+            ),
+            ("state root", header.state_root, state.compute_root(parent.number, &executed.changes)?),
+        ];
+        for (what, claimed, computed) in checks {
+            if claimed != computed {
+                return Err(Error::InvalidBlock(format!(
+                    "{what} mismatch: header {claimed}, computed {computed}"
+                )));
+            }
+        }
+        if header.weight_used != executed.weight_used || header.gas_used != executed.gas_used {
+            return Err(Error::InvalidBlock(format!(
+                "weight or gas used mismatch: header {} and {}, computed {} and {}",
+                header.weight_used, header.gas_used, executed.weight_used, executed.gas_used
+            )));
+        }
+        Ok(executed)
+    }
+
+    /// Executes `block`'s hooks and extrinsics on top of the latest state (`parent` must be its
+    /// header), checking that it extends `parent` and that every extrinsic is valid and within
+    /// the block's limits, but not the roots, weight and gas its header claims (see
+    /// [`Runtime::execute_block`]). Nothing is committed.
+    pub fn execute_extrinsics(
+        &self,
+        state: &dyn StateDb,
+        parent: &Header,
+        block: &Block,
+    ) -> Result<ExecutedBlock> {
         let header = &block.header;
         let invalid = |what: String| Err(Error::InvalidBlock(what));
         if header.parent_hash != parent.hash() || header.number != parent.number + 1 {
@@ -374,26 +419,13 @@ impl Runtime {
         }
         let block_events = self.finish(&mut overlay, info, hook_events);
         let changes = overlay.into_changes();
-        let checks = [
-            (
-                "extrinsics root",
-                header.extrinsics_root,
-                ordered_root(block.extrinsics.iter().map(Encode::encode)),
-            ),
-            ("receipts root", header.receipts_root, ordered_root(receipts.iter().map(Encode::encode))),
-            ("state root", header.state_root, state.compute_root(parent.number, &changes)?),
-        ];
-        for (what, claimed, computed) in checks {
-            if claimed != computed {
-                return invalid(format!("{what} mismatch: header {claimed}, computed {computed}"));
-            }
-        }
-        if header.weight_used != used.weight || header.gas_used != used.gas {
-            return invalid(format!(
-                "weight or gas used mismatch: header {} and {}, computed {} and {}",
-                header.weight_used, header.gas_used, used.weight, used.gas
-            ));
-        }
-        Ok(ExecutedBlock { receipts, block_events, changes, stats })
+        Ok(ExecutedBlock {
+            receipts,
+            block_events,
+            changes,
+            stats,
+            weight_used: used.weight,
+            gas_used: used.gas,
+        })
     }
 }

@@ -23,12 +23,12 @@ const EVM_INDEX: u8 = 2;
 /// The chain id transactions are signed for.
 pub const CHAIN_ID: u64 = 4_242;
 /// Block gas limit: large enough for every sender's transaction in one block.
-const GAS_LIMIT: u64 = 2_000_000_000;
+pub(crate) const GAS_LIMIT: u64 = 2_000_000_000;
 const BLOCK_TIME_MS: u64 = 1_000;
 /// The token, compiled by `tests/eth-clients/contracts/compile.mjs`.
 const TOKEN_JSON: &str = include_str!("../../../tests/eth-clients/contracts/HyperionToken.json");
 /// Tokens the deployer mints and hands out.
-const TOKEN_SUPPLY: u128 = 1_000_000_000 * UNIT;
+pub(crate) const TOKEN_SUPPLY: u128 = 1_000_000_000 * UNIT;
 
 /// A block both sides execute: its environment and its transactions.
 pub struct BenchBlock {
@@ -70,19 +70,19 @@ impl TransactionSource for Source {
     }
 }
 
-fn runtime() -> Result<Runtime> {
+pub(crate) fn runtime() -> Result<Runtime> {
     let balances = Arc::new(Balances::new(BALANCES_INDEX));
     let evm = Arc::new(Evm::new(EVM_INDEX, balances.clone()));
     Ok(Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances), (EVM_INDEX, evm.clone())])?
         .with_ethereum(EVM_INDEX, evm)?)
 }
 
-fn key(seed: u32) -> SigningKey {
+pub(crate) fn key(seed: u32) -> SigningKey {
     let secret = keccak256([b"hyperion-bench/vm/".as_slice(), &seed.to_le_bytes()].concat());
     SigningKey::from_slice(secret.as_slice()).expect("a keccak output is a valid key")
 }
 
-fn sign(
+pub(crate) fn sign(
     key: &SigningKey,
     nonce: u64,
     to: Option<EthAddress>,
@@ -105,7 +105,7 @@ fn sign(
     TxEnvelope::from(tx.into_signed(Signature::from((signature, recovery)))).encoded_2718()
 }
 
-fn erc20_transfer(to: EthAddress, amount: u128) -> Vec<u8> {
+pub(crate) fn erc20_transfer(to: EthAddress, amount: u128) -> Vec<u8> {
     let mut input = vec![0xa9, 0x05, 0x9c, 0xbb];
     input.extend([0u8; 12]);
     input.extend(to.as_slice());
@@ -122,7 +122,7 @@ fn abi_string(text: &str) -> Vec<u8> {
 }
 
 /// The token's creation code with its constructor's arguments: `(name, symbol, initialSupply)`.
-fn token_creation() -> Result<Vec<u8>> {
+pub(crate) fn token_creation() -> Result<Vec<u8>> {
     let json: Value =
         serde_json::from_str(TOKEN_JSON).map_err(|e| Error::Check(format!("token JSON: {e}")))?;
     let code = json["bytecode"].as_str().ok_or_else(|| Error::Check("token JSON has no bytecode".into()))?;
@@ -147,10 +147,10 @@ fn token_creation() -> Result<Vec<u8>> {
 }
 
 /// A deterministic stream of indices.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u32) -> u32 {
+    pub(crate) fn below(&mut self, n: u32) -> u32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

@@ -21,7 +21,7 @@
 //! (see [`Outcome::check`]). Figures are transactions per second over the median time.
 
 mod baseline;
-mod chain;
+pub(crate) mod chain;
 
 use crate::{median, Error, Result, Row};
 

@@ -1,0 +1,334 @@
+//! The `mpef` suite: block execution with MPEF on 2 threads against serial execution, in the
+//! same process, over the same blocks, state in memory. Reported as `T_serial / T_parallel`.
+//!
+//! Cases (every block is built once by the serial proposer path, then imported by both sides):
+//!
+//! - **native**: independent balances transfers (each sender once per block, to an account of
+//!   its own that sends nothing);
+//! - **erc20**: independent ERC20 `transfer` calls of the HyperionToken contract, likewise;
+//! - **eth**: independent Ethereum value transfers, likewise;
+//! - **to-one**: native transfers that all pay one account (credits are deltas: no conflict);
+//! - **chain**: a dependency chain: transaction `k` spends from the account transaction `k-1`
+//!   paid, so each reads what the one before wrote.
+//!
+//! What is timed is `Runtime::execute_extrinsics`: the block hooks and the extrinsics on the
+//! executor. The state root and the commit (the same work on both sides, MetisDB's) are done
+//! untimed, and check that both sides computed the header's state and receipts.
+
+use hyperion_primitives::{Address, Block, Call, Extrinsic, Header, Pair, SignedExtrinsic, UNIT};
+use hyperion_runtime::{
+    ExecutedBlock, ExecutionStats, Executor, ExecutorConfig, InvalidTransaction, Runtime, TransactionSource,
+};
+use hyperion_state::{ordered_root, ChangeSet, MemoryStateDb, StateDb};
+use parity_scale_codec::Encode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::vm::chain::{
+    erc20_transfer, key, runtime, sign, token_creation, CHAIN_ID, GAS_LIMIT, TOKEN_SUPPLY,
+};
+use crate::{median, Error, Goal, Result, Row};
+
+/// The suite's name in reports.
+pub const SUITE: &str = "mpef";
+/// The unit of its figures.
+pub const UNIT_NAME: &str = "txs/s";
+
+/// What the transactions do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    /// Independent native transfers.
+    Native,
+    /// Independent ERC20 transfers.
+    Erc20,
+    /// Independent Ethereum value transfers.
+    Eth,
+    /// Native transfers all to one account.
+    ToOne,
+    /// Native transfers, each spending what the previous one paid.
+    Chain,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Native => "native",
+            Kind::Erc20 => "erc20",
+            Kind::Eth => "eth",
+            Kind::ToOne => "to-one",
+            Kind::Chain => "chain",
+        }
+    }
+
+    /// The goal for the ratio at 2 threads.
+    fn goal(self) -> f64 {
+        match self {
+            Kind::Native | Kind::Eth => 1.6,
+            Kind::Erc20 => 1.7,
+            Kind::ToOne => 1.2,
+            Kind::Chain => 0.95,
+        }
+    }
+}
+
+/// One case.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Case {
+    /// What the transactions do.
+    pub kind: Kind,
+    /// Transactions per block (and senders).
+    pub txs: u32,
+    /// Measured blocks.
+    pub blocks: u32,
+}
+
+const fn case(kind: Kind, txs: u32, blocks: u32) -> Case {
+    Case { kind, txs, blocks }
+}
+
+/// A full run.
+pub const CASES: [Case; 5] = [
+    case(Kind::Native, 1_000, 4),
+    case(Kind::Erc20, 1_000, 4),
+    case(Kind::Eth, 1_000, 4),
+    case(Kind::ToOne, 1_000, 4),
+    case(Kind::Chain, 1_000, 4),
+];
+/// `--quick`.
+pub const QUICK_CASES: [Case; 5] = [
+    case(Kind::Native, 200, 2),
+    case(Kind::Erc20, 200, 2),
+    case(Kind::Eth, 200, 2),
+    case(Kind::ToOne, 200, 2),
+    case(Kind::Chain, 200, 2),
+];
+
+const BLOCK_TIME_MS: u64 = 1_000;
+
+struct Source(std::vec::IntoIter<Extrinsic>, Vec<InvalidTransaction>);
+
+impl TransactionSource for Source {
+    fn next(&mut self) -> Option<(Arc<Extrinsic>, usize)> {
+        self.0.next().map(|xt| {
+            let len = xt.encoded_size();
+            (Arc::new(xt), len)
+        })
+    }
+    fn reject(&mut self, _hash: &hyperion_primitives::Hash, reason: &InvalidTransaction) {
+        self.1.push(reason.clone());
+    }
+}
+
+fn native_key(seed: u32) -> Pair {
+    let secret =
+        sp_crypto_hashing::keccak_256(&[b"hyperion-bench/mpef/".as_slice(), &seed.to_le_bytes()].concat());
+    Pair::from_seed(&secret)
+}
+
+fn transfer_call(dest: Address, value: u128) -> Call {
+    let encoded = pallet_balances::Call::Transfer { dest, value }.encode();
+    Call { pallet: 1, call: encoded[0], args: encoded[1..].to_vec() }
+}
+
+/// The blocks of a case, built once.
+struct Workload {
+    genesis: ChangeSet,
+    genesis_header: Header,
+    setup: Vec<Block>,
+    measured: Vec<Block>,
+}
+
+impl Workload {
+    fn new(case: &Case) -> Result<Self> {
+        let builder = runtime()?;
+        let n = case.txs;
+        let natives: Vec<Pair> = (0..=n).map(native_key).collect();
+        let eth_keys: Vec<_> = (0..n).map(key).collect();
+        let eth_addresses: Vec<_> =
+            eth_keys.iter().map(alloy_primitives::Address::from_private_key).collect();
+        let endowment = (1_000 * UNIT).to_string();
+        let mut endowed: Vec<Value> =
+            natives.iter().map(|p| json!([p.public().address(), endowment])).collect();
+        endowed.extend(eth_addresses.iter().map(|a| json!([a, endowment])));
+        let mut genesis = builder.default_genesis();
+        genesis.insert("balances".into(), json!({ "balances": endowed }));
+        genesis.insert("evm".into(), json!({ "chainId": CHAIN_ID, "fork": "Prague", "gasLimit": GAS_LIMIT }));
+        let genesis = builder.genesis_changes(&genesis)?;
+        let state = MemoryStateDb::new(4);
+        let root = state.commit(0, &genesis, None)?;
+        let genesis_header = Runtime::genesis_header(root, 0);
+        builder.set_genesis_hash(genesis_header.hash());
+        let genesis_hash = genesis_header.hash();
+
+        let mut nonces = vec![0u64; eth_keys.len()];
+        let mut setup_blocks: Vec<Vec<Extrinsic>> = Vec::new();
+        let token = eth_addresses[0].create(0);
+        if case.kind == Kind::Erc20 {
+            let deploy = sign(&eth_keys[0], 0, None, 0, token_creation()?, 5_000_000);
+            let share = TOKEN_SUPPLY / 2 / u128::from(n);
+            let handouts = (1..n as usize).map(|i| {
+                sign(&eth_keys[0], i as u64, Some(token), 0, erc20_transfer(eth_addresses[i], share), 100_000)
+            });
+            nonces[0] = u64::from(n);
+            setup_blocks.push(vec![Extrinsic::Ethereum(deploy)]);
+            setup_blocks.push(handouts.map(Extrinsic::Ethereum).collect());
+        }
+        // Each sender's own recipient, which never sends: the transfers are independent.
+        let payee = |i: usize| {
+            let digest =
+                sp_crypto_hashing::keccak_256(&[b"payee".as_slice(), &(i as u64).to_le_bytes()].concat());
+            Address(digest[12..].try_into().expect("20 bytes"))
+        };
+        let mut measured_blocks = Vec::new();
+        for block in 0..case.blocks {
+            let nonce = u64::from(block);
+            let txs: Vec<Extrinsic> = (0..n as usize)
+                .map(|i| {
+                    let to = payee(i);
+                    let eth_to = alloy_primitives::Address::from(to.0);
+                    let native = |from: usize, to: Address| {
+                        let call = transfer_call(to, UNIT / 1000);
+                        Extrinsic::Native(SignedExtrinsic::sign(&natives[from], genesis_hash, nonce, 0, call))
+                    };
+                    match case.kind {
+                        Kind::Native => native(i, to),
+                        Kind::ToOne => native(i, natives[n as usize].public().address()),
+                        Kind::Chain => native(i, natives[i + 1].public().address()),
+                        Kind::Eth => {
+                            let tx = sign(&eth_keys[i], nonces[i], Some(eth_to), 1_000, Vec::new(), 21_000);
+                            nonces[i] += 1;
+                            Extrinsic::Ethereum(tx)
+                        }
+                        Kind::Erc20 => {
+                            let input = erc20_transfer(eth_to, 1_000);
+                            let tx = sign(&eth_keys[i], nonces[i], Some(token), 0, input, 100_000);
+                            nonces[i] += 1;
+                            Extrinsic::Ethereum(tx)
+                        }
+                    }
+                })
+                .collect();
+            measured_blocks.push(txs);
+        }
+        let mut head = genesis_header.clone();
+        let mut build = |txs: Vec<Extrinsic>| -> Result<Block> {
+            let count = txs.len();
+            let mut source = Source(txs.into_iter(), Vec::new());
+            let built = builder.build_block(
+                &state,
+                &head,
+                Address([0xb0; 20]),
+                (head.number + 1) * BLOCK_TIME_MS,
+                &mut source,
+            )?;
+            let failed = built.receipts.iter().filter(|r| !r.success).count();
+            if built.block.extrinsics.len() != count || failed > 0 {
+                return Err(Error::Check(format!(
+                    "block {}: {} of {count} included, {failed} failed, refusals {:?}",
+                    built.block.header.number,
+                    built.block.extrinsics.len(),
+                    source.1.iter().take(3).collect::<Vec<_>>()
+                )));
+            }
+            state.commit(built.block.header.number, &built.changes, Some(built.block.header.state_root))?;
+            head = built.block.header.clone();
+            Ok(built.block)
+        };
+        let setup = setup_blocks.into_iter().map(&mut build).collect::<Result<Vec<_>>>()?;
+        let measured = measured_blocks.into_iter().map(&mut build).collect::<Result<Vec<_>>>()?;
+        Ok(Self { genesis, genesis_header, setup, measured })
+    }
+
+    /// Imports every block; each measured block is executed by both sides from the same parent
+    /// state, one right after the other (in alternating order, so that both meet the same
+    /// machine), and their results compared. Returns the seconds each side took, and the parallel
+    /// side's statistics. The state root and the commit are done once, untimed, and check the
+    /// header's state and receipts roots.
+    fn run(&self, serial: &Runtime, parallel: &Runtime) -> Result<(f64, f64, ExecutionStats)> {
+        let state = MemoryStateDb::new(4);
+        state.commit(0, &self.genesis, Some(self.genesis_header.state_root))?;
+        let mut head = self.genesis_header.clone();
+        let (mut serial_seconds, mut parallel_seconds) = (0.0, 0.0);
+        let mut stats = ExecutionStats::default();
+        let timed = |runtime: &Runtime, head: &Header, block: &Block| -> Result<(f64, ExecutedBlock)> {
+            let start = Instant::now();
+            let executed = runtime.execute_extrinsics(&state, head, block)?;
+            Ok((start.elapsed().as_secs_f64(), executed))
+        };
+        for block in &self.setup {
+            let executed = serial.execute_extrinsics(&state, &head, block)?;
+            state.commit(block.header.number, &executed.changes, Some(block.header.state_root))?;
+            head = block.header.clone();
+        }
+        for (i, block) in self.measured.iter().enumerate() {
+            let ((s, ours_serial), (p, ours)) = if i % 2 == 0 {
+                let first = timed(serial, &head, block)?;
+                (first, timed(parallel, &head, block)?)
+            } else {
+                let first = timed(parallel, &head, block)?;
+                (timed(serial, &head, block)?, first)
+            };
+            serial_seconds += s;
+            parallel_seconds += p;
+            if ours.receipts != ours_serial.receipts || ours.changes != ours_serial.changes {
+                return Err(Error::Check(format!(
+                    "block {}: parallel and serial results differ",
+                    block.header.number
+                )));
+            }
+            let receipts_root = ordered_root(ours.receipts.iter().map(Encode::encode));
+            if receipts_root != block.header.receipts_root {
+                return Err(Error::Check(format!(
+                    "block {}: receipts differ from the header's",
+                    block.header.number
+                )));
+            }
+            stats.mode = ours.stats.mode;
+            stats.executions += ours.stats.executions;
+            stats.validations += ours.stats.validations;
+            stats.aborts += ours.stats.aborts;
+            state.commit(block.header.number, &ours.changes, Some(block.header.state_root))?;
+            head = block.header.clone();
+        }
+        Ok((serial_seconds, parallel_seconds, stats))
+    }
+}
+
+/// Runs `case` `repetitions` times on each side, alternating; the medians' ratio.
+pub fn run_case(case: &Case, threads: usize, repetitions: u32) -> Result<Row> {
+    let workload = Workload::new(case)?;
+    let serial = runtime()?;
+    serial.set_genesis_hash(workload.genesis_header.hash());
+    let executor = Executor::new(ExecutorConfig::with_threads(threads))
+        .map_err(|e| Error::Check(format!("executor: {e}")))?;
+    let parallel = runtime()?.with_executor(executor);
+    parallel.set_genesis_hash(workload.genesis_header.hash());
+    let (mut serial_times, mut parallel_times) = (Vec::new(), Vec::new());
+    let mut stats = ExecutionStats::default();
+    for _ in 0..repetitions.max(1) {
+        let (s, p, run_stats) = workload.run(&serial, &parallel)?;
+        serial_times.push(s);
+        parallel_times.push(p);
+        stats = run_stats;
+    }
+    eprintln!(
+        "mpef {}: {:?}, {} executions, {} validations, {} aborts for {} transactions",
+        case.kind.name(),
+        stats.mode,
+        stats.executions,
+        stats.validations,
+        stats.aborts,
+        case.txs * case.blocks
+    );
+    let txs = f64::from(case.txs * case.blocks);
+    let name = format!("{}/txs={}/threads={threads}/vs_serial", case.kind.name(), case.txs);
+    let row = Row::throughput(
+        SUITE,
+        name,
+        txs / median(&serial_times).max(f64::MIN_POSITIVE),
+        txs / median(&parallel_times).max(f64::MIN_POSITIVE),
+        UNIT_NAME,
+    );
+    Ok(row.with_goals(&[Goal::RatioAtLeast(case.kind.goal())]))
+}
