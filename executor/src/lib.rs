@@ -140,6 +140,9 @@ pub struct Config {
     pub min_executions_before_giving_up: u64,
     /// Blocks that run serially after one gave up (doubling while attempts keep giving up).
     pub serial_blocks_after_conflicts: u32,
+    /// Run every block with the parallel algorithm, whatever its size, conflicts and the number
+    /// of threads (even one), never falling back: for tests of the algorithm itself.
+    pub force_parallel: bool,
 }
 
 impl Config {
@@ -151,6 +154,7 @@ impl Config {
             max_aborts_per_100: 25,
             min_executions_before_giving_up: 16,
             serial_blocks_after_conflicts: 2,
+            force_parallel: false,
         }
     }
 }
@@ -190,7 +194,7 @@ impl Executor {
     /// An executor with `config.threads` worker threads (none when it is 1).
     pub fn new(config: Config) -> Result<Self> {
         let config = Config { threads: config.threads.max(1), ..config };
-        let pool = if config.threads > 1 {
+        let pool = if config.threads > 1 || config.force_parallel {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(config.threads)
                 .thread_name(|i| format!("mpef-{i}"))
@@ -221,17 +225,22 @@ impl Executor {
         txs: &T,
     ) -> BlockOutput<T::Output> {
         let Some(pool) = &self.pool else { return serial(storage, txs, SerialReason::OneThread, 0) };
-        if txs.len() < self.config.min_parallel_txns {
+        let force = self.config.force_parallel;
+        if txs.len() < self.config.min_parallel_txns && !force {
             return serial(storage, txs, SerialReason::SmallBlock, 0);
         }
         let left = self.serial_blocks_left.load(Relaxed);
-        if left > 0 {
+        if left > 0 && !force {
             self.serial_blocks_left.store(left - 1, Relaxed);
             return serial(storage, txs, SerialReason::RecentConflicts, 0);
         }
-        let give_up = GiveUp {
-            min_executions: self.config.min_executions_before_giving_up,
-            max_aborts_per_100: self.config.max_aborts_per_100,
+        let give_up = if force {
+            GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 }
+        } else {
+            GiveUp {
+                min_executions: self.config.min_executions_before_giving_up,
+                max_aborts_per_100: self.config.max_aborts_per_100,
+            }
         };
         let run = Run::new(storage, txs, give_up);
         pool.scope(|scope| {
