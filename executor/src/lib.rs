@@ -12,9 +12,11 @@
 //!   applied in order. The fee recipient is therefore not a serialization point.
 //! - **Exact keys**: the memory is keyed by the state keys themselves, hashed with a random
 //!   per-process key, never by a truncated hash.
-//! - **Adaptive fallback**: small blocks run serially, and so does a block whose abort rate
-//!   climbs past a limit (the parallel attempt is dropped and the block re-run serially); after
-//!   such a block the next few blocks start serially, then parallel execution is tried again.
+//! - **Adaptive fallback**: small blocks run serially, and so does the rest of a block whose
+//!   abort rate climbs past a limit: the workers stop, the longest prefix of transactions whose
+//!   reads still validate is kept, and the others run serially on top of it (no work is thrown
+//!   away but the aborted executions). After such a block the next few blocks start serially,
+//!   then parallel execution is tried again.
 //!
 //! Outputs (each transaction's output and the block's writes) come from the final execution of
 //! each transaction only, in transaction order, so they are identical for any number of threads
@@ -41,6 +43,7 @@ pub use delta::{Delta, DeltaKind, U128, U64};
 pub use view::{View, Writes};
 
 use parallel::{GiveUp, Run};
+use serial::Layered;
 
 /// A transaction's position in its block.
 pub type TxnIndex = u32;
@@ -82,14 +85,15 @@ pub enum Mode {
     Serial(SerialReason),
 }
 
-/// Why a block ran serially.
+/// Why a block ran serially (at least in part).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SerialReason {
     /// The executor has one thread.
     OneThread,
     /// Fewer transactions than [`Config::min_parallel_txns`].
     SmallBlock,
-    /// The parallel attempt aborted too often and was dropped.
+    /// The parallel attempt aborted too often: the transactions it had settled were kept, the
+    /// rest ran serially.
     Conflicts,
     /// A recent block had too many conflicts; parallel execution resumes after a few blocks.
     RecentConflicts,
@@ -253,26 +257,28 @@ impl Executor {
             run.counters.validations.load(Relaxed),
             run.counters.aborts.load(Relaxed),
         );
-        match run.finish(Some(pool)) {
-            Some((outputs, changes)) => {
-                self.penalty.store(0, Relaxed);
-                let stats =
-                    Stats { mode: Mode::Parallel(self.config.threads), executions, validations, aborts };
-                BlockOutput { outputs, changes, stats }
-            }
-            None => {
-                let penalty = match self.penalty.load(Relaxed) {
-                    0 => self.config.serial_blocks_after_conflicts,
-                    p => p.saturating_mul(2).min(64),
-                };
-                self.penalty.store(penalty, Relaxed);
-                self.serial_blocks_left.store(penalty, Relaxed);
-                let mut output = serial(storage, txs, SerialReason::Conflicts, executions);
-                output.stats.validations = validations;
-                output.stats.aborts = aborts;
-                output
-            }
+        let finished = run.finish(Some(pool));
+        if finished.complete {
+            self.penalty.store(0, Relaxed);
+            let stats = Stats { mode: Mode::Parallel(self.config.threads), executions, validations, aborts };
+            return BlockOutput { outputs: finished.outputs, changes: finished.changes, stats };
         }
+        // Too many conflicts: keep the valid prefix, run the rest serially on top of it, and
+        // start the next blocks serially.
+        let penalty = match self.penalty.load(Relaxed) {
+            0 => self.config.serial_blocks_after_conflicts,
+            p => p.saturating_mul(2).min(64),
+        };
+        self.penalty.store(penalty, Relaxed);
+        self.serial_blocks_left.store(penalty, Relaxed);
+        let (mut outputs, mut changes) = (finished.outputs, finished.changes);
+        let start = outputs.len();
+        let (rest, rest_changes) = serial::run(&Layered { base: storage, changes: &changes }, txs, start);
+        outputs.extend(rest);
+        changes.extend(rest_changes);
+        let executions = executions + (txs.len() - start) as u64;
+        let stats = Stats { mode: Mode::Serial(SerialReason::Conflicts), executions, validations, aborts };
+        BlockOutput { outputs, changes, stats }
     }
 }
 
@@ -287,7 +293,7 @@ fn serial<T: Transactions + ?Sized>(
     reason: SerialReason,
     earlier_executions: u64,
 ) -> BlockOutput<T::Output> {
-    let (outputs, changes) = serial::run(storage, txs);
+    let (outputs, changes) = serial::run(storage, txs, 0);
     let stats = Stats {
         mode: Mode::Serial(reason),
         executions: earlier_executions + txs.len() as u64,

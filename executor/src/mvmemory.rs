@@ -173,16 +173,19 @@ impl MvMemory {
         })
     }
 
-    /// The value of every key the block wrote, after its last transaction (nothing may run
-    /// any more). One pass over each shard, without hashing or locking per key.
-    pub(crate) fn final_writes(&self, storage: &dyn Storage) -> Vec<(Vec<u8>, Value)> {
+    /// The value of every key that transactions before `end` wrote, as they left it (nothing
+    /// may run any more). One pass over each shard, without hashing or locking per key.
+    pub(crate) fn writes_before(&self, end: TxnIndex, storage: &dyn Storage) -> Vec<(Vec<u8>, Value)> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            for (key, record) in shard.iter().filter(|(_, r)| !r.versions.is_empty()) {
+            for (key, record) in shard.iter() {
+                if record.versions.range(..end).next().is_none() {
+                    continue;
+                }
                 let mut deltas = Vec::new();
                 let mut value = None;
-                for (txn, entry) in record.versions.iter().rev() {
+                for (txn, entry) in record.versions.range(..end).rev() {
                     match entry {
                         Entry::Write(written) => {
                             value = Some(written.clone());

@@ -183,25 +183,35 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         self.scheduler.finish_validation(txn, aborted)
     }
 
-    /// The outputs and writes, or `None` when the run gave up. Re-raises a transaction's panic.
-    /// With a `pool`, the block's multi-version memory is freed there, in the background.
-    pub(crate) fn finish(self, pool: Option<&rayon::ThreadPool>) -> Option<(Vec<T::Output>, ChangeSet)> {
+    /// What the run produced (re-raising a transaction's panic): everything, or when it gave
+    /// up, the longest prefix of transactions whose last executions are still valid: their
+    /// results are what serial execution of that prefix gives. With a `pool`, the block's
+    /// multi-version memory is freed there, in the background.
+    pub(crate) fn finish(self, pool: Option<&rayon::ThreadPool>) -> Finished<T::Output> {
         if let Some(payload) = self.panic.into_inner() {
             resume_unwind(payload);
         }
-        if !self.scheduler.done() {
-            return None;
-        }
+        let n = TxnIndex::try_from(self.txs.len()).expect("block sizes fit u32");
+        let done = self.scheduler.done();
+        let end = if done {
+            n
+        } else {
+            // The workers have stopped: validate in order, each against the prefix before it.
+            (0..n)
+                .find(|&txn| !self.scheduler.is_executed(txn) || !self.memory.validate(txn, self.storage))
+                .unwrap_or(n)
+        };
         let outputs = self
             .outputs
             .into_vec()
             .into_iter()
+            .take(end as usize)
             .enumerate()
             .map(|(txn, slot)| slot.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output")))
             .collect();
         let changes = self
             .memory
-            .final_writes(self.storage)
+            .writes_before(end, self.storage)
             .into_iter()
             .map(|(key, value)| (key, value.as_deref().map(<[u8]>::to_vec)))
             .collect();
@@ -212,6 +222,14 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             }
             None => drop((self.memory, self.scheduler)),
         }
-        Some((outputs, changes))
+        Finished { outputs, changes, complete: done }
     }
+}
+
+/// The result of a parallel run: the outputs of its first `outputs.len()` transactions and their
+/// writes; `complete` when that is every transaction.
+pub(crate) struct Finished<O> {
+    pub(crate) outputs: Vec<O>,
+    pub(crate) changes: ChangeSet,
+    pub(crate) complete: bool,
 }

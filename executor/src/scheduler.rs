@@ -71,6 +71,11 @@ impl Scheduler {
         }
     }
 
+    /// Whether `txn`'s last execution finished and was not aborted.
+    pub(crate) fn is_executed(&self, txn: TxnIndex) -> bool {
+        self.states[txn as usize].lock().status == Status::Executed
+    }
+
     /// Whether every transaction is executed and validated.
     pub(crate) fn done(&self) -> bool {
         self.done.load(SeqCst)

@@ -34,11 +34,27 @@ impl View for SerialView<'_> {
     }
 }
 
-/// Runs `txs` in order over `storage`: their outputs and the block's writes.
-pub(crate) fn run<T: Transactions + ?Sized>(storage: &dyn Storage, txs: &T) -> (Vec<T::Output>, ChangeSet) {
+/// `changes` over `base`.
+pub(crate) struct Layered<'a> {
+    pub(crate) base: &'a dyn Storage,
+    pub(crate) changes: &'a ChangeSet,
+}
+
+impl Storage for Layered<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        block_value(self.base, self.changes, key)
+    }
+}
+
+/// Runs `txs` from `start` on, in order, over `storage`: their outputs and their writes.
+pub(crate) fn run<T: Transactions + ?Sized>(
+    storage: &dyn Storage,
+    txs: &T,
+    start: usize,
+) -> (Vec<T::Output>, ChangeSet) {
     let mut block = ChangeSet::new();
-    let mut outputs = Vec::with_capacity(txs.len());
-    for txn in 0..txs.len() {
+    let mut outputs = Vec::with_capacity(txs.len().saturating_sub(start));
+    for txn in start..txs.len() {
         let mut view = SerialView { storage, block: &block, writes: Writes::default() };
         outputs.push(txs.execute(txn, &mut view));
         let writes = view.writes;

@@ -121,7 +121,9 @@ fn parallel(block: &Block, threads: usize) -> (Vec<Vec<Option<Vec<u8>>>>, hyperi
             s.spawn(|| run.work());
         }
     });
-    run.finish(None).expect("a run that never gives up finishes")
+    let finished = run.finish(None);
+    assert!(finished.complete, "a run that never gives up finishes");
+    (finished.outputs, finished.changes)
 }
 
 #[test]
@@ -154,6 +156,28 @@ fn the_executor_matches_serial_and_falls_back_on_conflicts() {
         TestResult::passed()
     }
     QuickCheck::new().tests(100).quickcheck(property as fn(Block) -> TestResult);
+}
+
+#[test]
+fn giving_up_keeps_the_valid_prefix_and_runs_the_rest_serially() {
+    fn property(block: Block) -> TestResult {
+        let reference = execute_serial(&block, &block);
+        // Gives up at the first abort.
+        let config = Config {
+            min_parallel_txns: 0,
+            max_aborts_per_100: 0,
+            min_executions_before_giving_up: 1,
+            serial_blocks_after_conflicts: 0,
+            ..Config::with_threads(2)
+        };
+        let executor = Executor::new(config).unwrap();
+        let output = executor.execute(&block, &block);
+        if output.outputs != reference.outputs || output.changes != reference.changes {
+            return TestResult::error(format!("{:?} differs from serial execution", output.stats));
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(300).quickcheck(property as fn(Block) -> TestResult);
 }
 
 /// A dependency chain: every transaction reads what the previous one wrote.
