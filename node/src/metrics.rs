@@ -40,6 +40,14 @@ pub struct Metrics {
     pub state_trie_nodes: Gauge,
     /// Bytes of the state store copied in memory (`--state-cache-size`).
     pub state_cache_bytes: Gauge,
+    /// Blocks whose extrinsics ran in parallel (MPEF).
+    pub execution_parallel_blocks: Counter,
+    /// Blocks whose extrinsics ran serially (small, conflicting or after conflicts).
+    pub execution_serial_blocks: Counter,
+    /// Executions beyond one per extrinsic: the cost of conflicts.
+    pub execution_reexecutions: Counter,
+    /// Executions aborted by a conflict.
+    pub execution_aborts: Counter,
 }
 
 impl Default for Metrics {
@@ -65,6 +73,10 @@ impl Metrics {
             state_disk_bytes: Gauge::default(),
             state_trie_nodes: Gauge::default(),
             state_cache_bytes: Gauge::default(),
+            execution_parallel_blocks: Counter::default(),
+            execution_serial_blocks: Counter::default(),
+            execution_reexecutions: Counter::default(),
+            execution_aborts: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("best_height", "Best block number", metrics.best_height.clone());
@@ -107,7 +119,37 @@ impl Metrics {
             "Bytes of the state store copied in memory to serve reads",
             metrics.state_cache_bytes.clone(),
         );
+        registry.register(
+            "execution_parallel_blocks",
+            "Blocks whose extrinsics ran in parallel",
+            metrics.execution_parallel_blocks.clone(),
+        );
+        registry.register(
+            "execution_serial_blocks",
+            "Blocks whose extrinsics ran serially (small, conflicting, or right after conflicts)",
+            metrics.execution_serial_blocks.clone(),
+        );
+        registry.register(
+            "execution_reexecutions",
+            "Extrinsic executions beyond one per extrinsic, caused by conflicts",
+            metrics.execution_reexecutions.clone(),
+        );
+        registry.register(
+            "execution_aborts",
+            "Extrinsic executions aborted by a conflict",
+            metrics.execution_aborts.clone(),
+        );
         Self { registry, ..metrics }
+    }
+
+    /// Records how a block of `extrinsics` was executed.
+    pub fn observe_execution(&self, stats: &hyperion_runtime::ExecutionStats, extrinsics: usize) {
+        match stats.mode {
+            hyperion_runtime::ExecutionMode::Parallel(_) => self.execution_parallel_blocks.inc(),
+            hyperion_runtime::ExecutionMode::Serial(_) => self.execution_serial_blocks.inc(),
+        };
+        self.execution_reexecutions.inc_by(stats.executions.saturating_sub(extrinsics as u64));
+        self.execution_aborts.inc_by(stats.aborts);
     }
 
     /// Records the state store's figures after a commit that took `commit_seconds`.

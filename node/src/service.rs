@@ -294,6 +294,7 @@ impl Node {
             .collect();
         let stored =
             StoredBlock { block: built.block, receipts: built.receipts, block_events: built.block_events };
+        self.metrics.observe_execution(&built.stats, stored.block.extrinsics.len());
         self.import_executed(stored, &built.changes, started)?;
         self.pool.lock().remove(&dropped);
         Ok(self.best_header())
@@ -304,6 +305,7 @@ impl Node {
         let started = Instant::now();
         let parent = self.best_header();
         let executed = self.runtime.execute_block(self.state.as_ref(), &parent, &block)?;
+        self.metrics.observe_execution(&executed.stats, block.extrinsics.len());
         let stored = StoredBlock { block, receipts: executed.receipts, block_events: executed.block_events };
         self.import_executed(stored, &executed.changes, started)
     }
