@@ -43,7 +43,6 @@ pub use delta::{Delta, DeltaKind, U128, U64};
 pub use view::{View, Writes};
 
 use parallel::{GiveUp, Run};
-use serial::Layered;
 
 /// A transaction's position in its block.
 pub type TxnIndex = u32;
@@ -271,11 +270,10 @@ impl Executor {
         };
         self.penalty.store(penalty, Relaxed);
         self.serial_blocks_left.store(penalty, Relaxed);
-        let (mut outputs, mut changes) = (finished.outputs, finished.changes);
+        let mut outputs = finished.outputs;
         let start = outputs.len();
-        let (rest, rest_changes) = serial::run(&Layered { base: storage, changes: &changes }, txs, start);
+        let (rest, changes) = serial::run(storage, txs, start, finished.changes);
         outputs.extend(rest);
-        changes.extend(rest_changes);
         let executions = executions + (txs.len() - start) as u64;
         let stats = Stats { mode: Mode::Serial(SerialReason::Conflicts), executions, validations, aborts };
         BlockOutput { outputs, changes, stats }
@@ -293,7 +291,7 @@ fn serial<T: Transactions + ?Sized>(
     reason: SerialReason,
     earlier_executions: u64,
 ) -> BlockOutput<T::Output> {
-    let (outputs, changes) = serial::run(storage, txs, 0);
+    let (outputs, changes) = serial::run(storage, txs, 0, ChangeSet::new());
     let stats = Stats {
         mode: Mode::Serial(reason),
         executions: earlier_executions + txs.len() as u64,

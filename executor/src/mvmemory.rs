@@ -54,6 +54,8 @@ pub(crate) enum Read {
 #[derive(Default)]
 struct Footprint {
     reads: Vec<(Vec<u8>, Value)>,
+    /// Prefixes listed with [`MvMemory::keys_before`], and what the listing gave.
+    listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
     written: Vec<Vec<u8>>,
 }
 
@@ -128,10 +130,33 @@ impl MvMemory {
         Read::Value(current.map(Arc::from))
     }
 
-    /// Publishes the writes of an execution of `txn` and remembers its reads for validation.
-    /// Returns whether it wrote a key that its previous execution did not (then every later
-    /// transaction must be validated again).
-    pub(crate) fn record(&self, txn: TxnIndex, reads: Vec<(Vec<u8>, Value)>, writes: Writes) -> bool {
+    /// The keys under `prefix` that transactions before `txn` wrote, in key order (a scan of
+    /// every shard: for rare range deletions).
+    pub(crate) fn keys_before(&self, prefix: &[u8], txn: TxnIndex) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            keys.extend(
+                shard
+                    .iter()
+                    .filter(|(k, r)| k.starts_with(prefix) && r.versions.range(..txn).next().is_some())
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        keys.sort();
+        keys
+    }
+
+    /// Publishes the writes of an execution of `txn` and remembers its reads and listings for
+    /// validation. Returns whether it wrote a key that its previous execution did not (then
+    /// every later transaction must be validated again).
+    pub(crate) fn record(
+        &self,
+        txn: TxnIndex,
+        reads: Vec<(Vec<u8>, Value)>,
+        listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+        writes: Writes,
+    ) -> bool {
         let mut written = Vec::new();
         for (key, local) in writes.into_iter() {
             let entry = match local {
@@ -150,7 +175,7 @@ impl MvMemory {
             }
         }
         let wrote_new_key = now.difference(&before).next().is_some();
-        *footprint = Footprint { reads, written };
+        *footprint = Footprint { reads, listings, written };
         wrote_new_key
     }
 
@@ -170,7 +195,7 @@ impl MvMemory {
         footprint.reads.iter().all(|(key, seen)| match self.read(key, txn, storage) {
             Read::Blocked(_) => false,
             Read::Value(now) => same(&now, seen),
-        })
+        }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen)
     }
 
     /// The value of every key that transactions before `end` wrote, as they left it (nothing

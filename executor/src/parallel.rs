@@ -24,6 +24,8 @@ struct ParallelView<'a> {
     /// What this execution read from the memory, key by key (read once: a transaction sees one
     /// value per key, which is what validation checks).
     reads: HashMap<Vec<u8>, Value>,
+    /// Prefixes listed, with what the memory gave (before this transaction's own writes).
+    listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
     writes: Writes,
 }
 
@@ -60,6 +62,16 @@ impl View for ParallelView<'_> {
 
     fn add(&mut self, key: Vec<u8>, delta: Delta) {
         self.writes.add(key, delta);
+    }
+
+    fn written_keys(&mut self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        let before = self.memory.keys_before(prefix, self.txn);
+        let mut keys: Vec<Vec<u8>> =
+            before.iter().chain(self.writes.keys_with_prefix(prefix)).cloned().collect();
+        keys.sort();
+        keys.dedup();
+        self.listings.push((prefix.to_vec(), before));
+        keys
     }
 }
 
@@ -146,12 +158,13 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 memory: &self.memory,
                 storage: self.storage,
                 reads: HashMap::new(),
+                listings: Vec::new(),
                 writes: Writes::default(),
             };
             match catch_unwind(AssertUnwindSafe(|| self.txs.execute(txn as usize, &mut view))) {
                 Ok(output) => {
                     let wrote_new_key =
-                        self.memory.record(txn, view.reads.into_iter().collect(), view.writes);
+                        self.memory.record(txn, view.reads.into_iter().collect(), view.listings, view.writes);
                     *self.outputs[txn as usize].lock() = Some(output);
                     return self.scheduler.finish_execution(txn, incarnation, wrote_new_key);
                 }

@@ -32,27 +32,24 @@ impl View for SerialView<'_> {
     fn add(&mut self, key: Vec<u8>, delta: Delta) {
         self.writes.add(key, delta);
     }
-}
 
-/// `changes` over `base`.
-pub(crate) struct Layered<'a> {
-    pub(crate) base: &'a dyn Storage,
-    pub(crate) changes: &'a ChangeSet,
-}
-
-impl Storage for Layered<'_> {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        block_value(self.base, self.changes, key)
+    fn written_keys(&mut self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        let block = self.block.range(prefix.to_vec()..).map(|(k, _)| k).take_while(|k| k.starts_with(prefix));
+        let mut keys: Vec<Vec<u8>> = block.chain(self.writes.keys_with_prefix(prefix)).cloned().collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 }
 
-/// Runs `txs` from `start` on, in order, over `storage`: their outputs and their writes.
+/// Runs `txs` from `start` on, in order, over `storage` and `block`, the writes of the
+/// transactions before `start`: their outputs, and the block's writes with theirs.
 pub(crate) fn run<T: Transactions + ?Sized>(
     storage: &dyn Storage,
     txs: &T,
     start: usize,
+    mut block: ChangeSet,
 ) -> (Vec<T::Output>, ChangeSet) {
-    let mut block = ChangeSet::new();
     let mut outputs = Vec::with_capacity(txs.len().saturating_sub(start));
     for txn in start..txs.len() {
         let mut view = SerialView { storage, block: &block, writes: Writes::default() };

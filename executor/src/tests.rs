@@ -21,6 +21,8 @@ enum Op {
     WriteIfEven(u8, u8),
     /// Burns some time, so that executions overlap in many ways.
     Work(u16),
+    /// Deletes every key of a group (the keys sharing their first byte after `k`).
+    Wipe(u8),
 }
 
 #[derive(Clone, Debug)]
@@ -30,7 +32,11 @@ struct Block {
 }
 
 fn key(k: u8) -> Vec<u8> {
-    vec![b'k', k]
+    vec![b'k', k >> 4, k & 15]
+}
+
+fn group(k: u8) -> Vec<u8> {
+    vec![b'k', k >> 4]
 }
 
 fn number(value: Option<&[u8]>) -> u128 {
@@ -46,7 +52,8 @@ impl Arbitrary for Block {
         let txs = (0..count)
             .map(|_| {
                 (0..1 + usize::arbitrary(g) % 6)
-                    .map(|_| match u8::arbitrary(g) % 8 {
+                    .map(|_| match u8::arbitrary(g) % 9 {
+                        8 => Op::Wipe(pick(g)),
                         0 | 1 => Op::Read(pick(g)),
                         2 => Op::Write(pick(g)),
                         3 => Op::Delete(pick(g)),
@@ -100,6 +107,17 @@ impl Transactions for Block {
                         view.write(key(k), Some(acc.to_le_bytes().to_vec()));
                     } else {
                         view.add(key(k), Delta::add(&U128, 1));
+                    }
+                }
+                Op::Wipe(k) => {
+                    let prefix = group(k);
+                    let mut keys = view.written_keys(&prefix);
+                    keys.extend(self.base.keys().filter(|key| key.starts_with(&prefix)).cloned());
+                    keys.sort();
+                    keys.dedup();
+                    seen.push(Some((keys.len() as u128).to_le_bytes().to_vec()));
+                    for key in keys {
+                        view.write(key, None);
                     }
                 }
                 Op::Work(rounds) => {

@@ -19,6 +19,12 @@ pub trait View {
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>);
     /// Adds `delta` to `key` without reading it.
     fn add(&mut self, key: Vec<u8>, delta: Delta);
+    /// The keys under `prefix` that this block wrote (set, deleted or added to) before this
+    /// transaction or in it so far, in key order. With the state before the block (which the
+    /// caller lists itself), these are every key that may exist under `prefix`: what a caller
+    /// needs to delete a whole range, such as a self-destructed contract's storage. In
+    /// parallel execution the answer is validated like a read.
+    fn written_keys(&mut self, prefix: &[u8]) -> Vec<Vec<u8>>;
 }
 
 /// One buffered write of a transaction.
@@ -85,6 +91,11 @@ impl Writes {
 
     pub(crate) fn into_iter(self) -> impl Iterator<Item = (Vec<u8>, Local)> {
         self.0.into_iter()
+    }
+
+    /// The buffered keys under `prefix`.
+    pub(crate) fn keys_with_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+        self.0.keys().filter(move |k| k.starts_with(prefix))
     }
 }
 

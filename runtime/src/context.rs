@@ -55,6 +55,14 @@ impl View for BlockOverlay {
         let value = delta.apply(Storage::get(self, &key).as_deref());
         self.changes.insert(key, Some(value));
     }
+
+    fn written_keys(&mut self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        self.changes
+            .range(prefix.to_vec()..)
+            .map(|(k, _)| k.clone())
+            .take_while(|k| k.starts_with(prefix))
+            .collect()
+    }
 }
 
 /// Read access to typed storage.
