@@ -87,6 +87,9 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("mpef suite, {case:?}"))?;
                 emit(&[row], cli.json, &mut rows);
             }
+            let mainnet = mpef::mainnet::run_cases(100, usize::from(threads), cli.repetitions.max(5))
+                .context("mpef suite, mainnet blocks")?;
+            emit(&mainnet, cli.json, &mut rows);
         }
         Suite::State { smoke, keys } => {
             let mut size = match (smoke, cli.quick) {

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod execute;
+pub mod fixtures;
 pub mod keys;
 mod overlay;
 mod receipt;

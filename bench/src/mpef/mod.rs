@@ -9,11 +9,16 @@
 //! - **eth**: independent Ethereum value transfers, likewise;
 //! - **to-one**: native transfers that all pay one account (credits are deltas: no conflict);
 //! - **chain**: a dependency chain: transaction `k` spends from the account transaction `k-1`
-//!   paid, so each reads what the one before wrote.
+//!   paid, so each reads what the one before wrote;
+//! - **mainnet**: every block of at least 100 transactions of the shared mainnet fixtures
+//!   (`HYPERION_MAINNET_BLOCKS`), its transactions alone on the executor (see [`mainnet`]), with
+//!   the geometric mean of the ratios.
 //!
 //! What is timed is `Runtime::execute_extrinsics`: the block hooks and the extrinsics on the
 //! executor. The state root and the commit (the same work on both sides, MetisDB's) are done
 //! untimed, and check that both sides computed the header's state and receipts.
+
+pub mod mainnet;
 
 use hyperion_primitives::{Address, Block, Call, Extrinsic, Header, Pair, SignedExtrinsic, UNIT};
 use hyperion_runtime::{
