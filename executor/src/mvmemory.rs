@@ -7,16 +7,16 @@
 //!                                        | Estimate (being re-executed: readers must wait) }
 //! ```
 //!
-//! Keys are the exact state keys, hashed with a per-process random key (SipHash), so that no
-//! choice of keys can make two keys share an entry or pile up in one bucket. The map is split in
+//! Keys are the exact state keys, hashed with a random key per block's memory (aHash), so that
+//! no choice of keys can make two keys share an entry or pile up in one bucket. The map is split in
 //! shards, each behind its own lock; a shard's lock is never held while calling out of this
 //! module. Locks are taken in one order: a transaction's footprint, then a shard.
 
 use parking_lot::Mutex;
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasher;
 use std::sync::Arc;
+
+use ahash::RandomState;
 
 use crate::delta::Delta;
 use crate::view::{Local, Writes};
@@ -27,7 +27,7 @@ pub(crate) type Value = Option<Arc<[u8]>>;
 
 const SHARDS: usize = 64;
 
-type Shard = HashMap<Vec<u8>, Record>;
+type Shard = HashMap<Vec<u8>, Record, RandomState>;
 
 enum Entry {
     Write(Value),
@@ -78,7 +78,7 @@ impl MvMemory {
     pub(crate) fn new(txns: usize) -> Self {
         Self {
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect(),
             footprints: (0..txns).map(|_| Mutex::new(Footprint::default())).collect(),
         }
     }
@@ -87,9 +87,9 @@ impl MvMemory {
         &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
-    fn walk(&self, key: &[u8], txn: TxnIndex) -> Walk {
-        let shard = self.shard(key).lock();
-        let Some(record) = shard.get(key) else { return Walk::Bottom(None, Vec::new()) };
+    /// Walks down `record`'s versions below `txn` (under its shard's lock).
+    fn walk(record: Option<&Record>, txn: TxnIndex) -> Walk {
+        let Some(record) = record else { return Walk::Bottom(None, Vec::new()) };
         let mut deltas = Vec::new();
         for (&writer, entry) in record.versions.range(..txn).rev() {
             match entry {
@@ -108,17 +108,21 @@ impl MvMemory {
     /// The value of `key` for transaction `txn`: what the last transaction before it wrote,
     /// with the deltas added since, or the base value from `storage` with every delta before.
     pub(crate) fn read(&self, key: &[u8], txn: TxnIndex, storage: &dyn Storage) -> Read {
-        let (value, deltas) = match self.walk(key, txn) {
+        let shard = self.shard(key);
+        let mut walk = Self::walk(shard.lock().get(key), txn);
+        if let Walk::Bottom(None, _) = walk {
+            // Read the base without holding the lock, cache it, and walk again under the lock:
+            // writes may have arrived meanwhile.
+            let base: Value = storage.get(key).map(Arc::from);
+            let mut locked = shard.lock();
+            let record = locked.entry(key.to_vec()).or_default();
+            record.base.get_or_insert(base);
+            walk = Self::walk(Some(record), txn);
+        }
+        let (value, deltas) = match walk {
             Walk::Blocked(writer) => return Read::Blocked(writer),
             Walk::Found(value, deltas) => (value, deltas),
-            Walk::Bottom(Some(base), deltas) => (base, deltas),
-            Walk::Bottom(None, _) => {
-                // Read the base without holding the lock, cache it, and walk again: writes may
-                // have arrived meanwhile.
-                let base: Value = storage.get(key).map(Arc::from);
-                self.shard(key).lock().entry(key.to_vec()).or_default().base.get_or_insert(base);
-                return self.read(key, txn, storage);
-            }
+            Walk::Bottom(base, deltas) => (base.expect("the base is cached"), deltas),
         };
         if deltas.is_empty() {
             return Read::Value(value);
@@ -167,14 +171,19 @@ impl MvMemory {
             written.push(key);
         }
         let mut footprint = self.footprints[txn as usize].lock();
-        let now: HashSet<&[u8]> = written.iter().map(Vec::as_slice).collect();
-        let before: HashSet<&[u8]> = footprint.written.iter().map(Vec::as_slice).collect();
-        for stale in before.difference(&now) {
-            if let Some(record) = self.shard(stale).lock().get_mut(*stale) {
-                record.versions.remove(&txn);
+        let wrote_new_key = if footprint.written.is_empty() {
+            // A first execution: nothing stale to remove.
+            !written.is_empty()
+        } else {
+            let now: HashSet<&[u8]> = written.iter().map(Vec::as_slice).collect();
+            let before: HashSet<&[u8]> = footprint.written.iter().map(Vec::as_slice).collect();
+            for stale in before.difference(&now) {
+                if let Some(record) = self.shard(stale).lock().get_mut(*stale) {
+                    record.versions.remove(&txn);
+                }
             }
-        }
-        let wrote_new_key = now.difference(&before).next().is_some();
+            now.difference(&before).next().is_some()
+        };
         *footprint = Footprint { reads, listings, written };
         wrote_new_key
     }

@@ -23,14 +23,14 @@ struct ParallelView<'a> {
     storage: &'a dyn Storage,
     /// What this execution read from the memory, key by key (read once: a transaction sees one
     /// value per key, which is what validation checks).
-    reads: HashMap<Vec<u8>, Value>,
+    reads: HashMap<Vec<u8>, Value, ahash::RandomState>,
     /// Prefixes listed, with what the memory gave (before this transaction's own writes).
     listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
     writes: Writes,
 }
 
 fn read_memory(
-    reads: &mut HashMap<Vec<u8>, Value>,
+    reads: &mut HashMap<Vec<u8>, Value, ahash::RandomState>,
     memory: &MvMemory,
     storage: &dyn Storage,
     txn: TxnIndex,
@@ -157,7 +157,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 txn,
                 memory: &self.memory,
                 storage: self.storage,
-                reads: HashMap::new(),
+                reads: HashMap::default(),
                 listings: Vec::new(),
                 writes: Writes::default(),
             };

@@ -39,7 +39,7 @@ pub(crate) enum Local {
 /// Buffered writes and deltas over a [`View`]: a transaction's own writes here, and a storage
 /// transaction that can still be rolled back in the runtime.
 #[derive(Default, Debug)]
-pub struct Writes(HashMap<Vec<u8>, Local>);
+pub struct Writes(HashMap<Vec<u8>, Local, ahash::RandomState>);
 
 impl Writes {
     /// An empty buffer.
