@@ -7,6 +7,8 @@
 //!   its own that sends nothing);
 //! - **erc20**: independent ERC20 `transfer` calls of the HyperionToken contract, likewise;
 //! - **eth**: independent Ethereum value transfers, likewise;
+//! - **heavy**: independent heavy contract calls: 256 rounds of keccak256 over a word seeded by
+//!   the caller, the result stored under the caller's own slot;
 //! - **to-one**: native transfers that all pay one account (credits are deltas: no conflict);
 //! - **chain**: a dependency chain: transaction `k` spends from the account transaction `k-1`
 //!   paid, so each reads what the one before wrote;
@@ -49,6 +51,8 @@ pub enum Kind {
     Erc20,
     /// Independent Ethereum value transfers.
     Eth,
+    /// Independent heavy contract calls.
+    Heavy,
     /// Native transfers all to one account.
     ToOne,
     /// Native transfers, each spending what the previous one paid.
@@ -61,6 +65,7 @@ impl Kind {
             Kind::Native => "native",
             Kind::Erc20 => "erc20",
             Kind::Eth => "eth",
+            Kind::Heavy => "heavy",
             Kind::ToOne => "to-one",
             Kind::Chain => "chain",
         }
@@ -71,6 +76,7 @@ impl Kind {
         match self {
             Kind::Native | Kind::Eth => 1.6,
             Kind::Erc20 => 1.7,
+            Kind::Heavy => 1.8,
             Kind::ToOne => 1.2,
             Kind::Chain => 0.95,
         }
@@ -93,23 +99,30 @@ const fn case(kind: Kind, txs: u32, blocks: u32) -> Case {
 }
 
 /// A full run.
-pub const CASES: [Case; 5] = [
+pub const CASES: [Case; 6] = [
     case(Kind::Native, 1_000, 4),
     case(Kind::Erc20, 1_000, 4),
     case(Kind::Eth, 1_000, 4),
+    case(Kind::Heavy, 1_000, 4),
     case(Kind::ToOne, 1_000, 4),
     case(Kind::Chain, 1_000, 4),
 ];
 /// `--quick`.
-pub const QUICK_CASES: [Case; 5] = [
+pub const QUICK_CASES: [Case; 6] = [
     case(Kind::Native, 200, 2),
     case(Kind::Erc20, 200, 2),
     case(Kind::Eth, 200, 2),
+    case(Kind::Heavy, 200, 2),
     case(Kind::ToOne, 200, 2),
     case(Kind::Chain, 200, 2),
 ];
 
 const BLOCK_TIME_MS: u64 = 1_000;
+
+/// Where the heavy contract lives (set at genesis).
+const HEAVY_AT: [u8; 20] = [0xee; 20];
+/// `x = caller; 256 times x = keccak256(x); sstore(caller, x)`.
+const HEAVY_CODE: &str = "610100336000525b6020600020600052600190038060075750600051335500";
 
 struct Source(std::vec::IntoIter<Extrinsic>, Vec<InvalidTransaction>);
 
@@ -158,7 +171,12 @@ impl Workload {
         endowed.extend(eth_addresses.iter().map(|a| json!([a, endowment])));
         let mut genesis = builder.default_genesis();
         genesis.insert("balances".into(), json!({ "balances": endowed }));
-        genesis.insert("evm".into(), json!({ "chainId": CHAIN_ID, "fork": "Prague", "gasLimit": GAS_LIMIT }));
+        let heavy = alloy_primitives::Address::from(HEAVY_AT);
+        let accounts = json!({ heavy.to_string(): { "code": format!("0x{HEAVY_CODE}") } });
+        genesis.insert(
+            "evm".into(),
+            json!({ "chainId": CHAIN_ID, "fork": "Prague", "gasLimit": GAS_LIMIT, "accounts": accounts }),
+        );
         let genesis = builder.genesis_changes(&genesis)?;
         let state = MemoryStateDb::new(4);
         let root = state.commit(0, &genesis, None)?;
@@ -202,6 +220,11 @@ impl Workload {
                         Kind::Chain => native(i, natives[i + 1].public().address()),
                         Kind::Eth => {
                             let tx = sign(&eth_keys[i], nonces[i], Some(eth_to), 1_000, Vec::new(), 21_000);
+                            nonces[i] += 1;
+                            Extrinsic::Ethereum(tx)
+                        }
+                        Kind::Heavy => {
+                            let tx = sign(&eth_keys[i], nonces[i], Some(heavy), 0, Vec::new(), 200_000);
                             nonces[i] += 1;
                             Extrinsic::Ethereum(tx)
                         }
