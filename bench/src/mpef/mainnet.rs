@@ -3,7 +3,7 @@
 //! cases.
 
 use alloy_eips::eip2718::Encodable2718;
-use hyperion_executor::{execute_serial, Config, Delta, DeltaKind, Executor, Storage, Transactions, View};
+use hyperion_executor::{execute_serial, Config, Delta, DeltaKind, Executor, Transactions, View};
 use hyperion_state::{ChangeSet, Snapshot, StateRead};
 use hyperion_vm::fixtures::{block_dirs, block_hashes, load, load_block, pre_state, MainnetBlock};
 use hyperion_vm::keys::{account_key, diff_to_changes, storage_prefix_of, KeyRead};
@@ -42,15 +42,6 @@ impl StateRead for Nothing {
     }
     fn pairs(&self, _prefix: &[u8], _after: Option<&[u8]>, _limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         Vec::new()
-    }
-}
-
-/// A pinned state as the executor's base.
-pub struct Base(pub Snapshot);
-
-impl Storage for Base {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.get(key)
     }
 }
 
@@ -117,7 +108,7 @@ pub struct Prepared {
     /// The transactions.
     pub block: EthBlock,
     /// The state before it.
-    pub base: Base,
+    pub base: Snapshot,
     /// Transaction types, for receipts.
     pub types: Vec<u8>,
     /// What the header says.
@@ -140,7 +131,7 @@ pub fn prepare(dir: &Path) -> std::result::Result<Prepared, String> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let block =
         EthBlock { vm: Vm::new(fork, 1), env, txs, hashes: block_hashes(dir), base: snapshot.clone() };
-    Ok(Prepared { name, block, base: Base(snapshot), types, expected, fork, _db: db })
+    Ok(Prepared { name, block, base: snapshot, types, expected, fork, _db: db })
 }
 
 impl Prepared {
