@@ -87,6 +87,13 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("mpef suite, {case:?}"))?;
                 emit(&[row], cli.json, &mut rows);
             }
+            let node_cases: &[mpef::Case] =
+                if cli.quick { &mpef::QUICK_NODE_CASES } else { &mpef::NODE_CASES };
+            for case in node_cases {
+                let node_rows = mpef::run_node_case(case, usize::from(threads), cli.repetitions)
+                    .with_context(|| format!("mpef suite, node path, {case:?}"))?;
+                emit(&node_rows, cli.json, &mut rows);
+            }
             let mainnet = mpef::mainnet::run_cases(100, usize::from(threads), cli.repetitions.max(5))
                 .context("mpef suite, mainnet blocks")?;
             emit(&mainnet, cli.json, &mut rows);

@@ -73,6 +73,14 @@ pub trait Transactions: Sync {
     }
     /// Executes transaction `txn` against `view` (see the crate documentation for the rules).
     fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output;
+    /// An earlier transaction that `txn` surely depends on, such as the previous transaction of
+    /// the same sender (which sets the nonce `txn` needs): in parallel execution `txn` first
+    /// runs once that one has executed, instead of running early on a state that is sure to be
+    /// stale. Only a hint: results never depend on it.
+    fn depends_on(&self, txn: usize) -> Option<usize> {
+        let _ = txn;
+        None
+    }
 }
 
 /// How a block was executed.
@@ -96,6 +104,10 @@ pub enum SerialReason {
     Conflicts,
     /// A recent block had too many conflicts; parallel execution resumes after a few blocks.
     RecentConflicts,
+    /// Most of the block is one chain of transactions that surely depend on each other (see
+    /// [`Transactions::depends_on`]; a mining pool paying out from one account, say): threads
+    /// cannot shorten it.
+    DependencyChain,
 }
 
 /// What it took to execute a block.
@@ -109,12 +121,21 @@ pub struct Stats {
     pub validations: u64,
     /// Executions aborted, by a failed validation or a dependency.
     pub aborts: u64,
+    /// First executions held back until the transaction they surely depend on had executed
+    /// (see [`Transactions::depends_on`]).
+    pub waits: u64,
 }
 
 impl Default for Stats {
     /// Nothing executed (as for a block without transactions).
     fn default() -> Self {
-        Self { mode: Mode::Serial(SerialReason::SmallBlock), executions: 0, validations: 0, aborts: 0 }
+        Self {
+            mode: Mode::Serial(SerialReason::SmallBlock),
+            executions: 0,
+            validations: 0,
+            aborts: 0,
+            waits: 0,
+        }
     }
 }
 
@@ -143,6 +164,10 @@ pub struct Config {
     pub min_executions_before_giving_up: u64,
     /// Blocks that run serially after one gave up (doubling while attempts keep giving up).
     pub serial_blocks_after_conflicts: u32,
+    /// A block runs serially when its longest chain of sure dependencies holds more than this
+    /// many of every 100 transactions: parallel execution cannot beat running that chain one
+    /// transaction after the other, and would only add its own costs.
+    pub max_chain_per_100: usize,
     /// Run every block with the parallel algorithm, whatever its size, conflicts and the number
     /// of threads (even one), never falling back: for tests of the algorithm itself.
     pub force_parallel: bool,
@@ -157,6 +182,7 @@ impl Config {
             max_aborts_per_100: 25,
             min_executions_before_giving_up: 16,
             serial_blocks_after_conflicts: 2,
+            max_chain_per_100: 75,
             force_parallel: false,
         }
     }
@@ -237,6 +263,9 @@ impl Executor {
             self.serial_blocks_left.store(left - 1, Relaxed);
             return serial(storage, txs, SerialReason::RecentConflicts, 0);
         }
+        if !force && longest_chain(txs) * 100 > txs.len() * self.config.max_chain_per_100 {
+            return serial(storage, txs, SerialReason::DependencyChain, 0);
+        }
         let give_up = if force {
             GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 }
         } else {
@@ -251,15 +280,17 @@ impl Executor {
                 scope.spawn(|_| run.work());
             }
         });
-        let (executions, validations, aborts) = (
+        let (executions, validations, aborts, waits) = (
             run.counters.executions.load(Relaxed),
             run.counters.validations.load(Relaxed),
             run.counters.aborts.load(Relaxed),
+            run.counters.waits.load(Relaxed),
         );
         let finished = run.finish(Some(pool));
         if finished.complete {
             self.penalty.store(0, Relaxed);
-            let stats = Stats { mode: Mode::Parallel(self.config.threads), executions, validations, aborts };
+            let stats =
+                Stats { mode: Mode::Parallel(self.config.threads), executions, validations, aborts, waits };
             return BlockOutput { outputs: finished.outputs, changes: finished.changes, stats };
         }
         // Too many conflicts: keep the valid prefix, run the rest serially on top of it, and
@@ -275,9 +306,20 @@ impl Executor {
         let (rest, changes) = serial::run(storage, txs, start, finished.changes);
         outputs.extend(rest);
         let executions = executions + (txs.len() - start) as u64;
-        let stats = Stats { mode: Mode::Serial(SerialReason::Conflicts), executions, validations, aborts };
+        let stats =
+            Stats { mode: Mode::Serial(SerialReason::Conflicts), executions, validations, aborts, waits };
         BlockOutput { outputs, changes, stats }
     }
+}
+
+/// The length of the longest chain of [`Transactions::depends_on`] hints.
+fn longest_chain<T: Transactions + ?Sized>(txs: &T) -> usize {
+    let mut depth = vec![0usize; txs.len()];
+    for txn in 0..txs.len() {
+        depth[txn] =
+            1 + txs.depends_on(txn).filter(|&earlier| earlier < txn).map_or(0, |earlier| depth[earlier]);
+    }
+    depth.into_iter().max().unwrap_or(0)
 }
 
 /// Executes `txs` over `storage` one after the other: the reference result.
@@ -297,6 +339,7 @@ fn serial<T: Transactions + ?Sized>(
         executions: earlier_executions + txs.len() as u64,
         validations: 0,
         aborts: 0,
+        waits: 0,
     };
     BlockOutput { outputs, changes, stats }
 }

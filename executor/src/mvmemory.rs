@@ -56,7 +56,8 @@ struct Footprint {
     reads: Vec<(Vec<u8>, Value)>,
     /// Prefixes listed with [`MvMemory::keys_before`], and what the listing gave.
     listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
-    written: Vec<Vec<u8>>,
+    /// The keys written, with the delta when the entry is one.
+    written: Vec<(Vec<u8>, Option<Delta>)>,
 }
 
 pub(crate) struct MvMemory {
@@ -152,8 +153,10 @@ impl MvMemory {
     }
 
     /// Publishes the writes of an execution of `txn` and remembers its reads and listings for
-    /// validation. Returns whether it wrote a key that its previous execution did not (then
-    /// every later transaction must be validated again).
+    /// validation. Returns whether every later transaction must be validated again: when the
+    /// execution wrote a key that the previous one did not, or changed a delta that the previous
+    /// one added (deltas stay visible while their transaction is re-executed, see
+    /// [`MvMemory::mark_estimates`]).
     pub(crate) fn record(
         &self,
         txn: TxnIndex,
@@ -161,37 +164,58 @@ impl MvMemory {
         listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
         writes: Writes,
     ) -> bool {
-        let mut written = Vec::new();
+        let mut written = Vec::with_capacity(writes.len());
         for (key, local) in writes.into_iter() {
-            let entry = match local {
-                Local::Write(value) => Entry::Write(value.map(Arc::from)),
-                Local::Delta(delta) => Entry::Delta(delta),
+            let (entry, delta) = match local {
+                Local::Write(value) => (Entry::Write(value.map(Arc::from)), None),
+                Local::Delta(delta) => (Entry::Delta(delta), Some(delta)),
             };
-            self.shard(&key).lock().entry(key.clone()).or_default().versions.insert(txn, entry);
-            written.push(key);
+            let mut shard = self.shard(&key).lock();
+            match shard.get_mut(key.as_slice()) {
+                Some(record) => {
+                    record.versions.insert(txn, entry);
+                }
+                None => {
+                    let mut record = Record::default();
+                    record.versions.insert(txn, entry);
+                    shard.insert(key.clone(), record);
+                }
+            }
+            drop(shard);
+            written.push((key, delta));
         }
         let mut footprint = self.footprints[txn as usize].lock();
-        let wrote_new_key = if footprint.written.is_empty() {
+        let revalidate_later = if footprint.written.is_empty() {
             // A first execution: nothing stale to remove.
             !written.is_empty()
         } else {
-            let now: HashSet<&[u8]> = written.iter().map(Vec::as_slice).collect();
-            let before: HashSet<&[u8]> = footprint.written.iter().map(Vec::as_slice).collect();
-            for stale in before.difference(&now) {
-                if let Some(record) = self.shard(stale).lock().get_mut(*stale) {
-                    record.versions.remove(&txn);
+            let now: HashMap<&[u8], Option<Delta>> =
+                written.iter().map(|(k, d)| (k.as_slice(), *d)).collect();
+            let mut changed = false;
+            for (key, before) in &footprint.written {
+                match now.get(key.as_slice()) {
+                    Some(delta) => changed |= before.is_some() && delta != before,
+                    None => {
+                        changed |= before.is_some();
+                        if let Some(record) = self.shard(key).lock().get_mut(key.as_slice()) {
+                            record.versions.remove(&txn);
+                        }
+                    }
                 }
             }
-            now.difference(&before).next().is_some()
+            let before: HashSet<&[u8]> = footprint.written.iter().map(|(k, _)| k.as_slice()).collect();
+            changed || now.keys().any(|key| !before.contains(key))
         };
         *footprint = Footprint { reads, listings, written };
-        wrote_new_key
+        revalidate_later
     }
 
-    /// Marks every key `txn` last wrote as being re-executed.
+    /// Marks every key `txn` last wrote as being re-executed, except its deltas: a re-execution
+    /// almost always adds the same delta again, so readers keep resolving the old one, and
+    /// [`MvMemory::record`] has them validated again if it changed.
     pub(crate) fn mark_estimates(&self, txn: TxnIndex) {
         let footprint = self.footprints[txn as usize].lock();
-        for key in &footprint.written {
+        for (key, _) in footprint.written.iter().filter(|(_, delta)| delta.is_none()) {
             if let Some(record) = self.shard(key).lock().get_mut(key.as_slice()) {
                 record.versions.insert(txn, Entry::Estimate);
             }

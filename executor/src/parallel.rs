@@ -81,6 +81,8 @@ pub(crate) struct Counters {
     pub(crate) executions: AtomicU64,
     pub(crate) validations: AtomicU64,
     pub(crate) aborts: AtomicU64,
+    /// First executions held back until the transaction they depend on executed.
+    pub(crate) waits: AtomicU64,
 }
 
 /// When a run gives up and leaves the block to the serial executor: after `min_executions`
@@ -151,6 +153,16 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
     }
 
     fn execute(&self, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
+        if incarnation == 0 {
+            // A first execution waits for the transaction it surely depends on.
+            let hint = self.txs.depends_on(txn as usize).and_then(|h| TxnIndex::try_from(h).ok());
+            if let Some(earlier) = hint.filter(|&h| h < txn) {
+                if self.scheduler.add_dependency(txn, earlier) {
+                    self.counters.waits.fetch_add(1, Relaxed);
+                    return None;
+                }
+            }
+        }
         loop {
             self.counters.executions.fetch_add(1, Relaxed);
             let mut view = ParallelView {
@@ -163,10 +175,10 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             };
             match catch_unwind(AssertUnwindSafe(|| self.txs.execute(txn as usize, &mut view))) {
                 Ok(output) => {
-                    let wrote_new_key =
+                    let revalidate_later =
                         self.memory.record(txn, view.reads.into_iter().collect(), view.listings, view.writes);
                     *self.outputs[txn as usize].lock() = Some(output);
-                    return self.scheduler.finish_execution(txn, incarnation, wrote_new_key);
+                    return self.scheduler.finish_execution(txn, incarnation, revalidate_later);
                 }
                 Err(payload) => match payload.downcast::<Blocked>() {
                     Ok(blocked) => {

@@ -175,13 +175,14 @@ impl Scheduler {
         state.status = Status::ReadyToExecute;
     }
 
-    /// An execution of `txn` finished; `wrote_new_key` says whether it wrote a key its previous
-    /// execution did not. Returns the follow-up task for the same worker, if any.
+    /// An execution of `txn` finished; `revalidate_later` says whether every later transaction
+    /// must be validated again (it wrote a key its previous execution did not, or changed a
+    /// delta). Returns the follow-up task for the same worker, if any.
     pub(crate) fn finish_execution(
         &self,
         txn: TxnIndex,
         incarnation: Incarnation,
-        wrote_new_key: bool,
+        revalidate_later: bool,
     ) -> Option<Task> {
         {
             let mut state = self.states[txn as usize].lock();
@@ -196,7 +197,7 @@ impl Scheduler {
             self.decrease_execution_index(lowest as usize);
         }
         if self.validation_index.load(SeqCst) > txn as usize {
-            if !wrote_new_key {
+            if !revalidate_later {
                 return Some(Task::Validate(txn, incarnation));
             }
             self.decrease_validation_index(txn as usize);

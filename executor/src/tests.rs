@@ -19,6 +19,9 @@ enum Op {
     Sub(u8, u32),
     /// Reads the second key; writes the first if it is even, else adds 1 to it.
     WriteIfEven(u8, u8),
+    /// Reads the second key and adds an amount that depends on it to the first (a delta that
+    /// changes when a re-execution reads something else).
+    AddRead(u8, u8),
     /// Burns some time, so that executions overlap in many ways.
     Work(u16),
     /// Deletes every key of a group (the keys sharing their first byte after `k`).
@@ -29,6 +32,8 @@ enum Op {
 struct Block {
     txs: Vec<Vec<Op>>,
     base: HashMap<Vec<u8>, Vec<u8>>,
+    /// `depends_on` hints: right, wrong or absent, they must not change results.
+    hints: Vec<Option<usize>>,
 }
 
 fn key(k: u8) -> Vec<u8> {
@@ -52,7 +57,8 @@ impl Arbitrary for Block {
         let txs = (0..count)
             .map(|_| {
                 (0..1 + usize::arbitrary(g) % 6)
-                    .map(|_| match u8::arbitrary(g) % 9 {
+                    .map(|_| match u8::arbitrary(g) % 10 {
+                        9 => Op::AddRead(pick(g), pick(g)),
                         8 => Op::Wipe(pick(g)),
                         0 | 1 => Op::Read(pick(g)),
                         2 => Op::Write(pick(g)),
@@ -71,7 +77,10 @@ impl Arbitrary for Block {
                 base.insert(key(k), u128::from(u32::arbitrary(g)).to_le_bytes().to_vec());
             }
         }
-        Block { txs, base }
+        let hints = (0..count)
+            .map(|txn| (txn > 0 && u8::arbitrary(g) % 3 == 0).then(|| usize::arbitrary(g) % txn))
+            .collect();
+        Block { txs, base, hints }
     }
 }
 
@@ -109,6 +118,10 @@ impl Transactions for Block {
                         view.add(key(k), Delta::add(&U128, 1));
                     }
                 }
+                Op::AddRead(k, source) => {
+                    let amount = number(view.read(&key(source)).as_deref()) % 7 + 1;
+                    view.add(key(k), Delta::add(&U128, amount));
+                }
                 Op::Wipe(k) => {
                     let prefix = group(k);
                     let mut keys = view.written_keys(&prefix);
@@ -128,6 +141,10 @@ impl Transactions for Block {
             }
         }
         seen
+    }
+
+    fn depends_on(&self, txn: usize) -> Option<usize> {
+        self.hints.get(txn).copied().flatten()
     }
 }
 
@@ -156,7 +173,7 @@ fn parallel_equals_serial_for_any_thread_count() {
         }
         TestResult::passed()
     }
-    QuickCheck::new().tests(300).quickcheck(property as fn(Block) -> TestResult);
+    QuickCheck::new().tests(1000).quickcheck(property as fn(Block) -> TestResult);
 }
 
 #[test]
@@ -201,7 +218,24 @@ fn giving_up_keeps_the_valid_prefix_and_runs_the_rest_serially() {
 /// A dependency chain: every transaction reads what the previous one wrote.
 fn chain(length: usize) -> Block {
     let txs = (0..length).map(|_| vec![Op::Read(0), Op::Work(500), Op::Write(0)]).collect();
-    Block { txs, base: HashMap::new() }
+    Block { txs, base: HashMap::new(), hints: Vec::new() }
+}
+
+#[test]
+fn a_block_that_is_mostly_one_hinted_chain_runs_serially() {
+    let mut block = chain(100);
+    // Transactions 0..80 form one chain of sure dependencies.
+    block.hints = (0..100).map(|txn| (1..80).contains(&txn).then(|| txn - 1)).collect();
+    let executor = Executor::new(Config::with_threads(2)).unwrap();
+    let output = executor.execute(&block, &block);
+    assert_eq!(output.stats.mode, Mode::Serial(SerialReason::DependencyChain));
+    let reference = execute_serial(&block, &block);
+    assert_eq!((&output.outputs, &output.changes), (&reference.outputs, &reference.changes));
+    // A shorter chain leaves the block to the parallel algorithm.
+    block.hints = (0..100).map(|txn| (1..50).contains(&txn).then(|| txn - 1)).collect();
+    let output = executor.execute(&block, &block);
+    assert_ne!(output.stats.mode, Mode::Serial(SerialReason::DependencyChain));
+    assert_eq!((output.outputs, output.changes), (reference.outputs, reference.changes));
 }
 
 #[test]
@@ -221,13 +255,13 @@ fn a_dependency_chain_gives_up_and_runs_serially() {
 #[test]
 fn independent_transactions_run_in_parallel_without_aborts() {
     let txs = (0..64u8).map(|k| vec![Op::Read(k), Op::Add(255, 1), Op::Write(k)]).collect();
-    let block = Block { txs, base: HashMap::new() };
+    let block = Block { txs, base: HashMap::new(), hints: Vec::new() };
     let executor = Executor::new(Config::with_threads(2)).unwrap();
     let output = executor.execute(&block, &block);
     assert_eq!(output.stats.mode, Mode::Parallel(2));
     assert_eq!(output.stats.aborts, 0, "deltas on one key do not conflict");
     assert_eq!(output.changes.get(key(255).as_slice()), Some(&Some(64u128.to_le_bytes().to_vec())));
-    let small = Block { txs: block.txs[..3].to_vec(), base: HashMap::new() };
+    let small = Block { txs: block.txs[..3].to_vec(), base: HashMap::new(), hints: Vec::new() };
     assert_eq!(executor.execute(&small, &small).stats.mode, Mode::Serial(SerialReason::SmallBlock));
 }
 
@@ -245,7 +279,7 @@ fn a_transaction_panic_reaches_the_caller() {
         }
     }
     let executor = Executor::new(Config::with_threads(2)).unwrap();
-    let block = Block { txs: Vec::new(), base: HashMap::new() };
+    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new() };
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| executor.execute(&block, &Panics)));
     let message = caught.expect_err("the panic is re-raised");
     let text = message.downcast_ref::<String>().cloned().unwrap_or_default();

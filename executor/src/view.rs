@@ -89,6 +89,16 @@ impl Writes {
         }
     }
 
+    /// How many keys are buffered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn into_iter(self) -> impl Iterator<Item = (Vec<u8>, Local)> {
         self.0.into_iter()
     }

@@ -16,7 +16,8 @@ use hyperion_executor::{Stats, Transactions, View};
 use hyperion_primitives::{Address, Block, EventRecord, Extrinsic, Hash, Header, Receipt, Weight};
 use hyperion_state::{ordered_root, ChangeSet, StateDb};
 use parity_scale_codec::Encode;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use crate::context::{BlockInfo, BlockOverlay, Context};
 use crate::executive::Applied;
@@ -71,6 +72,15 @@ struct Round<'a> {
     runtime: &'a Runtime,
     info: BlockInfo,
     xts: &'a [(&'a Extrinsic, usize)],
+    /// For each extrinsic, the previous native extrinsic of its sender (worked out on first use:
+    /// only parallel execution asks).
+    previous_of_sender: OnceLock<Vec<Option<usize>>>,
+}
+
+impl<'a> Round<'a> {
+    fn new(runtime: &'a Runtime, info: BlockInfo, xts: &'a [(&'a Extrinsic, usize)]) -> Self {
+        Self { runtime, info, xts, previous_of_sender: OnceLock::new() }
+    }
 }
 
 impl Transactions for Round<'_> {
@@ -83,6 +93,24 @@ impl Transactions for Round<'_> {
     fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
         let (xt, len) = self.xts[txn];
         self.runtime.apply(&mut Context::new(view, self.info), xt, len)
+    }
+
+    /// The previous native extrinsic of the same sender: it sets the nonce this one needs.
+    /// (An Ethereum transaction's sender is only known after recovering its signature, which
+    /// execution does in parallel.)
+    fn depends_on(&self, txn: usize) -> Option<usize> {
+        let previous = self.previous_of_sender.get_or_init(|| {
+            let mut last: HashMap<Address, usize> = HashMap::with_capacity(self.xts.len());
+            self.xts
+                .iter()
+                .enumerate()
+                .map(|(index, (xt, _))| match xt {
+                    Extrinsic::Native(signed) => last.insert(signed.sender(), index),
+                    Extrinsic::Ethereum(_) => None,
+                })
+                .collect()
+        });
+        previous.get(txn).copied().flatten()
     }
 }
 
@@ -207,7 +235,7 @@ impl Runtime {
         info: BlockInfo,
         xts: &[(&Extrinsic, usize)],
     ) -> (Vec<std::result::Result<Applied, InvalidTransaction>>, Stats) {
-        let output = self.executor.execute(overlay, &Round { runtime: self, info, xts });
+        let output = self.executor.execute(overlay, &Round::new(self, info, xts));
         overlay.absorb(output.changes);
         (output.outputs, output.stats)
     }
@@ -228,6 +256,7 @@ impl Runtime {
         block.stats.executions += stats.executions;
         block.stats.validations += stats.validations;
         block.stats.aborts += stats.aborts;
+        block.stats.waits += stats.waits;
         for ((xt, len), output) in round.into_iter().zip(outputs) {
             // Every gas limit of the round fit in what was left: this holds by construction.
             let output = output.and_then(|a| check_gas_limit(&a, block.used.gas, gas_limit).map(|()| a));

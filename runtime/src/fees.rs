@@ -76,13 +76,19 @@ impl FeeConfig {
             .saturating_add(self.per_weight_fee.saturating_mul(Balance::from(weight)))
     }
 
-    /// Splits `fee` and adds `tip` to the proposer; the shares add up to `fee + tip` exactly.
+    /// Splits `fee` and adds `tip` to the proposer; the shares add up to `fee + tip` exactly
+    /// (the proposer's share saturates where `fee + tip` exceeds the balance type, which no
+    /// payer can afford anyway).
     pub fn shares(&self, fee: Balance, tip: Balance) -> FeeShares {
         let proposer = fee / 100 * Balance::from(self.split.proposer)
             + fee % 100 * Balance::from(self.split.proposer) / 100;
         let holders_pool = fee / 100 * Balance::from(self.split.holders_pool)
             + fee % 100 * Balance::from(self.split.holders_pool) / 100;
-        FeeShares { proposer: proposer + tip, holders_pool, burn: fee - proposer - holders_pool }
+        FeeShares {
+            proposer: proposer.saturating_add(tip),
+            holders_pool,
+            burn: fee - proposer - holders_pool,
+        }
     }
 }
 
@@ -111,8 +117,11 @@ mod tests {
         fn shares_add_up(fee: u128, tip: u64, p: u8, h: u8) -> bool {
             let p = p % 101;
             let h = h % (101 - p);
+            let untipped = config(p, h).shares(fee, 0);
             let s = config(p, h).shares(fee, u128::from(tip));
-            s.proposer - u128::from(tip) + s.holders_pool + s.burn == fee
+            untipped.proposer + untipped.holders_pool + untipped.burn == fee
+                && s.proposer == untipped.proposer.saturating_add(u128::from(tip))
+                && (s.holders_pool, s.burn) == (untipped.holders_pool, untipped.burn)
                 && s.holders_pool <= fee / 100 * u128::from(h) + fee % 100
         }
     }

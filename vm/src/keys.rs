@@ -217,6 +217,9 @@ pub fn diff_to_changes<L: Ledger>(diff: &StateDiff, ledger: &L, state: &dyn Stat
             let value = (!value.is_zero()).then(|| value.to_be_bytes::<32>().to_vec());
             changes.insert(storage_key(address, *slot), value);
         }
+        if account.header_unchanged {
+            continue;
+        }
         match &account.account {
             Some(header) => {
                 ledger.write(&mut changes, address, Some((header.balance, header.nonce)))?;

@@ -18,6 +18,8 @@ pub struct BlockState<S> {
     base: S,
     /// Accounts changed in this block; `None`: deleted.
     accounts: HashMap<Address, Option<Account>>,
+    /// Accounts as `base` gave them (before the block), for those read.
+    loaded: HashMap<Address, Option<Account>>,
     /// Slots written in this block, per account.
     storage: HashMap<Address, HashMap<U256, U256>>,
     /// Accounts whose storage from before the block is gone (self-destructed or created anew).
@@ -34,6 +36,7 @@ impl<S: EvmState> BlockState<S> {
         Self {
             base,
             accounts: HashMap::new(),
+            loaded: HashMap::new(),
             storage: HashMap::new(),
             wiped: HashSet::new(),
             new_codes: HashMap::new(),
@@ -48,10 +51,12 @@ impl<S: EvmState> BlockState<S> {
 
     /// The account at `address` as the block left it so far.
     pub fn account(&mut self, address: Address) -> Result<Option<Account>> {
-        match self.accounts.get(&address) {
-            Some(account) => Ok(*account),
-            None => self.base.account(address),
+        if let Some(account) = self.accounts.get(&address).or_else(|| self.loaded.get(&address)) {
+            return Ok(*account);
         }
+        let account = self.base.account(address)?;
+        self.loaded.insert(address, account);
+        Ok(account)
     }
 
     /// The value of a storage slot as the block left it so far.
@@ -119,13 +124,24 @@ impl<S: EvmState> BlockState<S> {
         Ok(())
     }
 
-    /// The block's changes, and the state it started from.
+    /// The block's changes, and the state it started from. An account whose header (balance,
+    /// nonce, code hash) ends as it started is marked so; one that is in addition untouched in
+    /// its storage is left out.
     pub fn into_diff(self) -> (S, StateDiff) {
         let mut accounts: BTreeMap<Address, AccountDiff> = BTreeMap::new();
         for (address, account) in self.accounts {
-            accounts.entry(address).or_default().account = account;
+            let header_unchanged = self.loaded.get(&address) == Some(&account);
+            let slots_written = self.storage.get(&address).is_some_and(|slots| !slots.is_empty());
+            if header_unchanged && !slots_written && !self.wiped.contains(&address) {
+                continue;
+            }
+            let diff = accounts.entry(address).or_default();
+            diff.account = account;
+            diff.header_unchanged = header_unchanged;
         }
-        for (address, slots) in self.storage {
+        // Every account with slots written or wiped storage is in `accounts` (revm reports
+        // slots only with their account's header).
+        for (address, slots) in self.storage.into_iter().filter(|(_, slots)| !slots.is_empty()) {
             let diff = accounts.entry(address).or_default();
             diff.storage.extend(slots);
         }

@@ -71,6 +71,9 @@ pub struct AccountDiff {
     /// The account after the block; `None`: it was deleted (self-destructed, or touched while
     /// empty under EIP-161).
     pub account: Option<Account>,
+    /// Whether `account` is what the account was before the block (its storage changed, or it
+    /// was only touched): then its header need not be written.
+    pub header_unchanged: bool,
     /// Whether all of its storage from before the block was removed (deleted or created anew);
     /// `storage` then holds everything it has after the block.
     pub storage_wiped: bool,

@@ -60,6 +60,23 @@ pub struct EthBlock {
     pub hashes: BTreeMap<u64, B256>,
     /// The state before the block.
     pub base: Snapshot,
+    /// For each transaction, the previous one of its sender.
+    pub previous_of_sender: Vec<Option<usize>>,
+}
+
+impl EthBlock {
+    /// The block's transactions to run with `vm` in `env` over `base`.
+    pub fn new(
+        vm: Vm,
+        env: BlockEnv,
+        txs: Vec<EthTransaction>,
+        hashes: BTreeMap<u64, B256>,
+        base: Snapshot,
+    ) -> Self {
+        let mut last = std::collections::HashMap::new();
+        let previous_of_sender = txs.iter().enumerate().map(|(i, tx)| last.insert(tx.sender(), i)).collect();
+        Self { vm, env, txs, hashes, base, previous_of_sender }
+    }
 }
 
 /// What a transaction did, for its receipt: success, gas used, logs.
@@ -99,6 +116,10 @@ impl Transactions for EthBlock {
         }
         Ok((executed.success(), executed.gas_used, executed.logs))
     }
+
+    fn depends_on(&self, txn: usize) -> Option<usize> {
+        self.previous_of_sender.get(txn).copied().flatten()
+    }
 }
 
 /// A fixture block ready to run: the adapter, its base state, and its header's results.
@@ -129,8 +150,7 @@ pub fn prepare(dir: &Path) -> std::result::Result<Prepared, String> {
         .map_err(|e| e.to_string())?;
     let types = txs.iter().map(EthTransaction::tx_type).collect();
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let block =
-        EthBlock { vm: Vm::new(fork, 1), env, txs, hashes: block_hashes(dir), base: snapshot.clone() };
+    let block = EthBlock::new(Vm::new(fork, 1), env, txs, block_hashes(dir), snapshot.clone());
     Ok(Prepared { name, block, base: snapshot, types, expected, fork, _db: db })
 }
 

@@ -26,7 +26,7 @@ use hyperion_primitives::{Address, Block, Call, Extrinsic, Header, Pair, SignedE
 use hyperion_runtime::{
     ExecutedBlock, ExecutionStats, Executor, ExecutorConfig, InvalidTransaction, Runtime, TransactionSource,
 };
-use hyperion_state::{ordered_root, ChangeSet, MemoryStateDb, StateDb};
+use hyperion_state::{ordered_root, ChangeSet, MemoryStateDb, MetisConfig, MetisDb, StateDb};
 use parity_scale_codec::Encode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -116,6 +116,11 @@ pub const QUICK_CASES: [Case; 6] = [
     case(Kind::ToOne, 200, 2),
     case(Kind::Chain, 200, 2),
 ];
+
+/// The node path's cases (native and ERC20 transfers), full run.
+pub const NODE_CASES: [Case; 2] = [case(Kind::Native, 1_000, 4), case(Kind::Erc20, 1_000, 4)];
+/// ... and `--quick`.
+pub const QUICK_NODE_CASES: [Case; 2] = [case(Kind::Native, 200, 2), case(Kind::Erc20, 200, 2)];
 
 const BLOCK_TIME_MS: u64 = 1_000;
 
@@ -321,6 +326,94 @@ impl Workload {
         }
         Ok((serial_seconds, parallel_seconds, stats))
     }
+}
+
+/// The node's path for one executor, from genesis (with the setup blocks imported, untimed)
+/// in a fresh MetisDB each: the proposer builds each measured block from its transactions and
+/// commits it; a validator imports (executes and checks against the header) and commits the
+/// blocks. Returns the seconds of each path; fails unless the proposer built exactly the
+/// measured blocks.
+fn node_path(workload: &Workload, runtime: &Runtime) -> Result<(f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let open = |name: &str| -> Result<MetisDb> {
+        let state = MetisDb::open(&dir.path().join(name), MetisConfig::default())?;
+        state.commit(0, &workload.genesis, Some(workload.genesis_header.state_root))?;
+        for block in &workload.setup {
+            let executed = runtime.execute_block(&state, &parent_of(workload, block), block)?;
+            state.commit(block.header.number, &executed.changes, Some(block.header.state_root))?;
+        }
+        Ok(state)
+    };
+    let first_parent =
+        workload.setup.last().map_or_else(|| workload.genesis_header.clone(), |b| b.header.clone());
+
+    let proposer = open("proposer")?;
+    let mut head = first_parent.clone();
+    let start = Instant::now();
+    for block in &workload.measured {
+        let mut source = Source(block.extrinsics.clone().into_iter(), Vec::new());
+        let timestamp_ms = (head.number + 1) * BLOCK_TIME_MS;
+        let built = runtime.build_block(&proposer, &head, Address([0xb0; 20]), timestamp_ms, &mut source)?;
+        proposer.commit(built.block.header.number, &built.changes, Some(built.block.header.state_root))?;
+        if built.block.header != block.header {
+            return Err(Error::Check(format!("the proposer built another block {}", block.header.number)));
+        }
+        head = built.block.header;
+    }
+    let propose = start.elapsed().as_secs_f64();
+
+    let validator = open("validator")?;
+    let mut parent = first_parent;
+    let start = Instant::now();
+    for block in &workload.measured {
+        let executed = runtime.execute_block(&validator, &parent, block)?;
+        validator.commit(block.header.number, &executed.changes, Some(block.header.state_root))?;
+        parent = block.header.clone();
+    }
+    Ok((propose, start.elapsed().as_secs_f64()))
+}
+
+/// The header before `block`'s among the workload's blocks.
+fn parent_of(workload: &Workload, block: &Block) -> Header {
+    workload
+        .setup
+        .iter()
+        .chain(&workload.measured)
+        .find(|b| b.header.number + 1 == block.header.number)
+        .map_or_else(|| workload.genesis_header.clone(), |b| b.header.clone())
+}
+
+/// The node's throughput through build, execute and commit (MetisDB), serial against MPEF on
+/// `threads`, for the proposer and the validator path: `repetitions` runs of each side,
+/// alternating, and the medians' ratio. Rows `node/<path>/<kind>/...`.
+pub fn run_node_case(case: &Case, threads: usize, repetitions: u32) -> Result<Vec<Row>> {
+    let workload = Workload::new(case)?;
+    let serial = runtime()?;
+    serial.set_genesis_hash(workload.genesis_header.hash());
+    let executor = Executor::new(ExecutorConfig::with_threads(threads))
+        .map_err(|e| Error::Check(format!("executor: {e}")))?;
+    let parallel = runtime()?.with_executor(executor);
+    parallel.set_genesis_hash(workload.genesis_header.hash());
+    let mut times: [Vec<f64>; 4] = Default::default();
+    for repetition in 0..repetitions.max(1) {
+        let (s, p) = if repetition % 2 == 0 {
+            let s = node_path(&workload, &serial)?;
+            (s, node_path(&workload, &parallel)?)
+        } else {
+            let p = node_path(&workload, &parallel)?;
+            (node_path(&workload, &serial)?, p)
+        };
+        for (samples, seconds) in times.iter_mut().zip([s.0, p.0, s.1, p.1]) {
+            samples.push(seconds);
+        }
+    }
+    let txs = f64::from(case.txs * case.blocks);
+    let tps = |samples: &[f64]| txs / median(samples).max(f64::MIN_POSITIVE);
+    let row = |path: &str, serial: &[f64], parallel: &[f64]| {
+        let name = format!("node/{path}/{}/txs={}/threads={threads}/vs_serial", case.kind.name(), case.txs);
+        Row::throughput(SUITE, name, tps(serial), tps(parallel), UNIT_NAME)
+    };
+    Ok(vec![row("propose", &times[0], &times[1]), row("import", &times[2], &times[3])])
 }
 
 /// Runs `case` `repetitions` times on each side, alternating; the medians' ratio.

@@ -97,6 +97,9 @@ pub fn write_diff(
             let value = (!value.is_zero()).then(|| value.to_be_bytes::<32>().to_vec());
             ctx.write_raw(storage_key(*address, *slot), value);
         }
+        if change.header_unchanged && who != refund_to {
+            continue;
+        }
         let (balance, nonce, code_hash) = match &change.account {
             Some(account) => (account.balance, account.nonce, account.code_hash),
             None => (U256::ZERO, 0, KECCAK_EMPTY),
