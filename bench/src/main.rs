@@ -58,6 +58,10 @@ enum Suite {
     },
 }
 
+/// jemalloc: execution threads free what others allocated, which glibc's malloc serialises.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut rows = Vec::new();

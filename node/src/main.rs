@@ -11,6 +11,11 @@ use hyperion_primitives::Pair;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
+/// jemalloc: MPEF's execution threads free what others allocated, which glibc's malloc
+/// serialises on its arena locks.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.run.log.as_deref());
