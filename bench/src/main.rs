@@ -35,9 +35,6 @@ enum Suite {
     /// Native transfers per second through build + execute + commit, against a minimal
     /// reference ledger (signature, nonce and balance checks, a trie root per block).
     Runtime,
-    /// State reads (latest and 64 blocks old, p50/p99) and durable commits with the state root
-    /// (updates/s) of MetisDB, against sp-trie over memory with a warm SharedTrieCache and
-    /// sp-trie over parity-db. Runs once (`--repetitions` does not apply).
     /// Ethereum transactions per second through block execution (value transfers, ERC20
     /// transfers), sequential, against revm alone over its in-memory database.
     Vm,
@@ -47,7 +44,14 @@ enum Suite {
         /// Worker threads of the parallel side.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=256))]
         threads: u16,
+        /// Only the cases whose group is this: a kind of transaction (`native`, `erc20`, `eth`,
+        /// `heavy`, `to-one`, `chain`), `node` (build, import, commit) or `mainnet`.
+        #[arg(long, value_parser = ["native", "erc20", "eth", "heavy", "to-one", "chain", "node", "mainnet"])]
+        only: Option<String>,
     },
+    /// State reads (latest and 64 blocks old, p50/p99) and durable commits with the state root
+    /// (updates/s) of MetisDB, against sp-trie over memory with a warm SharedTrieCache and
+    /// sp-trie over parity-db. Runs once (`--repetitions` does not apply).
     State {
         /// Tiny sizes (20k keys) for tests; overrides `--quick`.
         #[arg(long)]
@@ -84,23 +88,26 @@ fn main() -> anyhow::Result<()> {
                 emit(&outcome.rows(), cli.json, &mut rows);
             }
         }
-        Suite::Mpef { threads } => {
+        Suite::Mpef { threads, only } => {
+            let wanted = |group: &str| only.as_deref().is_none_or(|only| only == group);
             let cases: &[mpef::Case] = if cli.quick { &mpef::QUICK_CASES } else { &mpef::CASES };
-            for case in cases {
+            for case in cases.iter().filter(|case| wanted(case.kind.name())) {
                 let row = mpef::run_case(case, usize::from(threads), cli.repetitions)
                     .with_context(|| format!("mpef suite, {case:?}"))?;
                 emit(&[row], cli.json, &mut rows);
             }
             let node_cases: &[mpef::Case] =
                 if cli.quick { &mpef::QUICK_NODE_CASES } else { &mpef::NODE_CASES };
-            for case in node_cases {
+            for case in node_cases.iter().filter(|_| wanted("node")) {
                 let node_rows = mpef::run_node_case(case, usize::from(threads), cli.repetitions)
                     .with_context(|| format!("mpef suite, node path, {case:?}"))?;
                 emit(&node_rows, cli.json, &mut rows);
             }
-            let mainnet = mpef::mainnet::run_cases(100, usize::from(threads), cli.repetitions.max(5))
-                .context("mpef suite, mainnet blocks")?;
-            emit(&mainnet, cli.json, &mut rows);
+            if wanted("mainnet") {
+                let mainnet = mpef::mainnet::run_cases(100, usize::from(threads), cli.repetitions.max(5))
+                    .context("mpef suite, mainnet blocks")?;
+                emit(&mainnet, cli.json, &mut rows);
+            }
         }
         Suite::State { smoke, keys } => {
             let mut size = match (smoke, cli.quick) {

@@ -60,7 +60,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Native => "native",
             Kind::Erc20 => "erc20",
