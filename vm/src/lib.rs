@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod code_cache;
 mod execute;
 pub mod fixtures;
 pub mod keys;
@@ -25,6 +26,7 @@ mod state;
 mod tx;
 
 pub use alloy_primitives::{keccak256, Address, Bloom, Bytes, Log, B256, U256};
+pub use code_cache::CodeCache;
 pub use execute::{BlockEnv, CallRequest, Executed, InvalidTx, Status, Vm};
 pub use keys::{EvmLedger, KeyRead, KeyedState, Ledger};
 pub use overlay::BlockState;

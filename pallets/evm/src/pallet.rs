@@ -11,7 +11,7 @@ use hyperion_runtime::{
     QueryContext, QueryError, StorageMap, StorageValue, StorageWrite,
 };
 use hyperion_vm::keys::{code_hash_key, code_key, storage_key};
-use hyperion_vm::{keccak256, EvmState, Vm};
+use hyperion_vm::{keccak256, CodeCache, EvmState, Vm};
 use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -87,12 +87,14 @@ pub enum Error {
 pub struct Evm {
     pub(crate) index: u8,
     pub(crate) currency: Arc<dyn Currency>,
+    /// Contract code analysed by earlier transactions, shared by the execution threads.
+    pub(crate) code_cache: Arc<CodeCache>,
 }
 
 impl Evm {
     /// The pallet at `index` of the runtime, over the ledger `currency`.
     pub fn new(index: u8, currency: Arc<dyn Currency>) -> Self {
-        Self { index, currency }
+        Self { index, currency, code_cache: Arc::new(CodeCache::default()) }
     }
 
     /// The stored configuration (set at genesis).

@@ -177,7 +177,8 @@ impl EthereumTransactions for Evm {
         let config = Self::config(ctx);
         let env = Self::block_env(ctx, config.gas_limit);
         let vm = Self::vm(ctx);
-        let mut state = BlockState::new(ChainState::new(ctx, self.currency.as_ref()));
+        let mut state = BlockState::new(ChainState::new(ctx, self.currency.as_ref()))
+            .with_code_cache(self.code_cache.clone());
         // The proposer's priority fee is paid below as a delta, not by the EVM: otherwise every
         // transaction would read and write the proposer's account, one after the other.
         let (executed, tip) = vm
