@@ -72,8 +72,8 @@ struct Round<'a> {
     runtime: &'a Runtime,
     info: BlockInfo,
     xts: &'a [(&'a Extrinsic, usize)],
-    /// For each extrinsic, the previous native extrinsic of its sender (worked out on first use:
-    /// only parallel execution asks).
+    /// For each extrinsic, the previous extrinsic of its sender (worked out on first use: only
+    /// parallel execution asks).
     previous_of_sender: OnceLock<Vec<Option<usize>>>,
 }
 
@@ -95,18 +95,23 @@ impl Transactions for Round<'_> {
         self.runtime.apply(&mut Context::new(view, self.info), xt, len)
     }
 
-    /// The previous native extrinsic of the same sender: it sets the nonce this one needs.
-    /// (An Ethereum transaction's sender is only known after recovering its signature, which
-    /// execution does in parallel.)
+    /// The previous extrinsic of the same sender: it sets the nonce this one needs. (An
+    /// Ethereum transaction's sender counts when the EVM pallet knows it without recovering its
+    /// signature, as for transactions the pool admitted.)
     fn depends_on(&self, txn: usize) -> Option<usize> {
         let previous = self.previous_of_sender.get_or_init(|| {
             let mut last: HashMap<Address, usize> = HashMap::with_capacity(self.xts.len());
             self.xts
                 .iter()
                 .enumerate()
-                .map(|(index, (xt, _))| match xt {
-                    Extrinsic::Native(signed) => last.insert(signed.sender(), index),
-                    Extrinsic::Ethereum(_) => None,
+                .map(|(index, (xt, _))| {
+                    let sender = match xt {
+                        Extrinsic::Native(signed) => Some(signed.sender()),
+                        Extrinsic::Ethereum(raw) => {
+                            self.runtime.ethereum().ok().and_then(|(_, eth)| eth.known_sender(raw))
+                        }
+                    };
+                    sender.and_then(|sender| last.insert(sender, index))
                 })
                 .collect()
         });

@@ -78,6 +78,14 @@ pub trait EthereumTransactions: Send + Sync {
     /// The gas limit of `raw` without checking the rest of it (the block builder's budget).
     fn gas_limit(&self, raw: &[u8]) -> Result<u64, InvalidTransaction>;
 
+    /// The sender of `raw` if it is already known without recovering it from the signature
+    /// (for example because the pool admitted the transaction): lets the block's executor see
+    /// that two transactions of one sender depend on each other. `None` says nothing.
+    fn known_sender(&self, raw: &[u8]) -> Option<Address> {
+        let _ = raw;
+        None
+    }
+
     /// The gas a block may use, in `state`.
     fn block_gas_limit(&self, state: &mut dyn StorageRead) -> u64;
 }

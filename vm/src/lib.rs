@@ -26,7 +26,7 @@ mod state;
 mod tx;
 
 pub use alloy_primitives::{keccak256, Address, Bloom, Bytes, Log, B256, U256};
-pub use code_cache::CodeCache;
+pub use code_cache::{CodeCache, HashCache, SenderCache};
 pub use execute::{BlockEnv, CallRequest, Executed, InvalidTx, Status, Vm};
 pub use keys::{EvmLedger, KeyRead, KeyedState, Ledger};
 pub use overlay::BlockState;

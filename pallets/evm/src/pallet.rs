@@ -11,7 +11,7 @@ use hyperion_runtime::{
     QueryContext, QueryError, StorageMap, StorageValue, StorageWrite,
 };
 use hyperion_vm::keys::{code_hash_key, code_key, storage_key};
-use hyperion_vm::{keccak256, CodeCache, EvmState, Vm};
+use hyperion_vm::{keccak256, CodeCache, EvmState, SenderCache, Vm};
 use parity_scale_codec::{Decode, Encode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -89,12 +89,19 @@ pub struct Evm {
     pub(crate) currency: Arc<dyn Currency>,
     /// Contract code analysed by earlier transactions, shared by the execution threads.
     pub(crate) code_cache: Arc<CodeCache>,
+    /// Senders recovered from transactions seen before (in the pool, in earlier blocks).
+    pub(crate) senders: Arc<SenderCache>,
 }
 
 impl Evm {
     /// The pallet at `index` of the runtime, over the ledger `currency`.
     pub fn new(index: u8, currency: Arc<dyn Currency>) -> Self {
-        Self { index, currency, code_cache: Arc::new(CodeCache::default()) }
+        Self {
+            index,
+            currency,
+            code_cache: Arc::new(CodeCache::default()),
+            senders: Arc::new(SenderCache::default()),
+        }
     }
 
     /// The stored configuration (set at genesis).

@@ -8,8 +8,8 @@ use hyperion_runtime::{
     StorageRead, ValidTransaction, U64,
 };
 use hyperion_vm::{
-    is_delegation, BlockEnv, BlockState, EthTransaction, EvmState, Executed, Fork, InvalidTx, Status, B256,
-    KECCAK_EMPTY, U256,
+    is_delegation, keccak256, BlockEnv, BlockState, EthTransaction, EvmState, Executed, Fork, InvalidTx,
+    Status, B256, KECCAK_EMPTY, MAX_TX_BYTES, U256,
 };
 
 use crate::pallet::{Error, Event, Evm, BASE_FEE, GAS_USED};
@@ -52,13 +52,29 @@ pub fn block_env(
 }
 
 impl Evm {
+    /// Decodes `raw`, taking its sender from the cache of senders recovered before (the hash
+    /// commits to every byte the sender was recovered from), else recovering and caching it.
+    fn decode(&self, raw: &[u8]) -> Result<EthTransaction, InvalidTransaction> {
+        if raw.len() > MAX_TX_BYTES {
+            // Too large: refused by decoding, without hashing it first.
+            return EthTransaction::decode(raw).map_err(|e| refuse(e.to_string()));
+        }
+        let hash = keccak256(raw);
+        if let Some(sender) = self.senders.get(&hash) {
+            return EthTransaction::decode_with_sender(raw, sender).map_err(|e| refuse(e.to_string()));
+        }
+        let tx = EthTransaction::decode(raw).map_err(|e| refuse(e.to_string()))?;
+        self.senders.insert(hash, tx.sender());
+        Ok(tx)
+    }
+
     /// Decodes and checks `raw` against `state` for inclusion: everything but the exact nonce.
     fn check(
         &self,
         state: &mut dyn StorageRead,
         raw: &[u8],
     ) -> Result<(EthTransaction, ValidTransaction), InvalidTransaction> {
-        let tx = EthTransaction::decode(raw).map_err(|e| refuse(e.to_string()))?;
+        let tx = self.decode(raw)?;
         let config = Self::config(state);
         let fork = config.fork();
         match tx.tx_type() {
@@ -223,5 +239,10 @@ impl EthereumTransactions for Evm {
 
     fn block_gas_limit(&self, state: &mut dyn StorageRead) -> u64 {
         Self::config(state).gas_limit
+    }
+
+    fn known_sender(&self, raw: &[u8]) -> Option<Address> {
+        let hash = (raw.len() <= MAX_TX_BYTES).then(|| keccak256(raw))?;
+        self.senders.get(&hash).map(to_native)
     }
 }
