@@ -8,7 +8,7 @@
 //!     Identity:         k                    only for keys no user controls
 //! ```
 
-use crate::hashing::{blake2_128, twox_128};
+use crate::hashing::{blake2_128, put, twox_128_const};
 
 /// How a map key is turned into the storage key suffix.
 pub trait StorageHasher {
@@ -49,7 +49,14 @@ impl StorageHasher for Identity {
 
 /// `twox128(pallet) ++ twox128(item)`.
 pub fn storage_prefix(pallet: &str, item: &str) -> Vec<u8> {
-    let mut key = twox_128(pallet.as_bytes()).to_vec();
-    key.extend_from_slice(&twox_128(item.as_bytes()));
-    key
+    prefix_of(pallet, item).to_vec()
+}
+
+/// `twox128(pallet) ++ twox128(item)`, usable in constants (typed storage items compute theirs
+/// when the program is compiled).
+pub const fn prefix_of(pallet: &str, item: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    put(&mut out, 0, &twox_128_const(pallet.as_bytes()));
+    put(&mut out, 16, &twox_128_const(item.as_bytes()));
+    out
 }

@@ -17,7 +17,9 @@
 //! that is a broken invariant and panics.
 
 use hyperion_executor::Delta;
-pub use hyperion_primitives::storage_key::{storage_prefix, Blake2_128Concat, Identity, StorageHasher};
+pub use hyperion_primitives::storage_key::{
+    prefix_of, storage_prefix, Blake2_128Concat, Identity, StorageHasher,
+};
 use parity_scale_codec::{Decode, Encode};
 use std::marker::PhantomData;
 
@@ -34,18 +36,20 @@ pub struct StorageValue<V> {
     pub pallet: &'static str,
     /// The item's name.
     pub item: &'static str,
+    /// `twox128(pallet) ++ twox128(item)`, computed with the constant.
+    prefix: [u8; 32],
     _value: PhantomData<fn() -> V>,
 }
 
 impl<V: Encode + Decode> StorageValue<V> {
     /// Declares the item `pallet::item`.
     pub const fn new(pallet: &'static str, item: &'static str) -> Self {
-        Self { pallet, item, _value: PhantomData }
+        Self { pallet, item, prefix: prefix_of(pallet, item), _value: PhantomData }
     }
 
     /// The storage key.
     pub fn key(&self) -> Vec<u8> {
-        storage_prefix(self.pallet, self.item)
+        self.prefix.to_vec()
     }
 
     /// The value, if set.
@@ -84,19 +88,23 @@ pub struct StorageMap<K, V, H> {
     pub pallet: &'static str,
     /// The item's name.
     pub item: &'static str,
+    /// `twox128(pallet) ++ twox128(item)`, computed with the constant.
+    prefix: [u8; 32],
     _types: PhantomData<fn() -> (K, V, H)>,
 }
 
 impl<K: Encode + Decode, V: Encode + Decode, H: StorageHasher> StorageMap<K, V, H> {
     /// Declares the item `pallet::item`.
     pub const fn new(pallet: &'static str, item: &'static str) -> Self {
-        Self { pallet, item, _types: PhantomData }
+        Self { pallet, item, prefix: prefix_of(pallet, item), _types: PhantomData }
     }
 
     /// The storage key of `k`.
     pub fn key(&self, k: &K) -> Vec<u8> {
-        let mut key = storage_prefix(self.pallet, self.item);
-        key.extend_from_slice(&H::hash(&k.encode()));
+        let suffix = H::hash(&k.encode());
+        let mut key = Vec::with_capacity(32 + suffix.len());
+        key.extend_from_slice(&self.prefix);
+        key.extend_from_slice(&suffix);
         key
     }
 
@@ -125,7 +133,7 @@ impl<K: Encode + Decode, V: Encode + Decode, H: StorageHasher> StorageMap<K, V, 
     /// Up to `limit` entries in storage-key order, after the entry of `start_after` when given.
     /// Only for hashers that keep the key ([`Blake2_128Concat`], [`Identity`]).
     pub fn iter(&self, q: &QueryContext, start_after: Option<&K>, limit: usize) -> Vec<(K, V)> {
-        let prefix = storage_prefix(self.pallet, self.item);
+        let prefix = self.prefix.to_vec();
         let after = start_after.map(|k| self.key(k));
         q.snapshot()
             .pairs(&prefix, after.as_deref(), limit)
@@ -153,6 +161,8 @@ pub struct StorageDoubleMap<K1, K2, V, H1, H2> {
     pub pallet: &'static str,
     /// The item's name.
     pub item: &'static str,
+    /// `twox128(pallet) ++ twox128(item)`, computed with the constant.
+    prefix: [u8; 32],
     _types: PhantomData<fn() -> (K1, K2, V, H1, H2)>,
 }
 
@@ -166,12 +176,12 @@ where
 {
     /// Declares the item `pallet::item`.
     pub const fn new(pallet: &'static str, item: &'static str) -> Self {
-        Self { pallet, item, _types: PhantomData }
+        Self { pallet, item, prefix: prefix_of(pallet, item), _types: PhantomData }
     }
 
     /// The storage key of `(k1, k2)`.
     pub fn key(&self, k1: &K1, k2: &K2) -> Vec<u8> {
-        let mut key = storage_prefix(self.pallet, self.item);
+        let mut key = self.prefix.to_vec();
         key.extend_from_slice(&H1::hash(&k1.encode()));
         key.extend_from_slice(&H2::hash(&k2.encode()));
         key

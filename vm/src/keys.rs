@@ -18,7 +18,7 @@
 //! addresses or slots); the plain suffixes keep them readable and iterable per account.
 
 use alloy_primitives::{Address, Bytes, B256, U256};
-use hyperion_primitives::storage_key::{storage_prefix, Blake2_128Concat, StorageHasher};
+use hyperion_primitives::storage_key::{prefix_of, Blake2_128Concat, StorageHasher};
 use hyperion_state::{ChangeSet, StateRead};
 use parity_scale_codec::{Decode, Encode};
 use revm::primitives::KECCAK_EMPTY;
@@ -32,27 +32,35 @@ pub const PALLET: &str = "Evm";
 /// Keys listed per read while removing a deleted account's storage.
 const WIPE_PAGE_KEYS: usize = 1024;
 
-fn map_key(item: &str, suffix: &[u8]) -> Vec<u8> {
-    let mut key = storage_prefix(PALLET, item);
+// The items' prefixes, computed when the program is compiled.
+const CODE_HASH: [u8; 32] = prefix_of(PALLET, "CodeHash");
+const CODE: [u8; 32] = prefix_of(PALLET, "Code");
+const STORAGE: [u8; 32] = prefix_of(PALLET, "Storage");
+const ACCOUNT: [u8; 32] = prefix_of(PALLET, "Account");
+
+fn map_key(prefix: &[u8; 32], suffix: &[u8]) -> Vec<u8> {
+    // Room for a storage slot's suffix too (blake2_128 ++ 32 bytes), appended by `storage_key`.
+    let mut key = Vec::with_capacity(32 + 16 + suffix.len() + 48);
+    key.extend_from_slice(prefix);
     key.extend(Blake2_128Concat::hash(suffix));
     key
 }
 
 /// The key of `address`'s code hash.
 pub fn code_hash_key(address: Address) -> Vec<u8> {
-    map_key("CodeHash", address.as_slice())
+    map_key(&CODE_HASH, address.as_slice())
 }
 
 /// The key of the code whose hash is `code_hash`.
 pub fn code_key(code_hash: B256) -> Vec<u8> {
-    let mut key = storage_prefix(PALLET, "Code");
+    let mut key = CODE.to_vec();
     key.extend_from_slice(code_hash.as_slice());
     key
 }
 
 /// The prefix of every storage slot of `address`.
 pub fn storage_prefix_of(address: Address) -> Vec<u8> {
-    map_key("Storage", address.as_slice())
+    map_key(&STORAGE, address.as_slice())
 }
 
 /// The key of storage slot `slot` of `address`.
@@ -64,7 +72,7 @@ pub fn storage_key(address: Address, slot: U256) -> Vec<u8> {
 
 /// The key of `address`'s balance and nonce under [`EvmLedger`].
 pub fn account_key(address: Address) -> Vec<u8> {
-    map_key("Account", address.as_slice())
+    map_key(&ACCOUNT, address.as_slice())
 }
 
 /// Reads of Hyperion's key-value state (a snapshot, or the runtime's view of a block).
