@@ -231,45 +231,47 @@ impl MvMemory {
         }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen)
     }
 
-    /// The value of every key that transactions before `end` wrote, as they left it (nothing
-    /// may run any more). One pass over each shard, without hashing or locking per key.
-    pub(crate) fn writes_before(&self, end: TxnIndex, storage: &dyn Storage) -> Vec<(Vec<u8>, Value)> {
+    /// How many shards [`MvMemory::shard_writes_before`] covers.
+    pub(crate) const SHARDS: usize = SHARDS;
+
+    /// The value of every key of shard `shard` that transactions before `end` wrote, as they
+    /// left it (nothing may run any more). One pass over the shard, without hashing or locking
+    /// per key.
+    pub(crate) fn shard_writes_before(
+        &self,
+        shard: usize,
+        end: TxnIndex,
+        storage: &dyn Storage,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let shard = self.shards[shard].lock();
         let mut out = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            for (key, record) in shard.iter() {
-                if record.versions.range(..end).next().is_none() {
-                    continue;
-                }
-                let mut deltas = Vec::new();
-                let mut value = None;
-                for (txn, entry) in record.versions.range(..end).rev() {
-                    match entry {
-                        Entry::Write(written) => {
-                            value = Some(written.clone());
-                            break;
-                        }
-                        Entry::Delta(delta) => deltas.push(*delta),
-                        Entry::Estimate => {
-                            panic!("transaction {txn} is still being re-executed after the block ended")
-                        }
-                    }
-                }
-                let value = match value {
-                    Some(value) => value,
-                    None => record.base.clone().unwrap_or_else(|| storage.get(key).map(Arc::from)),
-                };
-                let value = if deltas.is_empty() {
-                    value
-                } else {
-                    let mut current = value.as_deref().map(<[u8]>::to_vec);
-                    for delta in deltas.iter().rev() {
-                        current = Some(delta.apply(current.as_deref()));
-                    }
-                    current.map(Arc::from)
-                };
-                out.push((key.clone(), value));
+        for (key, record) in shard.iter() {
+            if record.versions.range(..end).next().is_none() {
+                continue;
             }
+            let mut deltas = Vec::new();
+            let mut value = None;
+            for (txn, entry) in record.versions.range(..end).rev() {
+                match entry {
+                    Entry::Write(written) => {
+                        value = Some(written.clone());
+                        break;
+                    }
+                    Entry::Delta(delta) => deltas.push(*delta),
+                    Entry::Estimate => {
+                        panic!("transaction {txn} is still being re-executed after the block ended")
+                    }
+                }
+            }
+            let value = match value {
+                Some(value) => value,
+                None => record.base.clone().unwrap_or_else(|| storage.get(key).map(Arc::from)),
+            };
+            let mut current = value.as_deref().map(<[u8]>::to_vec);
+            for delta in deltas.iter().rev() {
+                current = Some(delta.apply(current.as_deref()));
+            }
+            out.push((key.clone(), current));
         }
         out
     }

@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 use hyperion_state::ChangeSet;
+use rayon::prelude::*;
 
 use crate::delta::Delta;
 use crate::mvmemory::{MvMemory, Read, Value};
@@ -234,12 +235,25 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             .enumerate()
             .map(|(txn, slot)| slot.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output")))
             .collect();
-        let changes = self
-            .memory
-            .writes_before(end, self.storage)
-            .into_iter()
-            .map(|(key, value)| (key, value.as_deref().map(<[u8]>::to_vec)))
-            .collect();
+        // The block's writes, shard by shard and sorted on the pool's threads when there are
+        // some: for blocks of cheap transactions this is a tenth of the block's time.
+        let memory = &self.memory;
+        let shard_writes = |shard: usize| memory.shard_writes_before(shard, end, self.storage);
+        let writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = match pool {
+            Some(pool) => pool.install(|| {
+                let mut writes: Vec<_> =
+                    (0..MvMemory::SHARDS).into_par_iter().flat_map_iter(shard_writes).collect();
+                writes.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                writes
+            }),
+            None => {
+                let mut writes: Vec<_> = (0..MvMemory::SHARDS).flat_map(shard_writes).collect();
+                writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                writes
+            }
+        };
+        // Sorted, with each key once: the map is built without comparing its way down.
+        let changes: ChangeSet = writes.into_iter().collect();
         match pool {
             Some(pool) => {
                 let (memory, scheduler) = (self.memory, self.scheduler);
