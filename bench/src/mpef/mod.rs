@@ -23,17 +23,14 @@
 pub mod mainnet;
 
 use hyperion_primitives::{Address, Block, Call, Extrinsic, Header, Pair, SignedExtrinsic, UNIT};
-use hyperion_runtime::{
-    ExecutedBlock, ExecutionStats, Executor, ExecutorConfig, InvalidTransaction, Runtime, TransactionSource,
-};
+use hyperion_runtime::{ExecutedBlock, ExecutionStats, Executor, ExecutorConfig, Runtime};
 use hyperion_state::{ordered_root, ChangeSet, MemoryStateDb, MetisConfig, MetisDb, StateDb};
 use parity_scale_codec::Encode;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::vm::chain::{
-    erc20_transfer, key, runtime, sign, token_creation, CHAIN_ID, GAS_LIMIT, TOKEN_SUPPLY,
+    build_next, erc20_transfer, key, runtime, sign, token_creation, CHAIN_ID, GAS_LIMIT, TOKEN_SUPPLY,
 };
 use crate::{median, Error, Goal, Result, Row};
 
@@ -123,26 +120,10 @@ pub const NODE_CASES: [Case; 2] = [case(Kind::Native, 1_000, 4), case(Kind::Erc2
 /// ... and `--quick`.
 pub const QUICK_NODE_CASES: [Case; 2] = [case(Kind::Native, 200, 2), case(Kind::Erc20, 200, 2)];
 
-const BLOCK_TIME_MS: u64 = 1_000;
-
 /// Where the heavy contract lives (set at genesis).
 const HEAVY_AT: [u8; 20] = [0xee; 20];
 /// `x = caller; 256 times x = keccak256(x); sstore(caller, x)`.
 const HEAVY_CODE: &str = "610100336000525b6020600020600052600190038060075750600051335500";
-
-struct Source(std::vec::IntoIter<Extrinsic>, Vec<InvalidTransaction>);
-
-impl TransactionSource for Source {
-    fn next(&mut self) -> Option<(Arc<Extrinsic>, usize)> {
-        self.0.next().map(|xt| {
-            let len = xt.encoded_size();
-            (Arc::new(xt), len)
-        })
-    }
-    fn reject(&mut self, _hash: &hyperion_primitives::Hash, reason: &InvalidTransaction) {
-        self.1.push(reason.clone());
-    }
-}
 
 fn native_key(seed: u32) -> Pair {
     let secret =
@@ -247,24 +228,7 @@ impl Workload {
         }
         let mut head = genesis_header.clone();
         let mut build = |txs: Vec<Extrinsic>| -> Result<Block> {
-            let count = txs.len();
-            let mut source = Source(txs.into_iter(), Vec::new());
-            let built = builder.build_block(
-                &state,
-                &head,
-                Address([0xb0; 20]),
-                (head.number + 1) * BLOCK_TIME_MS,
-                &mut source,
-            )?;
-            let failed = built.receipts.iter().filter(|r| !r.success).count();
-            if built.block.extrinsics.len() != count || failed > 0 {
-                return Err(Error::Check(format!(
-                    "block {}: {} of {count} included, {failed} failed, refusals {:?}",
-                    built.block.header.number,
-                    built.block.extrinsics.len(),
-                    source.1.iter().take(3).collect::<Vec<_>>()
-                )));
-            }
+            let built = build_next(&builder, &state, &head, txs)?;
             state.commit(built.block.header.number, &built.changes, Some(built.block.header.state_root))?;
             head = built.block.header.clone();
             Ok(built.block)
@@ -352,9 +316,7 @@ fn node_path(workload: &Workload, runtime: &Runtime) -> Result<(f64, f64)> {
     let mut head = first_parent.clone();
     let start = Instant::now();
     for block in &workload.measured {
-        let mut source = Source(block.extrinsics.clone().into_iter(), Vec::new());
-        let timestamp_ms = (head.number + 1) * BLOCK_TIME_MS;
-        let built = runtime.build_block(&proposer, &head, Address([0xb0; 20]), timestamp_ms, &mut source)?;
+        let built = build_next(runtime, &proposer, &head, block.extrinsics.clone())?;
         proposer.commit(built.block.header.number, &built.changes, Some(built.block.header.state_root))?;
         if built.block.header != block.header {
             return Err(Error::Check(format!("the proposer built another block {}", block.header.number)));

@@ -5,7 +5,7 @@ use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{keccak256, Address as EthAddress, Bytes, Signature, TxKind, U256};
 use hyperion_primitives::{Address, Block, Extrinsic, Header, UNIT};
-use hyperion_runtime::{InvalidTransaction, Runtime, TransactionSource};
+use hyperion_runtime::{BuiltBlock, InvalidTransaction, Runtime, TransactionSource};
 use hyperion_state::{ChangeSet, MemoryStateDb, StateDb};
 use k256::ecdsa::SigningKey;
 use pallet_balances::Balances;
@@ -55,12 +55,12 @@ pub struct Workload {
     pub measured: Vec<BenchBlock>,
 }
 
-struct Source(std::vec::IntoIter<Vec<u8>>, Vec<InvalidTransaction>);
+/// Offers a block's extrinsics in order, as the mempool would, and keeps the refusals.
+pub(crate) struct Source(std::vec::IntoIter<Extrinsic>, Vec<InvalidTransaction>);
 
 impl TransactionSource for Source {
     fn next(&mut self) -> Option<(Arc<Extrinsic>, usize)> {
-        self.0.next().map(|raw| {
-            let xt = Extrinsic::Ethereum(raw);
+        self.0.next().map(|xt| {
             let len = xt.encoded_size();
             (Arc::new(xt), len)
         })
@@ -68,6 +68,33 @@ impl TransactionSource for Source {
     fn reject(&mut self, _hash: &hyperion_primitives::Hash, reason: &InvalidTransaction) {
         self.1.push(reason.clone());
     }
+}
+
+/// Who proposes the benchmarks' blocks.
+pub(crate) const PROPOSER: Address = Address([0xb0; 20]);
+
+/// The proposer's path for the block after `head`: builds it from `xts` (one block time later)
+/// on `runtime` over `state`, without committing it. Fails unless every extrinsic was included
+/// and succeeded.
+pub(crate) fn build_next(
+    runtime: &Runtime,
+    state: &dyn StateDb,
+    head: &Header,
+    xts: Vec<Extrinsic>,
+) -> Result<BuiltBlock> {
+    let count = xts.len();
+    let mut source = Source(xts.into_iter(), Vec::new());
+    let built = runtime.build_block(state, head, PROPOSER, (head.number + 1) * BLOCK_TIME_MS, &mut source)?;
+    let failed = built.receipts.iter().filter(|r| !r.success).count();
+    if built.block.extrinsics.len() != count || failed > 0 {
+        return Err(Error::Check(format!(
+            "block {}: {} of {count} extrinsics included, {failed} failed, refusals {:?}",
+            built.block.header.number,
+            built.block.extrinsics.len(),
+            source.1.iter().take(3).collect::<Vec<_>>()
+        )));
+    }
+    Ok(built)
 }
 
 pub(crate) fn runtime() -> Result<Runtime> {
@@ -237,25 +264,8 @@ impl Workload {
 
     /// Builds the next block from `txs` with the proposer's path; every one must succeed.
     fn build(&self, state: &MemoryStateDb, head: &mut Header, txs: Vec<Vec<u8>>) -> Result<BenchBlock> {
-        let count = txs.len();
-        let mut source = Source(txs.clone().into_iter(), Vec::new());
-        let proposer = Address([0xb0; 20]);
-        let built = self.runtime.build_block(
-            state,
-            head,
-            proposer,
-            (head.number + 1) * BLOCK_TIME_MS,
-            &mut source,
-        )?;
-        let failed = built.receipts.iter().filter(|r| !r.success).count();
-        if built.block.extrinsics.len() != count || failed > 0 {
-            return Err(Error::Check(format!(
-                "block {}: {} of {count} transactions included, {failed} failed, refusals {:?}",
-                built.block.header.number,
-                built.block.extrinsics.len(),
-                source.1.iter().take(3).collect::<Vec<_>>()
-            )));
-        }
+        let xts = txs.iter().cloned().map(Extrinsic::Ethereum).collect();
+        let built = build_next(&self.runtime, state, head, xts)?;
         let base_fee = built
             .block_events
             .iter()
@@ -270,9 +280,15 @@ impl Workload {
         Ok(BenchBlock { block: built.block, base_fee, txs })
     }
 
-    /// Executes and commits `block` on top of `head` (the validator's path); returns its receipts.
-    fn import(&self, state: &MemoryStateDb, head: &mut Header, block: &BenchBlock) -> Result<Vec<u64>> {
-        let executed = self.runtime.execute_block(state, head, &block.block)?;
+    /// Executes and commits `block` on top of `head` on `runtime` (the validator's path);
+    /// returns its receipts.
+    fn import(
+        runtime: &Runtime,
+        state: &MemoryStateDb,
+        head: &mut Header,
+        block: &BenchBlock,
+    ) -> Result<Vec<u64>> {
+        let executed = runtime.execute_block(state, head, &block.block)?;
         let header = &block.block.header;
         state.commit(header.number, &executed.changes, Some(header.state_root))?;
         *head = header.clone();
@@ -282,15 +298,19 @@ impl Workload {
     /// Ours: executes the setup blocks, then times `execute_block` and `commit` of the measured
     /// ones; returns the seconds and the gas of every measured transaction.
     pub fn run_ours(&self) -> Result<(f64, Vec<u64>)> {
+        // A validator that has not seen the transactions (its EVM pallet's caches are empty):
+        // it recovers every sender, as the baseline does.
+        let validator = runtime()?;
+        validator.set_genesis_hash(self.genesis_header.hash());
         let state = self.genesis_state()?;
         let mut head = self.genesis_header.clone();
         for block in &self.setup {
-            self.import(&state, &mut head, block)?;
+            Self::import(&validator, &state, &mut head, block)?;
         }
         let mut gas = Vec::new();
         let start = Instant::now();
         for block in &self.measured {
-            gas.extend(self.import(&state, &mut head, block)?);
+            gas.extend(Self::import(&validator, &state, &mut head, block)?);
         }
         Ok((start.elapsed().as_secs_f64(), gas))
     }
