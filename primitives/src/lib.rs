@@ -22,7 +22,7 @@ pub mod storage_key;
 mod types;
 
 pub use block::{Block, Certificate, Header, Receipt, MAX_CERTIFICATE_BYTES};
-pub use crypto::{Pair, Public, Signature, DEV_PHRASE};
+pub use crypto::{verify_batch, Pair, Public, Signature, DEV_PHRASE};
 pub use ecdsa::{EcdsaSignature, EthPair};
 pub use extrinsic::{Call, DispatchError, EventRecord, Extrinsic, SignedExtrinsic, SignedPayload, Signer};
 pub use types::{Address, Balance, BlockNumber, Hash, Nonce, Weight, UNIT};
