@@ -28,7 +28,7 @@ pub const DEV_PHRASE: &str = "bottom drive obey lake curtain smoke basket hold r
 pub struct Public(pub [u8; 32]);
 
 /// An ed25519 signature (64 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, MaxEncodedLen)]
 pub struct Signature(pub [u8; 64]);
 
 impl Public {

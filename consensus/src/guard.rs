@@ -1,0 +1,134 @@
+//! Double-sign protection: the record of the last message this validator signed.
+//!
+//! The engine asks the guard before every signature. Signing is allowed only for a position
+//! `(height, round, step)` after the last one signed; the same position with the same payload
+//! gives back the stored signature (a resend after a restart), anything else is refused. The
+//! engine emits [`crate::Output::Persist`] with the new record *before* the message it signed;
+//! the node must make the record durable before it sends anything that follows. After a
+//! restart the node hands the record back to [`crate::Engine::new`], which also restores the
+//! lock, so a restarted validator never signs a conflicting vote.
+//!
+//! ```text
+//! on disk: SCALE(SignRecord) ++ crc32(SCALE(SignRecord)) u32 LE
+//! ```
+
+use hyperion_primitives::{Hash, Signature};
+use parity_scale_codec::{Decode, DecodeAll, Encode};
+
+use crate::types::{Height, Round, Step};
+use crate::{Error, Result};
+
+/// What this validator signed last, and its lock at that moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SignRecord {
+    /// Height signed at.
+    pub height: Height,
+    /// Round signed in.
+    pub round: Round,
+    /// Step signed for.
+    pub step: Step,
+    /// `blake2_256` of the signed payload.
+    pub payload: Hash,
+    /// The signature given.
+    pub signature: Signature,
+    /// The lock (round, block) when signing.
+    pub locked: Option<(Round, Hash)>,
+    /// The valid block (round, block) when signing.
+    pub valid: Option<(Round, Hash)>,
+}
+
+impl SignRecord {
+    /// The record's durable form: SCALE followed by its CRC-32.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.encode();
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    /// Reads a durable record; a torn or damaged one is an error, never a default.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let damaged = |why: &str| Error::Decode(format!("sign record: {why}"));
+        let Some(split) = bytes.len().checked_sub(4) else {
+            return Err(damaged("too short"));
+        };
+        let (body, crc) = bytes.split_at(split);
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return Err(damaged("checksum mismatch"));
+        }
+        Self::decode_all(&mut &body[..]).map_err(|e| damaged(&e.to_string()))
+    }
+}
+
+/// The guard's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Permission {
+    /// A new position: sign.
+    Sign,
+    /// Exactly what was signed last: send the same signature again.
+    Repeat(Signature),
+    /// At or before the last position with another payload: never.
+    Refuse,
+}
+
+/// May a message with `payload` be signed at `(height, round, step)` after `last`?
+pub(crate) fn permission(
+    last: Option<&SignRecord>,
+    height: Height,
+    round: Round,
+    step: Step,
+    payload: &Hash,
+) -> Permission {
+    let Some(last) = last else {
+        return Permission::Sign;
+    };
+    match (height, round, step).cmp(&(last.height, last.round, last.step)) {
+        std::cmp::Ordering::Greater => Permission::Sign,
+        std::cmp::Ordering::Equal if last.payload == *payload => Permission::Repeat(last.signature),
+        _ => Permission::Refuse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> SignRecord {
+        SignRecord {
+            height: 10,
+            round: 2,
+            step: Step::Prevote,
+            payload: Hash([3; 32]),
+            signature: Signature([4; 64]),
+            locked: Some((1, Hash([5; 32]))),
+            valid: None,
+        }
+    }
+
+    #[test]
+    fn only_later_positions_are_signed() {
+        let last = record();
+        let p = |h, r, s, payload: u8| permission(Some(&last), h, r, s, &Hash([payload; 32]));
+        assert_eq!(p(10, 2, Step::Precommit, 9), Permission::Sign);
+        assert_eq!(p(10, 3, Step::Propose, 9), Permission::Sign);
+        assert_eq!(p(11, 0, Step::Propose, 9), Permission::Sign);
+        assert_eq!(p(10, 2, Step::Prevote, 3), Permission::Repeat(Signature([4; 64])));
+        assert_eq!(p(10, 2, Step::Prevote, 9), Permission::Refuse);
+        assert_eq!(p(10, 2, Step::Propose, 3), Permission::Refuse);
+        assert_eq!(p(9, 5, Step::Precommit, 3), Permission::Refuse);
+        assert_eq!(permission(None, 1, 0, Step::Propose, &Hash::ZERO), Permission::Sign);
+    }
+
+    #[test]
+    fn durable_form_detects_damage() {
+        let bytes = record().to_bytes();
+        assert_eq!(SignRecord::from_bytes(&bytes).unwrap(), record());
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x10;
+            assert!(SignRecord::from_bytes(&damaged).is_err(), "flip at {i}");
+        }
+        assert!(SignRecord::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(SignRecord::from_bytes(&[]).is_err());
+    }
+}
