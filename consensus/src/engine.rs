@@ -20,7 +20,9 @@ use hyperion_primitives::{Hash, Pair};
 
 use crate::certificate::{CommitCertificate, Evidence};
 use crate::guard::SignRecord;
-use crate::types::{ChainId, Height, Message, Round, SignedProposal, SignedVote, Step};
+use crate::types::{
+    ChainId, Height, Message, Proposal, Round, SignedProposal, SignedVote, Step, Vote, VoteKind,
+};
 use crate::validators::{Validator, ValidatorSet};
 use crate::votes::{Added, HeightVotes};
 use crate::SignatureCache;
@@ -274,17 +276,59 @@ impl Engine {
     pub fn start(&mut self) -> Vec<Output> {
         if !self.started {
             self.started = true;
-            match self.last_signed {
-                Some(record) if record.height == self.height => {
-                    self.locked = record.locked;
-                    self.valid = record.valid;
-                    self.start_round(record.round);
-                }
-                _ => self.start_round(0),
-            }
+            self.enter_height();
             self.progress();
         }
         std::mem::take(&mut self.out)
+    }
+
+    /// Starts the current height: round 0, or, when this validator signed at this height
+    /// before a restart (or before it lost its blocks and synced back to this height), the
+    /// recorded round, lock and message.
+    pub(crate) fn enter_height(&mut self) {
+        match self.last_signed {
+            Some(record) if record.height == self.height => {
+                self.locked = record.locked;
+                self.valid = record.valid;
+                self.restore_last_signed(record);
+                self.start_round(record.round);
+            }
+            _ => self.start_round(0),
+        }
+    }
+
+    /// Takes the message of the sign record back among this validator's own messages, so that
+    /// it is sent again: peers that missed it before the restart may need it to finish the round.
+    fn restore_last_signed(&mut self, record: SignRecord) {
+        let Some(key) = self.key.as_ref() else {
+            return;
+        };
+        let public = key.public();
+        let message = match (record.step, record.value) {
+            (Step::Propose, Some(value)) => {
+                let proposal = Proposal {
+                    height: record.height,
+                    round: record.round,
+                    value,
+                    pol_round: record.pol_round,
+                };
+                Message::Proposal(SignedProposal { proposal, proposer: public, signature: record.signature })
+            }
+            (Step::Propose, None) => return,
+            (step, value) => {
+                let kind = if step == Step::Prevote { VoteKind::Prevote } else { VoteKind::Precommit };
+                let vote = Vote { height: record.height, round: record.round, kind, value };
+                Message::Vote(SignedVote { vote, validator: public, signature: record.signature })
+            }
+        };
+        self.own.insert((record.round, record.step), message);
+        match message {
+            Message::Proposal(p) => {
+                self.proposals.insert(record.round, p);
+                self.ask_validation(p.proposal.value);
+            }
+            Message::Vote(v) => self.on_vote(v, true),
+        }
     }
 
     /// Handles one input; returns what to do, in order.

@@ -15,7 +15,7 @@
 use hyperion_primitives::{Hash, Signature};
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 
-use crate::types::{Height, Round, Step};
+use crate::types::{ChainId, Height, Round, SignPayload, Step, DOMAIN};
 use crate::{Error, Result};
 
 /// What this validator signed last, and its lock at that moment.
@@ -27,8 +27,10 @@ pub struct SignRecord {
     pub round: Round,
     /// Step signed for.
     pub step: Step,
-    /// `blake2_256` of the signed payload.
-    pub payload: Hash,
+    /// The block signed for (`None`: nil).
+    pub value: Option<Hash>,
+    /// A proposal's valid round.
+    pub pol_round: Option<Round>,
     /// The signature given.
     pub signature: Signature,
     /// The lock (round, block) when signing.
@@ -71,20 +73,30 @@ pub(crate) enum Permission {
     Refuse,
 }
 
-/// May a message with `payload` be signed at `(height, round, step)` after `last`?
-pub(crate) fn permission(
-    last: Option<&SignRecord>,
-    height: Height,
-    round: Round,
-    step: Step,
-    payload: &Hash,
-) -> Permission {
+impl SignRecord {
+    /// The payload the record's signature covers.
+    pub fn payload(&self, chain: ChainId) -> SignPayload {
+        SignPayload {
+            domain: DOMAIN,
+            chain,
+            height: self.height,
+            round: self.round,
+            step: self.step,
+            value: self.value,
+            pol_round: self.pol_round,
+        }
+    }
+}
+
+/// May `payload` be signed after `last`?
+pub(crate) fn permission(last: Option<&SignRecord>, payload: &SignPayload) -> Permission {
     let Some(last) = last else {
         return Permission::Sign;
     };
-    match (height, round, step).cmp(&(last.height, last.round, last.step)) {
+    let same = last.value == payload.value && last.pol_round == payload.pol_round;
+    match (payload.height, payload.round, payload.step).cmp(&(last.height, last.round, last.step)) {
         std::cmp::Ordering::Greater => Permission::Sign,
-        std::cmp::Ordering::Equal if last.payload == *payload => Permission::Repeat(last.signature),
+        std::cmp::Ordering::Equal if same => Permission::Repeat(last.signature),
         _ => Permission::Refuse,
     }
 }
@@ -98,7 +110,8 @@ mod tests {
             height: 10,
             round: 2,
             step: Step::Prevote,
-            payload: Hash([3; 32]),
+            value: Some(Hash([3; 32])),
+            pol_round: None,
             signature: Signature([4; 64]),
             locked: Some((1, Hash([5; 32]))),
             valid: None,
@@ -108,7 +121,17 @@ mod tests {
     #[test]
     fn only_later_positions_are_signed() {
         let last = record();
-        let p = |h, r, s, payload: u8| permission(Some(&last), h, r, s, &Hash([payload; 32]));
+        let chain = ChainId(Hash::ZERO);
+        let p = |h, r, s, value: u8| {
+            let payload = SignPayload {
+                height: h,
+                round: r,
+                step: s,
+                value: Some(Hash([value; 32])),
+                ..last.payload(chain)
+            };
+            permission(Some(&last), &payload)
+        };
         assert_eq!(p(10, 2, Step::Precommit, 9), Permission::Sign);
         assert_eq!(p(10, 3, Step::Propose, 9), Permission::Sign);
         assert_eq!(p(11, 0, Step::Propose, 9), Permission::Sign);
@@ -116,7 +139,9 @@ mod tests {
         assert_eq!(p(10, 2, Step::Prevote, 9), Permission::Refuse);
         assert_eq!(p(10, 2, Step::Propose, 3), Permission::Refuse);
         assert_eq!(p(9, 5, Step::Precommit, 3), Permission::Refuse);
-        assert_eq!(permission(None, 1, 0, Step::Propose, &Hash::ZERO), Permission::Sign);
+        let nil = SignPayload { value: None, ..last.payload(chain) };
+        assert_eq!(permission(Some(&last), &nil), Permission::Refuse);
+        assert_eq!(permission(None, &nil), Permission::Sign);
     }
 
     #[test]

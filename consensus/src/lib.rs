@@ -19,6 +19,8 @@ mod certificate;
 mod engine;
 mod guard;
 mod rules;
+#[cfg(test)]
+mod tests;
 mod types;
 mod validators;
 mod votes;

@@ -2,7 +2,6 @@
 //! input [`Engine::progress`] applies rules until none fires, so the order inputs arrive in
 //! does not matter, only what has arrived.
 
-use hyperion_primitives::hashing::blake2_256;
 use hyperion_primitives::Hash;
 use parity_scale_codec::Encode;
 
@@ -169,7 +168,7 @@ impl Engine {
 
     fn next_height(&mut self) {
         let epoch_ends = self.height.is_multiple_of(self.config.epoch_length);
-        match self.next_validators.take().filter(|_| epoch_ends) {
+        match self.next_validators.take_if(|_| epoch_ends) {
             Some(next) => self.set = self.set.update(next).expect("checked when it was set"),
             None => self.set.advance(),
         }
@@ -184,7 +183,7 @@ impl Engine {
         self.reported.clear();
         self.own.clear();
         self.certified = None;
-        self.start_round(0);
+        self.enter_height();
         for message in std::mem::take(&mut self.future) {
             match message {
                 Message::Proposal(p) => self.on_proposal(p),
@@ -234,29 +233,26 @@ impl Engine {
         let key = self.key.as_ref()?;
         let public = key.public();
         self.set.index_of(&public)?;
-        let bytes = payload.encode();
-        let digest = Hash(blake2_256(&bytes));
-        let signature =
-            match permission(self.last_signed.as_ref(), payload.height, payload.round, payload.step, &digest)
-            {
-                Permission::Refuse => return None,
-                Permission::Repeat(signature) => signature,
-                Permission::Sign => {
-                    let signature = key.sign(&bytes);
-                    let record = SignRecord {
-                        height: payload.height,
-                        round: payload.round,
-                        step: payload.step,
-                        payload: digest,
-                        signature,
-                        locked: self.locked,
-                        valid: self.valid,
-                    };
-                    self.last_signed = Some(record);
-                    self.out.push(Output::Persist(record));
-                    signature
-                }
-            };
+        let signature = match permission(self.last_signed.as_ref(), payload) {
+            Permission::Refuse => return None,
+            Permission::Repeat(signature) => signature,
+            Permission::Sign => {
+                let signature = key.sign(&payload.encode());
+                let record = SignRecord {
+                    height: payload.height,
+                    round: payload.round,
+                    step: payload.step,
+                    value: payload.value,
+                    pol_round: payload.pol_round,
+                    signature,
+                    locked: self.locked,
+                    valid: self.valid,
+                };
+                self.last_signed = Some(record);
+                self.out.push(Output::Persist(record));
+                signature
+            }
+        };
         Some((public, signature))
     }
 

@@ -98,6 +98,9 @@ fn timeouts() -> Timeouts {
     }
 }
 
+/// Heights per epoch: the validator set changes every few heights.
+const EPOCH_LENGTH: u64 = 3;
+
 /// Most certificates one sync answer carries.
 const SYNC_BATCH: u64 = 64;
 
@@ -251,7 +254,8 @@ impl Sim {
                         .honest_nodes()
                         .map(|i| match &self.nodes[i].engine {
                             Some(e) => format!(
-                                "\n  node {i} at {}/{}/{:?} locked {:?} valid {:?} {:?}\n    {}",
+                                "\n  node {i} (set as expected: {}) at {}/{}/{:?} locked {:?} valid {:?} {:?}\n    {}",
+                                *e.validators() == self.set_at(e.height()),
                                 e.height(),
                                 e.round(),
                                 e.step(),
@@ -331,13 +335,49 @@ impl Sim {
         Ok(self.report)
     }
 
-    /// The validator set of `height`, from genesis (one rotation step per height).
+    /// The validator set of `height`: from genesis, one rotation step per height, and at each
+    /// epoch boundary the set of the next epoch.
     fn set_at(&self, height: Height) -> ValidatorSet {
         let mut set = self.genesis.clone();
-        for _ in 1..height {
-            set.advance();
+        for k in 1..height {
+            if k % EPOCH_LENGTH == 0 {
+                set = set.update(self.epoch_set(k / EPOCH_LENGTH)).expect("valid set");
+            } else {
+                set.advance();
+            }
         }
         set
+    }
+
+    /// The validators of epoch `epoch` (genesis is epoch 0), as staking would hand them over:
+    /// the honest validators' stakes move round among them, the Byzantine ones keep theirs, so
+    /// the fault bound holds in every epoch.
+    fn epoch_set(&self, epoch: u64) -> Vec<Validator> {
+        let validators = self.genesis.validators();
+        let honest: Vec<usize> = (0..validators.len())
+            .filter(|&i| {
+                self.nodes
+                    .iter()
+                    .any(|n| n.key.public() == validators[i].public && n.behaviour == Behaviour::Honest)
+            })
+            .collect();
+        let mut next = validators.to_vec();
+        for (k, &i) in honest.iter().enumerate() {
+            let from = honest[(k + epoch as usize) % honest.len()];
+            next[i].power = validators[from].power;
+        }
+        next
+    }
+
+    /// Hands the engine of node `i` the set of the epoch after its current one.
+    fn tell_next_set(&mut self, i: usize) {
+        let Some(height) = self.nodes[i].engine.as_ref().map(|e| e.height()) else {
+            return;
+        };
+        let next = self.epoch_set(height.div_ceil(EPOCH_LENGTH));
+        if let Some(engine) = self.nodes[i].engine.as_mut() {
+            engine.set_next_validators(next).expect("valid set");
+        }
     }
 
     fn honest_nodes(&self) -> impl Iterator<Item = usize> + '_ {
@@ -405,13 +445,14 @@ impl Sim {
         node.pending.clear();
         node.first_held.clear();
         let height = node.chain.len() as Height + 1;
-        let config = Config { chain: CHAIN, timeouts: timeouts(), epoch_length: 1 << 40 };
+        let config = Config { chain: CHAIN, timeouts: timeouts(), epoch_length: EPOCH_LENGTH };
         let set = self.set_at(height);
         let node = &mut self.nodes[i];
-        let mut engine =
+        let engine =
             Engine::new(config, Some(node.key.clone()), set, height, node.record, self.cache.clone());
-        let outputs = engine.start();
         node.engine = Some(engine);
+        self.tell_next_set(i);
+        let outputs = self.nodes[i].engine.as_mut().expect("just set").start();
         self.carry_out(i, outputs)
     }
 
@@ -605,6 +646,7 @@ impl Sim {
 
     /// Does what the node does with its engine's outputs, in order.
     fn carry_out(&mut self, i: usize, outputs: Vec<Output>) -> Result<(), String> {
+        let mut decided = false;
         for output in outputs {
             match output {
                 Output::Persist(record) => self.nodes[i].record = Some(record),
@@ -642,6 +684,7 @@ impl Sim {
                         ));
                     }
                     node.chain.push((decision.value, decision.certificate.clone()));
+                    decided = true;
                     if node.behaviour == Behaviour::Honest {
                         node.decided_at.insert(decision.height, decision.certificate.round);
                         self.report.decisions += 1;
@@ -656,6 +699,9 @@ impl Sim {
                     self.nodes[i].evidence.insert(evidence);
                 }
             }
+        }
+        if decided {
+            self.tell_next_set(i);
         }
         Ok(())
     }
