@@ -286,48 +286,55 @@ impl Engine {
     /// before a restart (or before it lost its blocks and synced back to this height), the
     /// recorded round, lock and message.
     pub(crate) fn enter_height(&mut self) {
-        match self.last_signed {
+        match self.last_signed.clone() {
             Some(record) if record.height == self.height => {
                 self.locked = record.locked;
                 self.valid = record.valid;
-                self.restore_last_signed(record);
+                self.restore_signed(&record);
                 self.start_round(record.round);
             }
             _ => self.start_round(0),
         }
     }
 
-    /// Takes the message of the sign record back among this validator's own messages, so that
-    /// it is sent again: peers that missed it before the restart may need it to finish the round.
-    fn restore_last_signed(&mut self, record: SignRecord) {
+    /// Takes the messages of the sign record back among this validator's own messages, so that
+    /// they are sent again: peers that missed them before the restart may need them to finish
+    /// the round.
+    fn restore_signed(&mut self, record: &SignRecord) {
         let Some(key) = self.key.as_ref() else {
             return;
         };
         let public = key.public();
-        let message = match (record.step, record.value) {
-            (Step::Propose, Some(value)) => {
-                let proposal = Proposal {
-                    height: record.height,
-                    round: record.round,
-                    value,
-                    pol_round: record.pol_round,
-                };
-                Message::Proposal(SignedProposal { proposal, proposer: public, signature: record.signature })
+        for signed in record.earlier.iter().copied().chain([record.last()]) {
+            let message = match (signed.step, signed.value) {
+                (Step::Propose, Some(value)) => {
+                    let proposal = Proposal {
+                        height: record.height,
+                        round: signed.round,
+                        value,
+                        pol_round: signed.pol_round,
+                    };
+                    Message::Proposal(SignedProposal {
+                        proposal,
+                        proposer: public,
+                        signature: signed.signature,
+                    })
+                }
+                (Step::Propose, None) => continue,
+                (step, value) => {
+                    let kind = if step == Step::Prevote { VoteKind::Prevote } else { VoteKind::Precommit };
+                    let vote = Vote { height: record.height, round: signed.round, kind, value };
+                    Message::Vote(SignedVote { vote, validator: public, signature: signed.signature })
+                }
+            };
+            self.own.insert((signed.round, signed.step), message);
+            match message {
+                Message::Proposal(p) => {
+                    self.proposals.insert(signed.round, p);
+                    self.ask_validation(p.proposal.value);
+                }
+                Message::Vote(v) => self.on_vote(v, true),
             }
-            (Step::Propose, None) => return,
-            (step, value) => {
-                let kind = if step == Step::Prevote { VoteKind::Prevote } else { VoteKind::Precommit };
-                let vote = Vote { height: record.height, round: record.round, kind, value };
-                Message::Vote(SignedVote { vote, validator: public, signature: record.signature })
-            }
-        };
-        self.own.insert((record.round, record.step), message);
-        match message {
-            Message::Proposal(p) => {
-                self.proposals.insert(record.round, p);
-                self.ask_validation(p.proposal.value);
-            }
-            Message::Vote(v) => self.on_vote(v, true),
         }
     }
 

@@ -6,7 +6,9 @@
 //! engine emits [`crate::Output::Persist`] with the new record *before* the message it signed;
 //! the node must make the record durable before it sends anything that follows. After a
 //! restart the node hands the record back to [`crate::Engine::new`], which also restores the
-//! lock, so a restarted validator never signs a conflicting vote.
+//! lock, so a restarted validator never signs a conflicting vote. The record also keeps the
+//! other messages signed at its height in its round and the round before, so that a restarted
+//! validator can send them again: peers that missed them may need them to end the round.
 //!
 //! ```text
 //! on disk: SCALE(SignRecord) ++ crc32(SCALE(SignRecord)) u32 LE
@@ -18,8 +20,29 @@ use parity_scale_codec::{Decode, DecodeAll, Encode};
 use crate::types::{ChainId, Height, Round, SignPayload, Step, DOMAIN};
 use crate::{Error, Result};
 
-/// What this validator signed last, and its lock at that moment.
+/// One signed message of the record's height: what it covers and its signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Signed {
+    /// Round signed in.
+    pub round: Round,
+    /// Step signed for.
+    pub step: Step,
+    /// The block signed for (`None`: nil).
+    pub value: Option<Hash>,
+    /// A proposal's valid round.
+    pub pol_round: Option<Round>,
+    /// The signature given.
+    pub signature: Signature,
+}
+
+/// Most messages [`SignRecord::earlier`] keeps.
+pub const MAX_EARLIER_SIGNED: usize = 5;
+
+/// Largest durable record accepted.
+const MAX_RECORD_BYTES: usize = 1024;
+
+/// What this validator signed last, and its lock at that moment.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct SignRecord {
     /// Height signed at.
     pub height: Height,
@@ -37,6 +60,9 @@ pub struct SignRecord {
     pub locked: Option<(Round, Hash)>,
     /// The valid block (round, block) when signing.
     pub valid: Option<(Round, Hash)>,
+    /// The other messages signed at this height in this round and the previous one, oldest
+    /// first (at most [`MAX_EARLIER_SIGNED`]).
+    pub earlier: Vec<Signed>,
 }
 
 impl SignRecord {
@@ -51,6 +77,9 @@ impl SignRecord {
     /// Reads a durable record; a torn or damaged one is an error, never a default.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let damaged = |why: &str| Error::Decode(format!("sign record: {why}"));
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(damaged("too long"));
+        }
         let Some(split) = bytes.len().checked_sub(4) else {
             return Err(damaged("too short"));
         };
@@ -58,7 +87,17 @@ impl SignRecord {
         if crc32fast::hash(body).to_le_bytes() != crc {
             return Err(damaged("checksum mismatch"));
         }
-        Self::decode_all(&mut &body[..]).map_err(|e| damaged(&e.to_string()))
+        let record = Self::decode_all(&mut &body[..]).map_err(|e| damaged(&e.to_string()))?;
+        if record.earlier.len() > MAX_EARLIER_SIGNED {
+            return Err(damaged("too many earlier messages"));
+        }
+        Ok(record)
+    }
+
+    /// The last message signed.
+    pub fn last(&self) -> Signed {
+        let Self { round, step, value, pol_round, signature, .. } = *self;
+        Signed { round, step, value, pol_round, signature }
     }
 }
 
@@ -115,6 +154,13 @@ mod tests {
             signature: Signature([4; 64]),
             locked: Some((1, Hash([5; 32]))),
             valid: None,
+            earlier: vec![Signed {
+                round: 2,
+                step: Step::Propose,
+                value: Some(Hash([6; 32])),
+                pol_round: Some(1),
+                signature: Signature([7; 64]),
+            }],
         }
     }
 

@@ -33,7 +33,7 @@ use hyperion_primitives::{Public, Signature};
 
 pub use certificate::{CommitCertificate, Evidence, MAX_CERTIFICATE_BYTES};
 pub use engine::{Config, Decision, Dropped, Engine, Input, Output, Timeout, TimeoutKind, Timeouts};
-pub use guard::SignRecord;
+pub use guard::{SignRecord, Signed, MAX_EARLIER_SIGNED};
 pub use types::{
     ChainId, Height, Message, Proposal, Round, SignPayload, SignedProposal, SignedVote, Step, Vote, VoteKind,
     DOMAIN, MAX_MESSAGE_BYTES,

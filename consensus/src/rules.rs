@@ -7,7 +7,7 @@ use parity_scale_codec::Encode;
 
 use crate::certificate::CommitCertificate;
 use crate::engine::{Decision, Engine, Output, TimeoutKind};
-use crate::guard::{permission, Permission, SignRecord};
+use crate::guard::{permission, Permission, SignRecord, Signed, MAX_EARLIER_SIGNED};
 use crate::types::{Message, Proposal, Round, SignPayload, SignedProposal, SignedVote, Step, Vote, VoteKind};
 
 /// "First time" flags of a round.
@@ -238,6 +238,15 @@ impl Engine {
             Permission::Repeat(signature) => signature,
             Permission::Sign => {
                 let signature = key.sign(&payload.encode());
+                let mut earlier: Vec<Signed> = match &self.last_signed {
+                    Some(last) if last.height == payload.height => {
+                        last.earlier.iter().copied().chain([last.last()]).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                earlier.retain(|s| s.round + 1 >= payload.round);
+                let excess = earlier.len().saturating_sub(MAX_EARLIER_SIGNED);
+                earlier.drain(..excess);
                 let record = SignRecord {
                     height: payload.height,
                     round: payload.round,
@@ -247,8 +256,9 @@ impl Engine {
                     signature,
                     locked: self.locked,
                     valid: self.valid,
+                    earlier,
                 };
-                self.last_signed = Some(record);
+                self.last_signed = Some(record.clone());
                 self.out.push(Output::Persist(record));
                 signature
             }

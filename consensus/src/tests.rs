@@ -250,7 +250,7 @@ fn a_restarted_validator_never_signs_a_conflicting_vote() {
     let persist = out.iter().position(|o| matches!(o, Output::Persist(_))).unwrap();
     let broadcast = out.iter().position(|o| matches!(o, Output::Broadcast(_))).unwrap();
     assert!(persist < broadcast);
-    let record = *e.last_signed().unwrap();
+    let record = e.last_signed().unwrap().clone();
     assert_eq!((record.round, record.step, record.locked), (0, Step::Precommit, Some((0, X))));
     let payload = parity_scale_codec::Encode::encode(&record.payload(CHAIN));
     assert!(me.public().verify(&payload, &record.signature), "the record holds what was signed");
@@ -266,6 +266,16 @@ fn a_restarted_validator_never_signs_a_conflicting_vote() {
     let mut e = net.engine(&me, Some(SignRecord::from_bytes(&record.to_bytes()).unwrap()));
     e.start();
     assert_eq!(e.locked(), Some((0, X)));
+    // What it signed in this round before the crash is sent again, as it was signed.
+    assert_eq!(record.earlier.len(), 1, "the prevote");
+    let out = e.handle(Input::Timeout(Timeout { height: 1, round: 0, kind: TimeoutKind::Rebroadcast }));
+    let resent: Vec<Vote> = votes_sent(&out);
+    assert!(resent.contains(&Vote { height: 1, round: 0, kind: VoteKind::Prevote, value: Some(X) }));
+    assert!(resent.contains(&sent.vote));
+    assert!(out.iter().all(|o| match o {
+        Output::Broadcast(Message::Vote(v)) => v.verify(CHAIN),
+        _ => true,
+    }));
     // An equivocating proposer now shows Y: no prevote may go out for round 0 any more.
     let out = prevote_proposal(&net, &mut e, 0, Y, None);
     assert!(votes_sent(&out).is_empty());
@@ -274,12 +284,12 @@ fn a_restarted_validator_never_signs_a_conflicting_vote() {
         e.handle(vote(other, 0, VoteKind::Prevote, Some(Y)));
     }
     // With the polka for X the same precommit is sent again, with the same signature.
-    let mut e = net.engine(&me, Some(record));
+    let mut e = net.engine(&me, Some(record.clone()));
     e.start();
-    prevote_proposal(&net, &mut e, 0, X, None);
-    e.handle(vote(&others[0], 0, VoteKind::Prevote, Some(X)));
-    e.handle(vote(&others[1], 0, VoteKind::Prevote, Some(X)));
-    let out = e.handle(vote(&others[2], 0, VoteKind::Prevote, Some(X)));
+    let mut out = prevote_proposal(&net, &mut e, 0, X, None);
+    for other in &others {
+        out.extend(e.handle(vote(other, 0, VoteKind::Prevote, Some(X))));
+    }
     let all: Vec<SignedVote> = out
         .iter()
         .filter_map(|o| match o {

@@ -6,7 +6,7 @@
 //!   "protocolId": "hyp", "bootNodes": [],
 //!   "properties": { "tokenSymbol": "HYP", "tokenDecimals": 18 },
 //!   "genesis": {
-//!     "timestampMs": 0, "blockTimeMs": 1000,
+//!     "timestampMs": 0, "blockTimeMs": 1000, "epochLength": 600,
 //!     "validators": [{ "name": "Alice", "publicKey": "0x88dc...", "weight": 1 }],
 //!     "runtime": { "system": { "fees": {..}, "limits": {..} },
 //!                  "balances": { "balances": [["0x<address>", "<amount>"]] } }
@@ -18,6 +18,7 @@
 //! with `genesis.raw`: every genesis storage key and value in hex, so that a chain's genesis does
 //! not depend on the node's code that built it.
 
+use hyperion_consensus::{ChainId, Config as ConsensusConfig, Timeouts, Validator, ValidatorSet};
 use hyperion_primitives::{Hash, Pair, Public};
 use hyperion_runtime::Runtime;
 use hyperion_state::ChangeSet;
@@ -77,6 +78,10 @@ pub struct Genesis {
     pub timestamp_ms: u64,
     /// Target time between blocks.
     pub block_time_ms: u64,
+    /// Heights per epoch: the validator set changes only after a height that is a multiple
+    /// of it (default 600).
+    #[serde(default = "default_epoch_length")]
+    pub epoch_length: u64,
     /// The initial validator set.
     pub validators: Vec<ValidatorSpec>,
     /// Per-pallet genesis configuration (the human-readable form).
@@ -105,6 +110,13 @@ pub struct ChainSpec {
     pub properties: Properties,
     /// Genesis state and parameters.
     pub genesis: Genesis,
+}
+
+/// Heights per epoch when a chain spec does not say.
+pub const DEFAULT_EPOCH_LENGTH: u64 = 600;
+
+fn default_epoch_length() -> u64 {
+    DEFAULT_EPOCH_LENGTH
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -157,6 +169,9 @@ impl ChainSpec {
         if g.validators.is_empty() {
             return Err(invalid("genesis.validators", "at least one validator is needed"));
         }
+        if g.epoch_length == 0 {
+            return Err(invalid("genesis.epochLength", "must be positive"));
+        }
         for (i, v) in g.validators.iter().enumerate() {
             parse_public(&v.public_key)
                 .map_err(|m| invalid(format!("genesis.validators[{i}].publicKey"), m))?;
@@ -164,6 +179,7 @@ impl ChainSpec {
                 return Err(invalid(format!("genesis.validators[{i}].weight"), "must be positive"));
             }
         }
+        self.validator_set()?;
         match (&g.runtime, &g.raw) {
             (Some(_), None) | (None, Some(_)) => Ok(()),
             _ => Err(invalid("genesis", "exactly one of genesis.runtime and genesis.raw is needed")),
@@ -173,6 +189,32 @@ impl ChainSpec {
     /// The validators' public keys.
     pub fn validator_keys(&self) -> Vec<Public> {
         self.genesis.validators.iter().filter_map(|v| parse_public(&v.public_key).ok()).collect()
+    }
+
+    /// The consensus validator set of the first height: the genesis validators, their weight as
+    /// voting power (until staking provides the set at an epoch boundary).
+    pub fn validator_set(&self) -> Result<ValidatorSet> {
+        let validators = self
+            .genesis
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let public = parse_public(&v.public_key)
+                    .map_err(|m| invalid(format!("genesis.validators[{i}].publicKey"), m))?;
+                Ok(Validator { public, power: v.weight })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        ValidatorSet::new(validators).map_err(|e| invalid("genesis.validators", e.to_string()))
+    }
+
+    /// The consensus engine's configuration for this chain, whose genesis hash is `genesis`.
+    pub fn consensus_config(&self, genesis: Hash) -> ConsensusConfig {
+        ConsensusConfig {
+            chain: ChainId(genesis),
+            timeouts: Timeouts::default(),
+            epoch_length: self.genesis.epoch_length,
+        }
     }
 
     /// The genesis storage.
@@ -290,6 +332,7 @@ fn generated_spec(
         genesis: Genesis {
             timestamp_ms: 0,
             block_time_ms: 1000,
+            epoch_length: DEFAULT_EPOCH_LENGTH,
             validators: validators
                 .iter()
                 .map(|n| ValidatorSpec {

@@ -75,6 +75,14 @@ fn malformed_chain_specs_name_the_field() {
             "genesis.validators[0].publicKey",
         ),
         (edit_dev(|v| v["properties"]["tokenDecimals"] = 6.into()), "properties.tokenDecimals"),
+        (edit_dev(|v| v["genesis"]["epochLength"] = 0.into()), "genesis.epochLength"),
+        (
+            edit_dev(|v| {
+                let first = v["genesis"]["validators"][0].clone();
+                v["genesis"]["validators"].as_array_mut().unwrap().push(first);
+            }),
+            "genesis.validators",
+        ),
         ("{ not json".into(), "(document)"),
     ];
     for (json, field) in cases {
@@ -312,4 +320,16 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
     assert_eq!(proven[0], node.best_snapshot().get(&key));
     assert!(proven[0].is_some());
     handle.stop().unwrap();
+}
+
+#[test]
+fn the_local_spec_gives_the_consensus_set_and_config() {
+    let spec = ChainSpec::from_json(LOCAL_SPEC).unwrap();
+    let set = spec.validator_set().unwrap();
+    assert_eq!((set.len(), set.total_power()), (4, 4));
+    let alice = hyperion_primitives::Pair::from_string("//Alice").unwrap().public();
+    assert_eq!(set.power_of(&alice), 1);
+    let config = spec.consensus_config(hyperion_primitives::Hash([9; 32]));
+    assert_eq!(config.epoch_length, crate::chain_spec::DEFAULT_EPOCH_LENGTH);
+    assert_eq!(config.chain, hyperion_consensus::ChainId(hyperion_primitives::Hash([9; 32])));
 }

@@ -314,7 +314,7 @@ impl Sim {
                 }
             }
         }
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|n| n.behaviour == Behaviour::Honest) {
             for evidence in &node.evidence {
                 evidence
                     .verify(CHAIN, &self.set_at(evidence.height()))
@@ -449,7 +449,7 @@ impl Sim {
         let set = self.set_at(height);
         let node = &mut self.nodes[i];
         let engine =
-            Engine::new(config, Some(node.key.clone()), set, height, node.record, self.cache.clone());
+            Engine::new(config, Some(node.key.clone()), set, height, node.record.clone(), self.cache.clone());
         node.engine = Some(engine);
         self.tell_next_set(i);
         let outputs = self.nodes[i].engine.as_mut().expect("just set").start();
