@@ -461,3 +461,39 @@ fn the_set_changes_only_at_an_epoch_boundary() {
     decide(&mut e, 2);
     assert_eq!(e.validators().validators(), &next[..], "height 3 starts the next epoch");
 }
+
+#[test]
+fn a_certificate_travels_with_its_block() {
+    use hyperion_primitives::{Address, Block, Header};
+    use parity_scale_codec::{Decode, Encode};
+    let net = Net::new();
+    let header = Header {
+        parent_hash: Hash([3; 32]),
+        number: 1,
+        timestamp_ms: 1_000,
+        state_root: Hash([4; 32]),
+        extrinsics_root: Hash([5; 32]),
+        receipts_root: Hash([6; 32]),
+        proposer: Address([7; 20]),
+        gas_used: 0,
+        weight_used: 0,
+    };
+    let value = header.hash();
+    let precommits: Vec<SignedVote> = net
+        .keys
+        .iter()
+        .map(|k| {
+            SignedVote::sign(
+                CHAIN,
+                Vote { height: 1, round: 0, kind: VoteKind::Precommit, value: Some(value) },
+                k,
+            )
+        })
+        .collect();
+    let certificate = CommitCertificate::from_precommits(1, 0, value, &precommits);
+    let block = Block { header, extrinsics: vec![], certificate: Some(certificate.encode()) };
+    let received = Block::decode(&mut &block.encode()[..]).unwrap();
+    let carried = CommitCertificate::decode_bounded(received.certificate.as_deref().unwrap()).unwrap();
+    carried.verify(CHAIN, &net.set).unwrap();
+    assert_eq!((carried.height, carried.value), (received.header.number, received.hash()));
+}
