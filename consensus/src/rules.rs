@@ -20,10 +20,14 @@ impl Engine {
         self.round = round;
         self.step = Step::Propose;
         let me = self.key.as_ref().map(|k| k.public());
-        if me.is_some_and(|me| self.set.proposer(round).public == me) {
+        // A proposal restored from the sign record is only sent again.
+        let proposed = self.own.contains_key(&(round, Step::Propose));
+        if !proposed && me.is_some_and(|me| self.set.proposer(round).public == me) {
             match self.valid {
-                Some((valid_round, value)) => self.sign_proposal(value, Some(valid_round)),
-                None => self.out.push(Output::BuildBlock { height: self.height, round }),
+                Some((valid_round, value)) if valid_round < round => {
+                    self.sign_proposal(value, Some(valid_round))
+                }
+                _ => self.out.push(Output::BuildBlock { height: self.height, round }),
             }
         }
         self.schedule(TimeoutKind::Propose);

@@ -2,6 +2,7 @@
 //!
 //! - [`chain_spec`]: chain specs (embedded `dev` and `local`, or a JSON file).
 //! - [`service`]: the running node: state, block store, mempool, block production and import.
+//! - [`consensus`]: the BFT engine driven by the node (timers, proposals, the sign record).
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names), and [`eth`]: the
 //!   Ethereum JSON-RPC on the same port.
 //! - [`mempool`], [`block_store`], [`metrics`]: the parts the service is made of.
@@ -13,6 +14,7 @@ pub mod block_store;
 pub mod chain_spec;
 pub mod cli;
 pub mod commands;
+pub mod consensus;
 pub mod eth;
 pub mod mempool;
 pub mod metrics;

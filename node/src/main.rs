@@ -5,7 +5,7 @@ use clap::Parser;
 use hyperion_node::chain_spec::ChainSpec;
 use hyperion_node::cli::{Cli, Command, RunArgs};
 use hyperion_node::mempool::PoolConfig;
-use hyperion_node::service::{chain_dir, run_author, Node, NodeOptions};
+use hyperion_node::service::{chain_dir, Node, NodeOptions};
 use hyperion_node::{commands, metrics, rpc};
 use hyperion_primitives::Pair;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -125,8 +125,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         let author = proposer.map(|pair| {
             let address = pair.public().address();
-            tracing::info!(target: "hyperion", %address, block_time_ms, "producing a block every {block_time_ms} ms as {address}");
-            tokio::spawn(run_author(node.clone(), address, block_time_ms))
+            tracing::info!(target: "hyperion", %address, block_time_ms, "validating as {address}, a block at most every {block_time_ms} ms");
+            let (node, consensus_dir) = (node.clone(), dir.join("consensus"));
+            tokio::spawn(async move {
+                if let Err(error) = hyperion_node::consensus::run(node, pair, consensus_dir, block_time_ms).await {
+                    tracing::error!(target: "hyperion", %error, "consensus stopped; stopping the node");
+                    std::process::exit(1);
+                }
+            })
         });
         shutdown_signal().await;
         tracing::info!(target: "hyperion", "shutting down");

@@ -71,6 +71,16 @@ pub enum SubmitError {
     Pool(#[from] PoolError),
 }
 
+/// A block executed on top of the best block, not yet imported.
+pub struct ExecutedBlock {
+    /// The block with its receipts and events.
+    pub stored: StoredBlock,
+    /// Its state changes.
+    pub changes: hyperion_state::ChangeSet,
+    /// Pool extrinsics the builder refused for good (removed from the pool on import).
+    pub dropped: Vec<Hash>,
+}
+
 struct Chain {
     store: BlockStore,
     best: Header,
@@ -300,6 +310,60 @@ impl Node {
         Ok(self.best_header())
     }
 
+    /// Builds a block from the pool on top of the best block for consensus, without importing
+    /// it: the proposal of this validator. The execution is kept for [`Node::import_decided`].
+    pub fn propose_block(&self, proposer: Address) -> Result<ExecutedBlock> {
+        let mut source = self.pool.lock().block_source();
+        let parent = self.best_header();
+        let built =
+            self.runtime.build_block(self.state.as_ref(), &parent, proposer, now_ms(), &mut source)?;
+        self.metrics.observe_execution(&built.stats, built.block.extrinsics.len());
+        let dropped = built
+            .rejected
+            .iter()
+            .filter(|(_, why)| {
+                !matches!(why, InvalidTransaction::ExhaustsBlock | InvalidTransaction::FutureNonce { .. })
+            })
+            .map(|(hash, _)| *hash)
+            .collect();
+        Ok(ExecutedBlock {
+            stored: StoredBlock {
+                block: built.block,
+                receipts: built.receipts,
+                block_events: built.block_events,
+            },
+            changes: built.changes,
+            dropped,
+        })
+    }
+
+    /// Executes a proposed block on top of the best block: an error when it is not a valid
+    /// next block (wrong parent or height, a refused extrinsic, a header that does not match
+    /// its execution).
+    pub fn check_block(&self, block: Block) -> Result<ExecutedBlock> {
+        let parent = self.best_header();
+        let executed = self.runtime.execute_block(self.state.as_ref(), &parent, &block)?;
+        self.metrics.observe_execution(&executed.stats, block.extrinsics.len());
+        let stored = StoredBlock { block, receipts: executed.receipts, block_events: executed.block_events };
+        Ok(ExecutedBlock { stored, changes: executed.changes, dropped: Vec::new() })
+    }
+
+    /// Imports a block consensus decided, with its commit certificate (SCALE-encoded). The
+    /// block is executed again if the best block moved since it was executed.
+    pub fn import_decided(&self, executed: ExecutedBlock, certificate: Vec<u8>) -> Result<()> {
+        let started = Instant::now();
+        let mut executed = executed;
+        if executed.stored.block.header.parent_hash != self.best_header().hash() {
+            let dropped = std::mem::take(&mut executed.dropped);
+            executed = ExecutedBlock { dropped, ..self.check_block(executed.stored.block)? };
+        }
+        let ExecutedBlock { mut stored, changes, dropped } = executed;
+        stored.block.certificate = Some(certificate);
+        self.import_executed(stored, &changes, started)?;
+        self.pool.lock().remove(&dropped);
+        Ok(())
+    }
+
     /// Executes and imports a block from outside (`import-blocks`, sync).
     pub fn import_block(&self, block: Block) -> Result<()> {
         let started = Instant::now();
@@ -428,27 +492,5 @@ pub struct SnapshotReader(pub Snapshot);
 impl StorageRead for SnapshotReader {
     fn read_raw(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         self.0.get(key)
-    }
-}
-
-/// Produces a block every `block_time_ms` until the task is dropped.
-pub async fn run_author(node: Arc<Node>, proposer: Address, block_time_ms: u64) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_millis(block_time_ms));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let node = node.clone();
-        match tokio::task::spawn_blocking(move || node.author_block(proposer)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(target: "hyperion::service", error = %e, "block production failed; stopping");
-                std::process::exit(1);
-            }
-            Err(e) => {
-                tracing::error!(target: "hyperion::service", error = %e, "block production panicked; stopping");
-                std::process::exit(1);
-            }
-        }
     }
 }

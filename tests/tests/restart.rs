@@ -1,6 +1,7 @@
 //! Crash safety: a `--dev` node SIGKILLed at any moment comes back on the same base path with
 //! every block it ever served intact (same hash, same state root), its state (a transfer)
-//! intact, and goes on producing blocks.
+//! intact, and goes on deciding blocks through consensus, each with a commit certificate that
+//! verifies.
 
 mod common;
 
@@ -57,6 +58,7 @@ fn sigkilled_node_restarts_with_its_chain_intact() {
         let bob_now = node.expect(node.rpc.free_balance(bob), "Bob's balance after restart");
         assert_eq!(bob_now, bob_expected, "round {round}: Bob's balance after restart");
         if round == RANDOM_KILLS {
+            check_certificates(&mut node, resumed.number + 2);
             break;
         }
         // Kill at a random moment while blocks are being produced, just after a best header
@@ -85,5 +87,28 @@ fn check_served_blocks(node: &mut Node, served: &[HeaderInfo], round: usize) {
         );
         let after = node.expect(node.rpc.header(&before.hash), "chain_getHeader(hash)");
         assert_eq!(&after, before, "round {round}: header #{} changed across restart", before.number);
+    }
+}
+
+/// Every block up to `last` carries a commit certificate of `//Alice`, the dev chain's only
+/// validator, for that block at that height, on this chain.
+fn check_certificates(node: &mut Node, last: u64) {
+    use hyperion_consensus::{ChainId, CommitCertificate, Validator, ValidatorSet};
+    use hyperion_primitives::{Hash, Pair};
+    use std::str::FromStr;
+    let genesis = node.expect(node.rpc.block_hash(0), "genesis hash").expect("a genesis block");
+    let chain = ChainId(Hash::from_str(&genesis).expect("a hash"));
+    let alice = Pair::from_string("//Alice").expect("dev key").public();
+    let set = ValidatorSet::new(vec![Validator { public: alice, power: 1 }]).expect("a set");
+    for number in 1..=last {
+        let hash = node.expect(node.rpc.block_hash(number), "chain_getBlockHash").expect("a block");
+        let block = node.expect(node.rpc.call("chain_getBlock", serde_json::json!([hash])), "chain_getBlock");
+        let hex = block["certificate"]
+            .as_str()
+            .unwrap_or_else(|| panic!("block #{number} has no certificate: {block}"));
+        let bytes = hex::decode(hex.trim_start_matches("0x")).expect("hex");
+        let certificate = CommitCertificate::decode_bounded(&bytes).expect("a certificate");
+        assert_eq!((certificate.height, certificate.value.to_hex()), (number, hash.clone()));
+        certificate.verify(chain, &set).unwrap_or_else(|e| panic!("block #{number}: {e}"));
     }
 }

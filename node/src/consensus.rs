@@ -1,0 +1,315 @@
+//! Consensus in the node: drives `hyperion-consensus`'s engine with real timers, builds blocks
+//! when this validator proposes, executes proposals, imports decided blocks with their commit
+//! certificates, and keeps the sign record durable.
+//!
+//! The engine's outputs are carried out in order. A `Persist` is written and synced before the
+//! next output is looked at, so no signed message leaves before its record is on disk. Block
+//! building, execution and import run on blocking threads; their results come back to the
+//! engine as inputs through one bounded channel.
+//!
+//! Messages to other validators need the network layer, which is not in the node yet: a
+//! validator of a chain whose other validators hold more than a third of the power waits for
+//! them. The dev chain (one validator) decides every block by itself, through the same rounds
+//! and with the same certificates as a multi-validator chain.
+//!
+//! This validator's own proposal is also kept on disk until the next one: after a crash
+//! between precommitting its block and importing it, the block would otherwise be lost with
+//! the only copy, and the validator, locked on it, could not go on.
+//!
+//! ```text
+//! <chain dir>/consensus/sign_record   SCALE(SignRecord) ++ crc32   (replaced atomically)
+//! <chain dir>/consensus/proposal      SCALE(Block) of the last block built  (replaced atomically)
+//! ```
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyperion_consensus::{Engine, Height, Input, Output, SignRecord, SignatureCache, ValidatorSet};
+use hyperion_primitives::{Hash, Pair};
+use parity_scale_codec::Encode;
+use tokio::sync::mpsc;
+
+use crate::service::{now_ms, ExecutedBlock, Node};
+use crate::{Error, Result};
+
+/// File name of the sign record in the consensus folder.
+const RECORD_FILE: &str = "sign_record";
+/// File name of this validator's last proposal in the consensus folder.
+const PROPOSAL_FILE: &str = "proposal";
+/// Inputs waiting for the engine.
+const INPUT_CHANNEL: usize = 1024;
+/// Candidate blocks of the current height kept for execution and import.
+const MAX_CANDIDATES: usize = 64;
+
+/// The durable sign record of this validator (see the module docs).
+pub struct SignRecordFile {
+    dir: PathBuf,
+}
+
+impl SignRecordFile {
+    /// Opens the record in `dir` (created when missing); returns the last record, if any. A
+    /// damaged record is an error naming the file: this validator may have signed messages it
+    /// could no longer recall, so it does not start.
+    pub fn open(dir: &Path) -> Result<(Self, Option<SignRecord>)> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("creating {}: {e}", dir.display())))?;
+        let path = dir.join(RECORD_FILE);
+        let record = match std::fs::read(&path) {
+            Ok(bytes) => Some(SignRecord::from_bytes(&bytes).map_err(|e| {
+                Error::Io(format!(
+                    "the consensus sign record {} is damaged ({e}); this validator may have signed \
+                     messages it cannot recall, so it will not sign again until the record is \
+                     restored from a backup, or removed once the chain is past every height it \
+                     may have signed at",
+                    path.display()
+                ))
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::Io(format!("reading {}: {e}", path.display()))),
+        };
+        Ok((Self { dir: dir.to_path_buf() }, record))
+    }
+
+    /// Replaces the record (see [`replace_file`]).
+    pub fn store(&self, record: &SignRecord) -> Result<()> {
+        replace_file(&self.dir, RECORD_FILE, &record.to_bytes())
+    }
+}
+
+/// Replaces `dir/name` with `bytes`: writes a temporary file, syncs it, renames it over the
+/// file and syncs the folder. A crash at any point leaves the old contents or the new ones.
+pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let io =
+        |what: &str, path: &Path, e: std::io::Error| Error::Io(format!("{what} {}: {e}", path.display()));
+    let temporary = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)
+        .map_err(|e| io("creating", &temporary, e))?;
+    file.write_all(bytes).map_err(|e| io("writing", &temporary, e))?;
+    file.sync_all().map_err(|e| io("syncing", &temporary, e))?;
+    std::fs::rename(&temporary, &path).map_err(|e| io("replacing", &path, e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing", dir, e))
+}
+
+/// The last block this validator built, when it is a candidate for the next height.
+fn load_proposal(node: &Node, dir: &Path) -> Option<ExecutedBlock> {
+    let bytes = std::fs::read(dir.join(PROPOSAL_FILE)).ok()?;
+    let block = crate::service::decode_block(&bytes).ok()?;
+    if block.header.parent_hash != node.best_header().hash() {
+        return None;
+    }
+    node.check_block(block).ok()
+}
+
+/// What reaches the consensus task.
+enum Event {
+    /// An input for the engine.
+    Input(Input),
+    /// This validator's block for (height, round), executed.
+    Built(Height, u32, ExecutedBlock),
+    /// A candidate block executed: `None` when it is invalid.
+    Checked(Height, Hash, Option<ExecutedBlock>),
+}
+
+/// The validator set of `height`: the chain spec's set rotated one step per height. (Staking
+/// will hand over new sets at epoch boundaries.)
+pub fn validator_set_at(node: &Node, height: Height) -> Result<ValidatorSet> {
+    let mut set = node.spec.validator_set()?;
+    for _ in 1..height {
+        set.advance();
+    }
+    Ok(set)
+}
+
+/// Runs consensus as validator `key` until the task is dropped; blocks are built no sooner
+/// than `block_time_ms` after their parent. Returns only on a failure the node cannot go on
+/// from (the sign record cannot be written, a decided block cannot be imported).
+pub async fn run(node: Arc<Node>, key: Pair, consensus_dir: PathBuf, block_time_ms: u64) -> Result<()> {
+    let (record_file, record) = SignRecordFile::open(&consensus_dir)?;
+    let height = node.best_header().number + 1;
+    let set = validator_set_at(&node, height)?;
+    let config = node.spec.consensus_config(node.genesis_hash);
+    let proposer = key.public().address();
+    let mut engine = Engine::new(config, Some(key), set, height, record, Arc::new(SignatureCache::default()));
+    let (sender, mut events) = mpsc::channel::<Event>(INPUT_CHANNEL);
+    let mut candidates = HashMap::new();
+    if let Some(executed) = load_proposal(&node, &consensus_dir) {
+        candidates.insert(executed.stored.block.hash(), executed);
+    }
+    let mut driver = Driver { node, record_file, sender, candidates, proposer, block_time_ms };
+    let outputs = engine.start();
+    driver.carry_out(outputs).await?;
+    while let Some(event) = events.recv().await {
+        let input = match event {
+            Event::Input(input) => input,
+            Event::Built(height, round, executed) => {
+                let value = executed.stored.block.hash();
+                let (dir, bytes) = (driver.record_file.dir.clone(), executed.stored.block.encode());
+                tokio::task::spawn_blocking(move || replace_file(&dir, PROPOSAL_FILE, &bytes))
+                    .await
+                    .map_err(|e| Error::Io(format!("storing the proposal: {e}")))??;
+                driver.keep(value, executed);
+                Input::BlockBuilt { height, round, value }
+            }
+            Event::Checked(height, value, executed) => {
+                let valid = executed.is_some();
+                if let Some(executed) = executed {
+                    driver.keep(value, executed);
+                }
+                Input::Validated { height, value, valid }
+            }
+        };
+        let outputs = engine.handle(input);
+        driver.carry_out(outputs).await?;
+    }
+    Ok(())
+}
+
+struct Driver {
+    node: Arc<Node>,
+    record_file: SignRecordFile,
+    sender: mpsc::Sender<Event>,
+    candidates: HashMap<Hash, ExecutedBlock>,
+    proposer: hyperion_primitives::Address,
+    block_time_ms: u64,
+}
+
+impl Driver {
+    fn keep(&mut self, value: Hash, executed: ExecutedBlock) {
+        if self.candidates.len() < MAX_CANDIDATES {
+            self.candidates.insert(value, executed);
+        }
+    }
+
+    async fn carry_out(&mut self, outputs: Vec<Output>) -> Result<()> {
+        for output in outputs {
+            match output {
+                Output::Persist(record) => {
+                    let dir = self.record_file.dir.clone();
+                    tokio::task::spawn_blocking(move || SignRecordFile { dir }.store(&record))
+                        .await
+                        .map_err(|e| Error::Io(format!("storing the sign record: {e}")))??;
+                }
+                Output::Broadcast(message) => {
+                    tracing::trace!(target: "hyperion::consensus", height = message.height(), round = message.round(), "signed a message (no peers to send it to)");
+                }
+                Output::Schedule { timeout, after_ms } => {
+                    let sender = self.sender.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                        let _ = sender.send(Event::Input(Input::Timeout(timeout))).await;
+                    });
+                }
+                Output::BuildBlock { height, round } => self.build(height, round),
+                Output::ValidateBlock { height, value } => self.check(height, value),
+                Output::Decided(decision) => {
+                    let executed = match self.candidates.remove(&decision.value) {
+                        Some(executed) => executed,
+                        None => {
+                            return Err(Error::Io(format!(
+                                "block {} was decided at height {} but this node does not have it \
+                                 (block sync comes with the network layer)",
+                                decision.value, decision.height
+                            )))
+                        }
+                    };
+                    self.candidates.clear();
+                    let node = self.node.clone();
+                    let certificate = decision.certificate.encode();
+                    tokio::task::spawn_blocking(move || node.import_decided(executed, certificate))
+                        .await
+                        .map_err(|e| Error::Io(format!("importing a decided block: {e}")))??;
+                    tracing::debug!(target: "hyperion::consensus", height = decision.height, round = decision.certificate.round, "decided");
+                }
+                Output::Evidence(evidence) => {
+                    tracing::warn!(target: "hyperion::consensus", offender = ?evidence.offender(), height = evidence.height(), "a validator signed two conflicting messages");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds this validator's block once `block_time_ms` has passed since its parent.
+    fn build(&self, height: Height, round: u32) {
+        let (node, sender, proposer) = (self.node.clone(), self.sender.clone(), self.proposer);
+        let not_before = node.best_header().timestamp_ms.saturating_add(self.block_time_ms);
+        tokio::spawn(async move {
+            let wait = not_before.saturating_sub(now_ms());
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let built = tokio::task::spawn_blocking(move || node.propose_block(proposer)).await;
+            match built {
+                Ok(Ok(executed)) => {
+                    let _ = sender.send(Event::Built(height, round, executed)).await;
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(target: "hyperion::consensus", %error, height, "could not build a block")
+                }
+                Err(error) => {
+                    tracing::error!(target: "hyperion::consensus", %error, height, "block building panicked")
+                }
+            }
+        });
+    }
+
+    /// Executes a candidate this node holds; one it does not hold waits for the network layer.
+    fn check(&mut self, height: Height, value: Hash) {
+        if self.candidates.contains_key(&value) {
+            let _ = self.sender.try_send(Event::Checked(height, value, self.candidates.remove(&value)));
+            return;
+        }
+        tracing::debug!(target: "hyperion::consensus", %value, height, "asked to check a block this node does not have");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperion_consensus::Step;
+    use hyperion_primitives::Signature;
+
+    fn record(height: Height) -> SignRecord {
+        SignRecord {
+            height,
+            round: 1,
+            step: Step::Precommit,
+            value: Some(Hash([height as u8; 32])),
+            pol_round: None,
+            signature: Signature([9; 64]),
+            locked: None,
+            valid: None,
+            earlier: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_sign_record_survives_reopening_and_damage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, none) = SignRecordFile::open(dir.path()).unwrap();
+        assert!(none.is_none());
+        file.store(&record(3)).unwrap();
+        file.store(&record(4)).unwrap();
+        let (_, last) = SignRecordFile::open(dir.path()).unwrap();
+        assert_eq!(last, Some(record(4)));
+
+        // A crash after writing the temporary file, before the rename: the old record holds.
+        std::fs::write(dir.path().join("sign_record.tmp"), b"half a rec").unwrap();
+        let (file, last) = SignRecordFile::open(dir.path()).unwrap();
+        assert_eq!(last, Some(record(4)));
+        file.store(&record(5)).unwrap();
+        assert_eq!(SignRecordFile::open(dir.path()).unwrap().1, Some(record(5)));
+
+        let path = dir.path().join("sign_record");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[3] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let error = SignRecordFile::open(dir.path()).err().expect("damaged").to_string();
+        assert!(error.contains(&path.display().to_string()) && error.contains("damaged"), "{error}");
+    }
+}
