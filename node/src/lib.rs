@@ -3,6 +3,7 @@
 //! - [`chain_spec`]: chain specs (embedded `dev` and `local`, or a JSON file).
 //! - [`service`]: the running node: state, block store, mempool, block production and import.
 //! - [`consensus`]: the BFT engine driven by the node (timers, proposals, the sign record).
+//! - [`network`]: libp2p: gossip of consensus messages, blocks and transactions.
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names), and [`eth`]: the
 //!   Ethereum JSON-RPC on the same port.
 //! - [`mempool`], [`block_store`], [`metrics`]: the parts the service is made of.
@@ -18,6 +19,7 @@ pub mod consensus;
 pub mod eth;
 pub mod mempool;
 pub mod metrics;
+pub mod network;
 pub mod rpc;
 pub mod service;
 

@@ -1,0 +1,474 @@
+//! The peer-to-peer network (libp2p): TCP with noise and yamux, identify, ping, and gossipsub
+//! for consensus messages, proposed blocks and transactions.
+//!
+//! Every gossiped message is checked by the node before gossipsub relays it
+//! ([`NetworkHandle::report`]): a message that does not decode, is over its topic's size bound
+//! or carries a bad signature is dropped and costs its sender reputation; a peer that falls
+//! below [`BAN_THRESHOLD`] is disconnected and refused for [`BAN_SECONDS`].
+//!
+//! The node's network identity is an ed25519 key in `<chain dir>/network/secret_ed25519`
+//! (created on first start; `--node-key` overrides it).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, ValidationMode};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, identity, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
+use tokio::sync::mpsc;
+
+use crate::{Error, Result};
+
+/// Largest gossiped consensus message.
+pub const MAX_CONSENSUS_BYTES: usize = hyperion_consensus::MAX_MESSAGE_BYTES;
+/// Largest gossiped block (a proposal).
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
+/// Largest gossiped transaction.
+pub const MAX_TRANSACTION_BYTES: usize = 256 << 10;
+/// Reputation below which a peer is disconnected and banned.
+pub const BAN_THRESHOLD: i32 = -100;
+/// How long a banned peer is refused.
+pub const BAN_SECONDS: u64 = 600;
+/// Reputation a peer loses per invalid message.
+const INVALID_MESSAGE_COST: i32 = 25;
+/// Commands and events waiting in their channels.
+const CHANNEL: usize = 4096;
+
+/// What a gossiped message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Signed proposals and votes (`hyperion_consensus::Message`, SCALE).
+    Consensus,
+    /// Proposed blocks (SCALE), sent by their proposer before the proposal.
+    Blocks,
+    /// Extrinsics (SCALE).
+    Transactions,
+}
+
+impl Topic {
+    const ALL: [Topic; 3] = [Topic::Consensus, Topic::Blocks, Topic::Transactions];
+
+    fn name(self, protocol_id: &str) -> String {
+        let kind = match self {
+            Topic::Consensus => "consensus",
+            Topic::Blocks => "blocks",
+            Topic::Transactions => "transactions",
+        };
+        format!("/{protocol_id}/{kind}/1")
+    }
+
+    /// The largest message of this topic.
+    pub fn max_bytes(self) -> usize {
+        match self {
+            Topic::Consensus => MAX_CONSENSUS_BYTES,
+            Topic::Blocks => MAX_BLOCK_BYTES,
+            Topic::Transactions => MAX_TRANSACTION_BYTES,
+        }
+    }
+}
+
+/// Settings of the network.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Where to listen, e.g. `/ip4/127.0.0.1/tcp/30333`.
+    pub listen: Multiaddr,
+    /// Peers to dial at start.
+    pub bootnodes: Vec<Multiaddr>,
+    /// The chain's network protocol id (chain spec `protocolId`) and genesis hash: nodes of
+    /// other chains do not share topics.
+    pub protocol_id: String,
+    /// Most connected peers.
+    pub max_peers: u32,
+}
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum NetworkEvent {
+    /// A gossiped message to check, then report with [`NetworkHandle::report`].
+    Message {
+        /// The peer that relayed it.
+        source: PeerId,
+        /// Its id, for the report.
+        id: MessageId,
+        /// Its topic.
+        topic: Topic,
+        /// Its bytes (within the topic's bound).
+        data: Vec<u8>,
+    },
+    /// A peer connected.
+    Connected(PeerId),
+    /// A peer disconnected.
+    Disconnected(PeerId),
+}
+
+enum Command {
+    Publish(Topic, Vec<u8>),
+    Report { id: MessageId, source: PeerId, valid: bool },
+    Dial(Multiaddr),
+}
+
+/// Sends commands to the running network.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    /// This node's peer id.
+    pub peer_id: PeerId,
+}
+
+impl NetworkHandle {
+    /// Gossips `data` on `topic` (dropped with a log line when over the topic's bound or when
+    /// the queue is full).
+    pub fn publish(&self, topic: Topic, data: Vec<u8>) {
+        if data.len() > topic.max_bytes() {
+            tracing::warn!(target: "hyperion::network", ?topic, len = data.len(), "not publishing an oversize message");
+            return;
+        }
+        if self.commands.try_send(Command::Publish(topic, data)).is_err() {
+            tracing::warn!(target: "hyperion::network", ?topic, "network queue full; message dropped");
+        }
+    }
+
+    /// Reports whether a received message is valid: valid ones are relayed, invalid ones are
+    /// dropped and cost their sender reputation.
+    pub fn report(&self, id: MessageId, source: PeerId, valid: bool) {
+        let _ = self.commands.try_send(Command::Report { id, source, valid });
+    }
+
+    /// Dials a peer.
+    pub fn dial(&self, address: Multiaddr) {
+        let _ = self.commands.try_send(Command::Dial(address));
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Loads the node key from `dir/secret_ed25519`, creating it when missing.
+pub fn load_or_create_key(dir: &Path) -> Result<identity::Keypair> {
+    let path = dir.join("secret_ed25519");
+    let io = |e: std::io::Error| Error::Io(format!("node key {}: {e}", path.display()));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                Error::Io(format!("node key {} must hold 32 bytes, not {}", path.display(), bytes.len()))
+            })?;
+            key_from_seed(seed)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            let seed: [u8; 32] = rand::random();
+            crate::consensus::replace_file(dir, "secret_ed25519", &seed)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            }
+            key_from_seed(seed)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The network key of a 32-byte ed25519 seed (`--node-key`).
+pub fn key_from_seed(seed: [u8; 32]) -> Result<identity::Keypair> {
+    identity::Keypair::ed25519_from_bytes(seed).map_err(|e| Error::Io(format!("node key: {e}")))
+}
+
+/// Starts the network on the current tokio runtime; returns its handle, its events, and the
+/// addresses it listens on.
+pub async fn start(
+    config: NetworkConfig,
+    key: identity::Keypair,
+) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>, Vec<Multiaddr>)> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| Error::Io(format!("network: {what}: {e}"));
+    let mut gossip_config = gossipsub::ConfigBuilder::default();
+    gossip_config
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_BLOCK_BYTES + 1024)
+        .heartbeat_interval(Duration::from_millis(500))
+        // Small validator sets: keep everyone in the mesh.
+        .mesh_n_low(1)
+        .mesh_outbound_min(0)
+        .flood_publish(true);
+    for topic in Topic::ALL {
+        let hash = IdentTopic::new(topic.name(&config.protocol_id)).hash();
+        gossip_config.max_transmit_size_for_topic(topic.max_bytes() + 1024, hash);
+    }
+    let gossip_config = gossip_config.build().map_err(|e| failed("gossipsub config", &e))?;
+    let protocol = format!("/{}/1.0.0", config.protocol_id);
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| failed("transport", &e))?
+        .with_behaviour(|key| {
+            let gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            let identify = identify::Behaviour::new(identify::Config::new(protocol.clone(), key.public()));
+            let ping = ping::Behaviour::new(ping::Config::new());
+            Ok(Behaviour { gossipsub, identify, ping })
+        })
+        .map_err(|e| failed("behaviour", &e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let mut topics = HashMap::new();
+    for topic in Topic::ALL {
+        let ident = IdentTopic::new(topic.name(&config.protocol_id));
+        swarm.behaviour_mut().gossipsub.subscribe(&ident).map_err(|e| failed("subscribe", &e))?;
+        topics.insert(ident.hash(), topic);
+    }
+    swarm.listen_on(config.listen.clone()).map_err(|e| failed("listen", &e))?;
+    let mut listening = Vec::new();
+    while listening.is_empty() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => listening.push(address),
+            SwarmEvent::ListenerError { error, .. } => return Err(failed("listen", &error)),
+            _ => {}
+        }
+    }
+    for address in &config.bootnodes {
+        if let Err(error) = swarm.dial(address.clone()) {
+            tracing::warn!(target: "hyperion::network", %address, %error, "cannot dial boot node");
+        }
+    }
+    let peer_id = *swarm.local_peer_id();
+    let (commands, command_receiver) = mpsc::channel(CHANNEL);
+    let (event_sender, events) = mpsc::channel(CHANNEL);
+    let state = Running {
+        swarm,
+        topics,
+        protocol_id: config.protocol_id,
+        max_peers: config.max_peers,
+        reputation: HashMap::new(),
+        banned: HashMap::new(),
+        events: event_sender,
+    };
+    tokio::spawn(state.run(command_receiver));
+    Ok((NetworkHandle { commands, peer_id }, events, listening))
+}
+
+struct Running {
+    swarm: Swarm<Behaviour>,
+    topics: HashMap<gossipsub::TopicHash, Topic>,
+    protocol_id: String,
+    max_peers: u32,
+    reputation: HashMap<PeerId, i32>,
+    banned: HashMap<PeerId, Instant>,
+    events: mpsc::Sender<NetworkEvent>,
+}
+
+impl Running {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => return,
+                },
+                event = self.swarm.select_next_some() => self.event(event),
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Publish(topic, data) => {
+                let ident = IdentTopic::new(topic.name(&self.protocol_id));
+                if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(ident, data) {
+                    tracing::debug!(target: "hyperion::network", ?topic, %error, "publish failed");
+                }
+            }
+            Command::Report { id, source, valid } => {
+                let acceptance = if valid { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+                if !valid {
+                    self.penalize(source, "invalid message");
+                }
+            }
+            Command::Dial(address) => {
+                if let Err(error) = self.swarm.dial(address.clone()) {
+                    tracing::warn!(target: "hyperion::network", %address, %error, "dial failed");
+                }
+            }
+        }
+    }
+
+    fn penalize(&mut self, peer: PeerId, why: &str) {
+        let score = self.reputation.entry(peer).or_default();
+        *score -= INVALID_MESSAGE_COST;
+        tracing::debug!(target: "hyperion::network", %peer, score = *score, why, "peer penalized");
+        if *score <= BAN_THRESHOLD {
+            tracing::info!(target: "hyperion::network", %peer, "banning a peer that sent invalid data");
+            self.banned.insert(peer, Instant::now());
+            self.reputation.remove(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn is_banned(&mut self, peer: &PeerId) -> bool {
+        match self.banned.get(peer) {
+            Some(since) if since.elapsed() < Duration::from_secs(BAN_SECONDS) => true,
+            Some(_) => {
+                self.banned.remove(peer);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+                let peers = self.swarm.connected_peers().count() as u32;
+                if self.is_banned(&peer_id) || peers > self.max_peers {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                if num_established.get() == 1 {
+                    tracing::debug!(target: "hyperion::network", %peer_id, "peer connected");
+                    let _ = self.events.try_send(NetworkEvent::Connected(peer_id));
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                let _ = self.events.try_send(NetworkEvent::Disconnected(peer_id));
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let topic = self.topics.get(&message.topic).copied();
+                match topic {
+                    Some(topic) if message.data.len() <= topic.max_bytes() => {
+                        let event = NetworkEvent::Message {
+                            source: propagation_source,
+                            id: message_id,
+                            topic,
+                            data: message.data,
+                        };
+                        if self.events.try_send(event).is_err() {
+                            tracing::warn!(target: "hyperion::network", "node busy; gossip message dropped");
+                        }
+                    }
+                    _ => {
+                        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+                        gossip.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Reject,
+                        );
+                        self.penalize(propagation_source, "oversize or unknown topic");
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if !info.protocol_version.starts_with(&format!("/{}/", self.protocol_id)) => {
+                tracing::debug!(target: "hyperion::network", %peer_id, "peer of another chain");
+                let _ = self.swarm.disconnect_peer_id(peer_id);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(bootnodes: Vec<Multiaddr>) -> NetworkConfig {
+        NetworkConfig {
+            listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            bootnodes,
+            protocol_id: "hyp-test".into(),
+            max_peers: 16,
+        }
+    }
+
+    async fn next_message(events: &mut mpsc::Receiver<NetworkEvent>) -> (PeerId, MessageId, Topic, Vec<u8>) {
+        loop {
+            let event =
+                tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("in time").unwrap();
+            if let NetworkEvent::Message { source, id, topic, data } = event {
+                return (source, id, topic, data);
+            }
+        }
+    }
+
+    /// Publishes until the other side has joined the topic (gossipsub needs a subscription
+    /// exchange first).
+    async fn publish_until_received(
+        handle: &NetworkHandle,
+        events: &mut mpsc::Receiver<NetworkEvent>,
+        topic: Topic,
+        data: Vec<u8>,
+    ) -> (PeerId, MessageId, Topic, Vec<u8>) {
+        for attempt in 0..100u32 {
+            let mut payload = data.clone();
+            payload.extend(attempt.to_le_bytes());
+            handle.publish(topic, payload);
+            if let Ok(Some(NetworkEvent::Message { source, id, topic, data })) =
+                tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+            {
+                return (source, id, topic, data);
+            }
+        }
+        panic!("nothing arrived");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn peers_gossip_and_a_peer_sending_garbage_is_banned() {
+        let (a, mut a_events, a_addresses) =
+            start(config(vec![]), identity::Keypair::generate_ed25519()).await.unwrap();
+        let (b, mut b_events, _) =
+            start(config(a_addresses.clone()), identity::Keypair::generate_ed25519()).await.unwrap();
+        let (source, id, topic, data) =
+            publish_until_received(&b, &mut a_events, Topic::Consensus, b"vote".to_vec()).await;
+        assert_eq!((source, topic), (b.peer_id, Topic::Consensus));
+        assert!(data.starts_with(b"vote"));
+        a.report(id, source, true);
+
+        // Oversize messages are not even sent.
+        b.publish(Topic::Consensus, vec![0; MAX_CONSENSUS_BYTES + 1]);
+        // Garbage, reported invalid by A, costs B its reputation until A bans it.
+        for i in 0..(-BAN_THRESHOLD / INVALID_MESSAGE_COST) {
+            b.publish(Topic::Transactions, vec![0xee, i as u8]);
+            let (source, id, _, data) = next_message(&mut a_events).await;
+            assert_ne!(data.len(), MAX_CONSENSUS_BYTES + 1);
+            a.report(id, source, false);
+        }
+        let disconnected = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let Some(NetworkEvent::Disconnected(peer)) = b_events.recv().await {
+                    return peer;
+                }
+            }
+        })
+        .await
+        .expect("B is disconnected");
+        assert_eq!(disconnected, a.peer_id);
+    }
+
+    #[test]
+    fn the_node_key_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_key(dir.path()).unwrap();
+        let again = load_or_create_key(dir.path()).unwrap();
+        assert_eq!(first.public().to_peer_id(), again.public().to_peer_id());
+        std::fs::write(dir.path().join("secret_ed25519"), b"short").unwrap();
+        assert!(load_or_create_key(dir.path()).is_err());
+    }
+}
