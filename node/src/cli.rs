@@ -107,6 +107,21 @@ pub struct RunArgs {
     /// Milliseconds between blocks (default: the chain spec's `genesis.blockTimeMs`).
     #[arg(long, value_name = "MS")]
     pub block_time_ms: Option<u64>,
+    /// Where the peer-to-peer network listens, a multiaddr such as `/ip4/0.0.0.0/tcp/30333`
+    /// (default: that one, or no network at all for the dev chain).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen_addr: Option<libp2p::Multiaddr>,
+    /// Peers to connect to at start, as multiaddrs (`/ip4/10.0.0.1/tcp/30333`), besides the
+    /// chain spec's `bootNodes`.
+    #[arg(long, value_name = "MULTIADDR", num_args = 1..)]
+    pub bootnodes: Vec<libp2p::Multiaddr>,
+    /// The network key as 64 hex characters (an ed25519 seed) instead of the one kept in
+    /// `<base>/chains/<id>/network/secret_ed25519`.
+    #[arg(long, value_name = "HEX")]
+    pub node_key: Option<String>,
+    /// Most peers to be connected to.
+    #[arg(long, default_value_t = 50)]
+    pub max_peers: u32,
     /// JSON-RPC port (HTTP and WebSocket).
     #[arg(long, default_value_t = 9944)]
     pub rpc_port: u16,

@@ -7,10 +7,11 @@
 //! building, execution and import run on blocking threads; their results come back to the
 //! engine as inputs through one bounded channel.
 //!
-//! Messages to other validators need the network layer, which is not in the node yet: a
-//! validator of a chain whose other validators hold more than a third of the power waits for
-//! them. The dev chain (one validator) decides every block by itself, through the same rounds
-//! and with the same certificates as a multi-validator chain.
+//! With a network, signed messages are gossiped on the consensus topic and this validator's
+//! blocks on the blocks topic (before the proposal that names them); received messages are
+//! checked (decoding, a validator's signature) before gossip relays them. Without one (the dev
+//! chain) the single validator decides every block by itself, through the same rounds and
+//! with the same certificates.
 //!
 //! This validator's own proposal is also kept on disk until the next one: after a crash
 //! between precommitting its block and importing it, the block would otherwise be lost with
@@ -21,18 +22,24 @@
 //! <chain dir>/consensus/proposal      SCALE(Block) of the last block built  (replaced atomically)
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hyperion_consensus::{Engine, Height, Input, Output, SignRecord, SignatureCache, ValidatorSet};
-use hyperion_primitives::{Hash, Pair};
+use hyperion_consensus::{
+    ChainId, CommitCertificate, Engine, Height, Input, Message, Output, SignRecord, SignatureCache,
+    ValidatorSet,
+};
+use hyperion_primitives::{Block, Hash, Pair};
 use parity_scale_codec::Encode;
 use tokio::sync::mpsc;
 
+use crate::network::{
+    NetworkEvent, NetworkHandle, SyncRequest, SyncResponse, Topic, MAX_SYNC_BLOCKS, MAX_SYNC_BYTES,
+};
 use crate::service::{now_ms, ExecutedBlock, Node};
 use crate::{Error, Result};
 
@@ -116,6 +123,8 @@ enum Event {
     Built(Height, u32, ExecutedBlock),
     /// A candidate block executed: `None` when it is invalid.
     Checked(Height, Hash, Option<ExecutedBlock>),
+    /// Something from the network.
+    Network(NetworkEvent),
 }
 
 /// The validator set of `height`: the chain spec's set rotated one step per height. (Staking
@@ -131,19 +140,52 @@ pub fn validator_set_at(node: &Node, height: Height) -> Result<ValidatorSet> {
 /// Runs consensus as validator `key` until the task is dropped; blocks are built no sooner
 /// than `block_time_ms` after their parent. Returns only on a failure the node cannot go on
 /// from (the sign record cannot be written, a decided block cannot be imported).
-pub async fn run(node: Arc<Node>, key: Pair, consensus_dir: PathBuf, block_time_ms: u64) -> Result<()> {
+pub async fn run(
+    node: Arc<Node>,
+    key: Pair,
+    consensus_dir: PathBuf,
+    block_time_ms: u64,
+    network: Option<(NetworkHandle, mpsc::Receiver<NetworkEvent>)>,
+) -> Result<()> {
     let (record_file, record) = SignRecordFile::open(&consensus_dir)?;
     let height = node.best_header().number + 1;
     let set = validator_set_at(&node, height)?;
     let config = node.spec.consensus_config(node.genesis_hash);
     let proposer = key.public().address();
-    let mut engine = Engine::new(config, Some(key), set, height, record, Arc::new(SignatureCache::default()));
+    let cache = Arc::new(SignatureCache::default());
+    let mut engine = Engine::new(config.clone(), Some(key), set, height, record, cache.clone());
     let (sender, mut events) = mpsc::channel::<Event>(INPUT_CHANNEL);
+    let network = network.map(|(handle, mut network_events)| {
+        let forward = sender.clone();
+        tokio::spawn(async move {
+            while let Some(event) = network_events.recv().await {
+                if forward.send(Event::Network(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        handle
+    });
     let mut candidates = HashMap::new();
     if let Some(executed) = load_proposal(&node, &consensus_dir) {
         candidates.insert(executed.stored.block.hash(), executed);
     }
-    let mut driver = Driver { node, record_file, sender, candidates, proposer, block_time_ms };
+    let mut driver = Driver {
+        node,
+        record_file,
+        sender,
+        candidates,
+        received: HashMap::new(),
+        wanted: HashMap::new(),
+        proposer,
+        block_time_ms,
+        network,
+        chain: config.chain,
+        cache,
+        synced: BTreeMap::new(),
+        certified: HashMap::new(),
+        sync_asked: None,
+    };
     let outputs = engine.start();
     driver.carry_out(outputs).await?;
     while let Some(event) = events.recv().await {
@@ -152,9 +194,14 @@ pub async fn run(node: Arc<Node>, key: Pair, consensus_dir: PathBuf, block_time_
             Event::Built(height, round, executed) => {
                 let value = executed.stored.block.hash();
                 let (dir, bytes) = (driver.record_file.dir.clone(), executed.stored.block.encode());
-                tokio::task::spawn_blocking(move || replace_file(&dir, PROPOSAL_FILE, &bytes))
+                let stored = bytes.clone();
+                tokio::task::spawn_blocking(move || replace_file(&dir, PROPOSAL_FILE, &stored))
                     .await
                     .map_err(|e| Error::Io(format!("storing the proposal: {e}")))??;
+                // The block goes out before the proposal that names it.
+                if let Some(network) = &driver.network {
+                    network.publish(Topic::Blocks, bytes);
+                }
                 driver.keep(value, executed);
                 Input::BlockBuilt { height, round, value }
             }
@@ -163,11 +210,23 @@ pub async fn run(node: Arc<Node>, key: Pair, consensus_dir: PathBuf, block_time_
                 if let Some(executed) = executed {
                     driver.keep(value, executed);
                 }
-                Input::Validated { height, value, valid }
+                // A synced block, executed: its certificate decides it.
+                match driver.certified.remove(&value) {
+                    Some(certificate) if valid => Input::Certificate(certificate),
+                    _ => Input::Validated { height, value, valid },
+                }
             }
+            Event::Network(event) => match driver.on_network(event, &engine) {
+                Some(input) => input,
+                None => {
+                    driver.feed_synced(&engine);
+                    continue;
+                }
+            },
         };
         let outputs = engine.handle(input);
         driver.carry_out(outputs).await?;
+        driver.feed_synced(&engine);
     }
     Ok(())
 }
@@ -176,9 +235,23 @@ struct Driver {
     node: Arc<Node>,
     record_file: SignRecordFile,
     sender: mpsc::Sender<Event>,
+    /// Executed blocks of the current height, by hash.
     candidates: HashMap<Hash, ExecutedBlock>,
+    /// Blocks received from peers, not executed yet.
+    received: HashMap<Hash, Block>,
+    /// Blocks the engine asked to check that have not arrived, with their height.
+    wanted: HashMap<Hash, Height>,
     proposer: hyperion_primitives::Address,
     block_time_ms: u64,
+    network: Option<NetworkHandle>,
+    chain: ChainId,
+    cache: Arc<SignatureCache>,
+    /// Decided blocks from sync, by height, waiting for the engine to reach them.
+    synced: BTreeMap<Height, Block>,
+    /// Certificates of synced blocks being executed.
+    certified: HashMap<Hash, CommitCertificate>,
+    /// When the last sync request went out.
+    sync_asked: Option<Instant>,
 }
 
 impl Driver {
@@ -198,7 +271,9 @@ impl Driver {
                         .map_err(|e| Error::Io(format!("storing the sign record: {e}")))??;
                 }
                 Output::Broadcast(message) => {
-                    tracing::trace!(target: "hyperion::consensus", height = message.height(), round = message.round(), "signed a message (no peers to send it to)");
+                    if let Some(network) = &self.network {
+                        network.publish(Topic::Consensus, message.encode());
+                    }
                 }
                 Output::Schedule { timeout, after_ms } => {
                     let sender = self.sender.clone();
@@ -221,6 +296,8 @@ impl Driver {
                         }
                     };
                     self.candidates.clear();
+                    self.received.retain(|_, block| block.header.number > decision.height);
+                    self.wanted.clear();
                     let node = self.node.clone();
                     let certificate = decision.certificate.encode();
                     tokio::task::spawn_blocking(move || node.import_decided(executed, certificate))
@@ -258,13 +335,175 @@ impl Driver {
         });
     }
 
-    /// Executes a candidate this node holds; one it does not hold waits for the network layer.
+    /// Executes a candidate block: at once when this node holds it, else when it arrives.
     fn check(&mut self, height: Height, value: Hash) {
         if self.candidates.contains_key(&value) {
             let _ = self.sender.try_send(Event::Checked(height, value, self.candidates.remove(&value)));
+        } else if let Some(block) = self.received.remove(&value) {
+            self.execute(height, value, block);
+        } else if self.wanted.len() < MAX_CANDIDATES {
+            self.wanted.insert(value, height);
+        }
+    }
+
+    /// Executes a received block on a blocking thread; the verdict comes back as an event.
+    fn execute(&self, height: Height, value: Hash, block: Block) {
+        let (node, sender) = (self.node.clone(), self.sender.clone());
+        tokio::spawn(async move {
+            let executed = tokio::task::spawn_blocking(move || node.check_block(block)).await;
+            let executed = match executed {
+                Ok(Ok(executed)) => Some(executed),
+                Ok(Err(error)) => {
+                    tracing::info!(target: "hyperion::consensus", %value, height, %error, "proposed block is invalid");
+                    None
+                }
+                Err(_) => None,
+            };
+            let _ = sender.send(Event::Checked(height, value, executed)).await;
+        });
+    }
+
+    /// Checks a gossiped message, reports it to the network (relay or penalize), and turns it
+    /// into an engine input when it is one.
+    fn on_network(&mut self, event: NetworkEvent, engine: &Engine) -> Option<Input> {
+        let (source, id, topic, data) = match event {
+            NetworkEvent::Message { source, id, topic, data } => (source, id, topic, data),
+            NetworkEvent::SyncRequest { request, channel, .. } => {
+                let response = self.blocks_for(&request);
+                self.network.as_ref()?.respond(channel, response);
+                return None;
+            }
+            NetworkEvent::SyncResponse { peer, blocks } => {
+                self.sync_asked = None;
+                self.take_synced(peer, blocks, engine);
+                return None;
+            }
+            NetworkEvent::Connected(_) | NetworkEvent::Disconnected(_) => return None,
+        };
+        let network = self.network.as_ref()?;
+        match topic {
+            Topic::Consensus => {
+                let message = Message::decode_bounded(&data).ok();
+                let valid = message.is_some_and(|m| self.signed_by_a_validator(&m, engine));
+                network.report(id, source, valid);
+                // A validator at a later height: this node is behind and syncs from the peer.
+                if valid && message.is_some_and(|m| m.height() > engine.height()) {
+                    self.ask_for_blocks(source, engine.height());
+                }
+                message.filter(|_| valid).map(|m| match m {
+                    Message::Proposal(p) => Input::Proposal(p),
+                    Message::Vote(v) => Input::Vote(v),
+                })
+            }
+            Topic::Blocks => {
+                let block = crate::service::decode_block(&data).ok();
+                network.report(id, source, block.is_some());
+                let block = block?;
+                let (value, number) = (block.hash(), block.header.number);
+                if let Some(height) = self.wanted.remove(&value) {
+                    self.execute(height, value, block);
+                } else if number >= engine.height() && self.received.len() < MAX_CANDIDATES {
+                    self.received.insert(value, block);
+                }
+                None
+            }
+            Topic::Transactions => {
+                let accepted = match self.node.submit_from_peer(&data) {
+                    Ok(_) => true,
+                    Err(crate::service::SubmitError::Invalid(
+                        hyperion_runtime::InvalidTransaction::Malformed(_),
+                    )) => false,
+                    Err(_) => true, // Stale, already pooled, or not payable here: not the sender's fault.
+                };
+                network.report(id, source, accepted);
+                None
+            }
+        }
+    }
+
+    /// The stored blocks a peer asks for, within the response bounds.
+    fn blocks_for(&self, request: &SyncRequest) -> SyncResponse {
+        let mut response = SyncResponse::default();
+        let mut bytes = 0;
+        let best = self.node.best_header().number;
+        let count = u64::from(request.count.min(MAX_SYNC_BLOCKS));
+        for number in request.from.max(1)..request.from.saturating_add(count).min(best + 1) {
+            let Ok(Some(stored)) = self.node.block(number) else { break };
+            let encoded = stored.block.encode();
+            bytes += encoded.len();
+            if bytes > MAX_SYNC_BYTES && !response.blocks.is_empty() {
+                break;
+            }
+            response.blocks.push(hex::encode(encoded));
+        }
+        response
+    }
+
+    /// Asks `peer` for the blocks from `from` on, unless a request is out (for a second).
+    fn ask_for_blocks(&mut self, peer: libp2p::PeerId, from: Height) {
+        if self.sync_asked.is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+            || self.synced.contains_key(&from)
+        {
             return;
         }
-        tracing::debug!(target: "hyperion::consensus", %value, height, "asked to check a block this node does not have");
+        if let Some(network) = &self.network {
+            self.sync_asked = Some(Instant::now());
+            tracing::debug!(target: "hyperion::consensus", %peer, from, "behind: asking for blocks");
+            network.request_blocks(peer, SyncRequest { from, count: MAX_SYNC_BLOCKS });
+        }
+    }
+
+    /// Keeps the decodable blocks of a sync answer that lie ahead; a peer that sends
+    /// undecodable ones is reported.
+    fn take_synced(&mut self, peer: libp2p::PeerId, blocks: Vec<Vec<u8>>, engine: &Engine) {
+        for bytes in blocks {
+            match crate::service::decode_block(&bytes) {
+                Ok(block)
+                    if block.header.number >= engine.height()
+                        && self.synced.len() < 2 * MAX_SYNC_BLOCKS as usize =>
+                {
+                    self.synced.insert(block.header.number, block);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(target: "hyperion::consensus", %peer, %error, "undecodable synced block");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts executing the synced block of the engine's height, if there is one: once it is
+    /// executed, its certificate goes to the engine, which checks it and decides.
+    fn feed_synced(&mut self, engine: &Engine) {
+        let height = engine.height();
+        self.synced.retain(|h, _| *h >= height);
+        if !self.certified.is_empty() {
+            return;
+        }
+        let Some(block) = self.synced.remove(&height) else { return };
+        let certificate =
+            block.certificate.as_deref().and_then(|c| CommitCertificate::decode_bounded(c).ok());
+        match certificate {
+            Some(certificate) if certificate.height == height && certificate.value == block.hash() => {
+                let value = block.hash();
+                self.certified.insert(value, certificate);
+                self.execute(height, value, block);
+            }
+            _ => {
+                tracing::debug!(target: "hyperion::consensus", height, "synced block without a matching certificate")
+            }
+        }
+    }
+
+    /// Whether `message` is signed by a validator of the engine's height (verified once; the
+    /// engine finds it in the shared cache).
+    fn signed_by_a_validator(&self, message: &Message, engine: &Engine) -> bool {
+        let (signer, payload, signature) = match message {
+            Message::Proposal(p) => (p.proposer, p.payload(self.chain), p.signature),
+            Message::Vote(v) => (v.validator, v.payload(self.chain), v.signature),
+        };
+        engine.validators().power_of(&signer) > 0 && self.cache.verify(&signer, &payload, &signature)
     }
 }
 

@@ -5,6 +5,7 @@ use clap::Parser;
 use hyperion_node::chain_spec::ChainSpec;
 use hyperion_node::cli::{Cli, Command, RunArgs};
 use hyperion_node::mempool::PoolConfig;
+use hyperion_node::network::{self, NetworkEvent, NetworkHandle};
 use hyperion_node::service::{chain_dir, Node, NodeOptions};
 use hyperion_node::{commands, metrics, rpc};
 use hyperion_primitives::Pair;
@@ -115,6 +116,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => Some(vec!["http://localhost".into(), "http://127.0.0.1".into(), "https://localhost".into()]),
     };
     runtime()?.block_on(async move {
+        let network = start_network(&args, &node, &dir).await?;
         let rpc_addr = SocketAddr::from((interface(args.rpc_external), args.rpc_port));
         let (rpc, _) = rpc::start(node.clone(), rpc_addr, cors).await.with_context(|| format!("starting RPC on {rpc_addr}"))?;
         let metrics_task = if args.no_prometheus {
@@ -123,12 +125,17 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             let addr = SocketAddr::from((interface(args.prometheus_external), args.prometheus_port));
             Some(metrics::serve(node.metrics.clone(), addr).await.with_context(|| format!("serving metrics on {addr}"))?)
         };
+        // A node that does not validate still pools and relays gossiped transactions.
+        let (network, follower) = match (proposer.is_some(), network) {
+            (false, Some((handle, events))) => (None, Some(tokio::spawn(follow_gossip(node.clone(), handle, events)))),
+            (_, network) => (network, None),
+        };
         let author = proposer.map(|pair| {
             let address = pair.public().address();
             tracing::info!(target: "hyperion", %address, block_time_ms, "validating as {address}, a block at most every {block_time_ms} ms");
             let (node, consensus_dir) = (node.clone(), dir.join("consensus"));
             tokio::spawn(async move {
-                if let Err(error) = hyperion_node::consensus::run(node, pair, consensus_dir, block_time_ms).await {
+                if let Err(error) = hyperion_node::consensus::run(node, pair, consensus_dir, block_time_ms, network).await {
                     tracing::error!(target: "hyperion", %error, "consensus stopped; stopping the node");
                     std::process::exit(1);
                 }
@@ -139,6 +146,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         if let Some(task) = author {
             task.abort();
         }
+        if let Some(task) = follower {
+            task.abort();
+        }
         if let Some(task) = metrics_task {
             task.abort();
         }
@@ -147,6 +157,67 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     })?;
     drop(temp);
     Ok(())
+}
+
+/// Starts the peer-to-peer network unless this is a dev chain without `--listen-addr`.
+async fn start_network(
+    args: &RunArgs,
+    node: &Node,
+    dir: &std::path::Path,
+) -> anyhow::Result<Option<(NetworkHandle, tokio::sync::mpsc::Receiver<NetworkEvent>)>> {
+    let listen = match (&args.listen_addr, args.chain.dev) {
+        (Some(address), _) => address.clone(),
+        (None, true) => return Ok(None),
+        (None, false) => "/ip4/0.0.0.0/tcp/30333".parse().expect("a valid multiaddr"),
+    };
+    let key = match &args.node_key {
+        Some(hex_seed) => {
+            let bytes = hex::decode(hex_seed.trim_start_matches("0x")).context("--node-key is not hex")?;
+            let seed: [u8; 32] =
+                bytes.try_into().map_err(|_| anyhow::anyhow!("--node-key must be 32 bytes"))?;
+            network::key_from_seed(seed)?
+        }
+        None => network::load_or_create_key(&dir.join("network"))?,
+    };
+    let mut bootnodes = args.bootnodes.clone();
+    for (i, address) in node.spec.boot_nodes.iter().enumerate() {
+        bootnodes.push(address.parse().with_context(|| format!("chain spec bootNodes[{i}]: {address:?}"))?);
+    }
+    let config = network::NetworkConfig {
+        listen,
+        bootnodes,
+        protocol_id: format!("{}/{}", node.spec.protocol_id, &node.genesis_hash.to_hex()[2..10]),
+        max_peers: args.max_peers,
+    };
+    let (handle, events, addresses) = network::start(config, key).await?;
+    for address in &addresses {
+        tracing::info!(target: "hyperion", %address, peer_id = %handle.peer_id, "🌐 listening on {address}/p2p/{}", handle.peer_id);
+    }
+    node.set_network(handle.clone());
+    Ok(Some((handle, events)))
+}
+
+/// Checks what peers gossip when this node does not run consensus: transactions go to the pool,
+/// consensus messages and blocks that decode are relayed.
+async fn follow_gossip(
+    node: std::sync::Arc<Node>,
+    handle: NetworkHandle,
+    mut events: tokio::sync::mpsc::Receiver<NetworkEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        let NetworkEvent::Message { source, id, topic, data } = event else { continue };
+        let valid = match topic {
+            network::Topic::Transactions => !matches!(
+                node.submit_from_peer(&data),
+                Err(hyperion_node::service::SubmitError::Invalid(
+                    hyperion_runtime::InvalidTransaction::Malformed(_)
+                ))
+            ),
+            network::Topic::Consensus => hyperion_consensus::Message::decode_bounded(&data).is_ok(),
+            network::Topic::Blocks => hyperion_node::service::decode_block(&data).is_ok(),
+        };
+        handle.report(id, source, valid);
+    }
 }
 
 /// All interfaces when `external`, else loopback only.

@@ -1,5 +1,6 @@
-//! The peer-to-peer network (libp2p): TCP with noise and yamux, identify, ping, and gossipsub
-//! for consensus messages, proposed blocks and transactions.
+//! The peer-to-peer network (libp2p): TCP with noise and yamux, identify, ping, gossipsub for
+//! consensus messages, proposed blocks and transactions, and a request-response protocol for
+//! block sync (blocks with their commit certificates, by height).
 //!
 //! Every gossiped message is checked by the node before gossipsub relays it
 //! ([`NetworkHandle::report`]): a message that does not decode, is over its topic's size bound
@@ -15,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, ValidationMode};
+use libp2p::request_response::{self, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::{Error, Result};
@@ -33,6 +36,10 @@ pub const BAN_THRESHOLD: i32 = -100;
 pub const BAN_SECONDS: u64 = 600;
 /// Reputation a peer loses per invalid message.
 const INVALID_MESSAGE_COST: i32 = 25;
+/// Most blocks one sync answer carries.
+pub const MAX_SYNC_BLOCKS: u32 = 64;
+/// Most bytes of blocks one sync answer carries (hex doubles them on the wire).
+pub const MAX_SYNC_BYTES: usize = 16 << 20;
 /// Commands and events waiting in their channels.
 const CHANNEL: usize = 4096;
 
@@ -101,10 +108,46 @@ pub enum NetworkEvent {
     Connected(PeerId),
     /// A peer disconnected.
     Disconnected(PeerId),
+    /// A peer asks for blocks; answer with [`NetworkHandle::respond`].
+    SyncRequest {
+        /// Who asks.
+        peer: PeerId,
+        /// What for.
+        request: SyncRequest,
+        /// Where the answer goes.
+        channel: ResponseChannel<SyncResponse>,
+    },
+    /// Blocks a peer sent for our request (each within the response's bound, not checked).
+    SyncResponse {
+        /// Who sent them.
+        peer: PeerId,
+        /// SCALE-encoded blocks.
+        blocks: Vec<Vec<u8>>,
+    },
+}
+
+/// A request for blocks `from`, `from + 1`, ... (at most `count`, itself at most
+/// [`MAX_SYNC_BLOCKS`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// First height wanted.
+    pub from: u64,
+    /// How many.
+    pub count: u32,
+}
+
+/// The blocks of a [`SyncRequest`] that the peer has, in order, each as hex of its SCALE
+/// encoding with its certificate.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// The blocks.
+    pub blocks: Vec<String>,
 }
 
 enum Command {
     Publish(Topic, Vec<u8>),
+    Request(PeerId, SyncRequest),
+    Respond(ResponseChannel<SyncResponse>, SyncResponse),
     Report { id: MessageId, source: PeerId, valid: bool },
     Dial(Multiaddr),
 }
@@ -136,6 +179,16 @@ impl NetworkHandle {
         let _ = self.commands.try_send(Command::Report { id, source, valid });
     }
 
+    /// Asks `peer` for blocks.
+    pub fn request_blocks(&self, peer: PeerId, request: SyncRequest) {
+        let _ = self.commands.try_send(Command::Request(peer, request));
+    }
+
+    /// Answers a peer's [`NetworkEvent::SyncRequest`].
+    pub fn respond(&self, channel: ResponseChannel<SyncResponse>, response: SyncResponse) {
+        let _ = self.commands.try_send(Command::Respond(channel, response));
+    }
+
     /// Dials a peer.
     pub fn dial(&self, address: Multiaddr) {
         let _ = self.commands.try_send(Command::Dial(address));
@@ -145,6 +198,7 @@ impl NetworkHandle {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
+    sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -203,6 +257,7 @@ pub async fn start(
     }
     let gossip_config = gossip_config.build().map_err(|e| failed("gossipsub config", &e))?;
     let protocol = format!("/{}/1.0.0", config.protocol_id);
+    let sync_protocol = format!("/{}/sync/1", config.protocol_id);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -214,7 +269,14 @@ pub async fn start(
             )?;
             let identify = identify::Behaviour::new(identify::Config::new(protocol.clone(), key.public()));
             let ping = ping::Behaviour::new(ping::Config::new());
-            Ok(Behaviour { gossipsub, identify, ping })
+            let sync = request_response::json::Behaviour::with_codec(
+                request_response::json::codec::Codec::default()
+                    .set_request_size_maximum(1024)
+                    .set_response_size_maximum(2 * MAX_SYNC_BYTES as u64 + 4096),
+                [(libp2p::StreamProtocol::try_from_owned(sync_protocol.clone())?, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+            );
+            Ok(Behaviour { gossipsub, sync, identify, ping })
         })
         .map_err(|e| failed("behaviour", &e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -296,6 +358,12 @@ impl Running {
                     self.penalize(source, "invalid message");
                 }
             }
+            Command::Request(peer, request) => {
+                self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            }
+            Command::Respond(channel, response) => {
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+            }
             Command::Dial(address) => {
                 if let Err(error) = self.swarm.dial(address.clone()) {
                     tracing::warn!(target: "hyperion::network", %address, %error, "dial failed");
@@ -372,6 +440,30 @@ impl Running {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                peer,
+                message,
+                ..
+            })) => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    if request.count > MAX_SYNC_BLOCKS {
+                        self.penalize(peer, "oversize sync request");
+                        return;
+                    }
+                    let _ = self.events.try_send(NetworkEvent::SyncRequest { peer, request, channel });
+                }
+                request_response::Message::Response { response, .. } => {
+                    let blocks: Option<Vec<Vec<u8>>> = (response.blocks.len() <= MAX_SYNC_BLOCKS as usize)
+                        .then(|| response.blocks.iter().map(|b| hex::decode(b).ok()).collect())
+                        .flatten();
+                    match blocks {
+                        Some(blocks) => {
+                            let _ = self.events.try_send(NetworkEvent::SyncResponse { peer, blocks });
+                        }
+                        None => self.penalize(peer, "malformed sync response"),
+                    }
+                }
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,

@@ -107,6 +107,8 @@ pub struct Node {
     chain: RwLock<Chain>,
     /// Set while a state compaction runs in the background.
     compacting: Arc<AtomicBool>,
+    /// The network, once started.
+    network: std::sync::OnceLock<crate::network::NetworkHandle>,
 }
 
 impl Node {
@@ -214,6 +216,7 @@ impl Node {
             genesis_hash,
             heads,
             compacting: Arc::new(AtomicBool::new(false)),
+            network: std::sync::OnceLock::new(),
             metrics,
             name,
             chain: RwLock::new(Chain { store, best }),
@@ -266,8 +269,22 @@ impl Node {
         pooled.map_or(on_chain, |n| n.max(on_chain))
     }
 
-    /// Decodes, checks and pools an extrinsic from outside.
+    /// Decodes, checks and pools an extrinsic from outside (RPC), and gossips it to peers.
     pub fn submit(&self, bytes: &[u8]) -> std::result::Result<Hash, SubmitError> {
+        let hash = self.submit_without_gossip(bytes)?;
+        tracing::debug!(target: "hyperion::pool", %hash, "extrinsic pooled");
+        if let Some(network) = self.network.get() {
+            network.publish(crate::network::Topic::Transactions, bytes.to_vec());
+        }
+        Ok(hash)
+    }
+
+    /// Pools an extrinsic gossiped by a peer (gossip relays it on by itself).
+    pub fn submit_from_peer(&self, bytes: &[u8]) -> std::result::Result<Hash, SubmitError> {
+        self.submit_without_gossip(bytes)
+    }
+
+    fn submit_without_gossip(&self, bytes: &[u8]) -> std::result::Result<Hash, SubmitError> {
         let mut reader = SnapshotReader(self.best_snapshot());
         let limits = hyperion_runtime::system::BLOCK_LIMITS.get(&mut reader).expect("set at genesis");
         if bytes.len() > limits.max_extrinsic_bytes as usize {
@@ -283,8 +300,12 @@ impl Node {
         let hash = pool.submit(Arc::new(xt), bytes.len(), valid)?;
         self.metrics.mempool_size.set(pool.len() as i64);
         self.metrics.mempool_bytes.set(pool.bytes() as i64);
-        tracing::debug!(target: "hyperion::pool", %hash, "extrinsic pooled");
         Ok(hash)
+    }
+
+    /// Connects the node to the network: extrinsics it accepts from RPC are gossiped.
+    pub fn set_network(&self, network: crate::network::NetworkHandle) {
+        let _ = self.network.set(network);
     }
 
     /// Builds a block from the pool on top of the best block, stores and commits it.

@@ -87,17 +87,23 @@ impl Node {
     /// Starts `hyperion --dev` producing a block every `block_time_ms`, keeping its data in
     /// `base_path` (a throw-away temp dir when `None`), and waits until its RPC answers.
     pub fn start_dev(base_path: Option<&Path>, block_time_ms: u64) -> Node {
+        let mut args = vec!["--dev".to_string(), "--block-time-ms".into(), block_time_ms.to_string()];
+        if let Some(base_path) = base_path {
+            args.extend(["--base-path".to_string(), base_path.display().to_string()]);
+        }
+        Self::start(&args)
+    }
+
+    /// Starts `hyperion ARGS... --rpc-port P --prometheus-port Q` on free ports and waits until
+    /// its RPC answers.
+    pub fn start(args: &[String]) -> Node {
         let rpc_port = free_port();
         let logs = tempfile::tempdir().expect("create a log dir");
         let mut command = Command::new(node_bin());
         command
-            .arg("--dev")
+            .args(args)
             .args(["--rpc-port", &rpc_port.to_string()])
-            .args(["--prometheus-port", &free_port().to_string()])
-            .args(["--block-time-ms", &block_time_ms.to_string()]);
-        if let Some(base_path) = base_path {
-            command.arg("--base-path").arg(base_path);
-        }
+            .args(["--prometheus-port", &free_port().to_string()]);
         let stdout = std::fs::File::create(logs.path().join("stdout")).expect("create log");
         let stderr = std::fs::File::create(logs.path().join("stderr")).expect("create log");
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
