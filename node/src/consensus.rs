@@ -127,6 +127,41 @@ enum Event {
     Network(NetworkEvent),
 }
 
+/// Keeps the peer count (for `system_health` and metrics) up to date.
+pub fn note_peers(node: &Node, event: &NetworkEvent) {
+    use std::sync::atomic::Ordering;
+    let peers = match event {
+        NetworkEvent::Connected(_) => node.sync.peers.fetch_add(1, Ordering::Relaxed) + 1,
+        NetworkEvent::Disconnected(_) => node.sync.peers.fetch_sub(1, Ordering::Relaxed).saturating_sub(1),
+        _ => return,
+    };
+    node.metrics.peers.set(peers as i64);
+}
+
+/// The stored blocks a peer asks for (with their certificates), within the response bounds.
+pub fn blocks_for(node: &Node, request: &SyncRequest) -> SyncResponse {
+    let mut response = SyncResponse::default();
+    let mut bytes = 0;
+    let best = node.best_header().number;
+    let count = u64::from(request.count.min(MAX_SYNC_BLOCKS));
+    for number in request.from.max(1)..request.from.saturating_add(count).min(best + 1) {
+        let Ok(Some(stored)) = node.block(number) else { break };
+        let encoded = stored.block.encode();
+        bytes += encoded.len();
+        if bytes > MAX_SYNC_BYTES && !response.blocks.is_empty() {
+            break;
+        }
+        response.blocks.push(hex::encode(encoded));
+    }
+    response
+}
+
+/// Records that a peer has decided up to `height`.
+pub fn note_height(node: &Node, height: Height) {
+    node.sync.heard_of(height);
+    node.metrics.sync_target.set(node.sync.target.load(std::sync::atomic::Ordering::Relaxed) as i64);
+}
+
 /// The validator set of `height`: the chain spec's set rotated one step per height. (Staking
 /// will hand over new sets at epoch boundaries.)
 pub fn validator_set_at(node: &Node, height: Height) -> Result<ValidatorSet> {
@@ -227,6 +262,9 @@ pub async fn run(
         let outputs = engine.handle(input);
         driver.carry_out(outputs).await?;
         driver.feed_synced(&engine);
+        let metrics = &driver.node.metrics;
+        metrics.consensus_height.set(engine.height() as i64);
+        metrics.consensus_round.set(i64::from(engine.round()));
     }
     Ok(())
 }
@@ -304,6 +342,10 @@ impl Driver {
                         .await
                         .map_err(|e| Error::Io(format!("importing a decided block: {e}")))??;
                     tracing::debug!(target: "hyperion::consensus", height = decision.height, round = decision.certificate.round, "decided");
+                    self.node
+                        .metrics
+                        .consensus_rounds_per_height
+                        .observe(f64::from(decision.certificate.round) + 1.0);
                 }
                 Output::Evidence(evidence) => {
                     tracing::warn!(target: "hyperion::consensus", offender = ?evidence.offender(), height = evidence.height(), "a validator signed two conflicting messages");
@@ -366,10 +408,11 @@ impl Driver {
     /// Checks a gossiped message, reports it to the network (relay or penalize), and turns it
     /// into an engine input when it is one.
     fn on_network(&mut self, event: NetworkEvent, engine: &Engine) -> Option<Input> {
+        note_peers(&self.node, &event);
         let (source, id, topic, data) = match event {
             NetworkEvent::Message { source, id, topic, data } => (source, id, topic, data),
             NetworkEvent::SyncRequest { request, channel, .. } => {
-                let response = self.blocks_for(&request);
+                let response = blocks_for(&self.node, &request);
                 self.network.as_ref()?.respond(channel, response);
                 return None;
             }
@@ -387,8 +430,11 @@ impl Driver {
                 let valid = message.is_some_and(|m| self.signed_by_a_validator(&m, engine));
                 network.report(id, source, valid);
                 // A validator at a later height: this node is behind and syncs from the peer.
-                if valid && message.is_some_and(|m| m.height() > engine.height()) {
-                    self.ask_for_blocks(source, engine.height());
+                if let Some(m) = message.filter(|_| valid) {
+                    note_height(&self.node, m.height().saturating_sub(1));
+                    if m.height() > engine.height() {
+                        self.ask_for_blocks(source, engine.height());
+                    }
                 }
                 message.filter(|_| valid).map(|m| match m {
                     Message::Proposal(p) => Input::Proposal(p),
@@ -419,24 +465,6 @@ impl Driver {
                 None
             }
         }
-    }
-
-    /// The stored blocks a peer asks for, within the response bounds.
-    fn blocks_for(&self, request: &SyncRequest) -> SyncResponse {
-        let mut response = SyncResponse::default();
-        let mut bytes = 0;
-        let best = self.node.best_header().number;
-        let count = u64::from(request.count.min(MAX_SYNC_BLOCKS));
-        for number in request.from.max(1)..request.from.saturating_add(count).min(best + 1) {
-            let Ok(Some(stored)) = self.node.block(number) else { break };
-            let encoded = stored.block.encode();
-            bytes += encoded.len();
-            if bytes > MAX_SYNC_BYTES && !response.blocks.is_empty() {
-                break;
-            }
-            response.blocks.push(hex::encode(encoded));
-        }
-        response
     }
 
     /// Asks `peer` for the blocks from `from` on, unless a request is out (for a second).

@@ -3,7 +3,8 @@
 //! - [`chain_spec`]: chain specs (embedded `dev` and `local`, or a JSON file).
 //! - [`service`]: the running node: state, block store, mempool, block production and import.
 //! - [`consensus`]: the BFT engine driven by the node (timers, proposals, the sign record).
-//! - [`network`]: libp2p: gossip of consensus messages, blocks and transactions.
+//! - [`network`]: libp2p: gossip of consensus messages, blocks and transactions; block sync.
+//! - [`follow`]: a node without a validator key follows the chain by block sync.
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names), and [`eth`]: the
 //!   Ethereum JSON-RPC on the same port.
 //! - [`mempool`], [`block_store`], [`metrics`]: the parts the service is made of.
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod consensus;
 pub mod eth;
+pub mod follow;
 pub mod mempool;
 pub mod metrics;
 pub mod network;

@@ -125,9 +125,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             let addr = SocketAddr::from((interface(args.prometheus_external), args.prometheus_port));
             Some(metrics::serve(node.metrics.clone(), addr).await.with_context(|| format!("serving metrics on {addr}"))?)
         };
-        // A node that does not validate still pools and relays gossiped transactions.
+        // A node that does not validate follows the chain by block sync.
         let (network, follower) = match (proposer.is_some(), network) {
-            (false, Some((handle, events))) => (None, Some(tokio::spawn(follow_gossip(node.clone(), handle, events)))),
+            (false, Some((handle, events))) => (None, Some(tokio::spawn(hyperion_node::follow::run(node.clone(), handle, events)))),
             (_, network) => (network, None),
         };
         let author = proposer.map(|pair| {
@@ -195,29 +195,6 @@ async fn start_network(
     }
     node.set_network(handle.clone());
     Ok(Some((handle, events)))
-}
-
-/// Checks what peers gossip when this node does not run consensus: transactions go to the pool,
-/// consensus messages and blocks that decode are relayed.
-async fn follow_gossip(
-    node: std::sync::Arc<Node>,
-    handle: NetworkHandle,
-    mut events: tokio::sync::mpsc::Receiver<NetworkEvent>,
-) {
-    while let Some(event) = events.recv().await {
-        let NetworkEvent::Message { source, id, topic, data } = event else { continue };
-        let valid = match topic {
-            network::Topic::Transactions => !matches!(
-                node.submit_from_peer(&data),
-                Err(hyperion_node::service::SubmitError::Invalid(
-                    hyperion_runtime::InvalidTransaction::Malformed(_)
-                ))
-            ),
-            network::Topic::Consensus => hyperion_consensus::Message::decode_bounded(&data).is_ok(),
-            network::Topic::Blocks => hyperion_node::service::decode_block(&data).is_ok(),
-        };
-        handle.report(id, source, valid);
-    }
 }
 
 /// All interfaces when `external`, else loopback only.

@@ -48,6 +48,16 @@ pub struct Metrics {
     pub execution_reexecutions: Counter,
     /// Executions aborted by a conflict.
     pub execution_aborts: Counter,
+    /// Connected peers.
+    pub peers: Gauge,
+    /// The height consensus works on.
+    pub consensus_height: Gauge,
+    /// The round consensus is in.
+    pub consensus_round: Gauge,
+    /// Rounds it took to decide each height (1: the first round).
+    pub consensus_rounds_per_height: Histogram,
+    /// The highest height peers are at, as far as this node knows.
+    pub sync_target: Gauge,
 }
 
 impl Default for Metrics {
@@ -77,9 +87,27 @@ impl Metrics {
             execution_serial_blocks: Counter::default(),
             execution_reexecutions: Counter::default(),
             execution_aborts: Counter::default(),
+            peers: Gauge::default(),
+            consensus_height: Gauge::default(),
+            consensus_round: Gauge::default(),
+            consensus_rounds_per_height: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+            sync_target: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("best_height", "Best block number", metrics.best_height.clone());
+        registry.register("peers", "Connected peers", metrics.peers.clone());
+        registry.register(
+            "consensus_height",
+            "The height consensus works on",
+            metrics.consensus_height.clone(),
+        );
+        registry.register("consensus_round", "The round consensus is in", metrics.consensus_round.clone());
+        registry.register(
+            "consensus_rounds_per_height",
+            "Rounds it took to decide each height",
+            metrics.consensus_rounds_per_height.clone(),
+        );
+        registry.register("sync_target", "The highest height peers are at", metrics.sync_target.clone());
         registry.register("finalized_height", "Finalized block number", metrics.finalized_height.clone());
         registry.register(
             "transactions",

@@ -137,7 +137,14 @@ fn register_system(m: &mut RpcModule<Arc<Node>>) {
     reg(m, "system_version", |_, _| Ok(json!(env!("CARGO_PKG_VERSION"))));
     reg(m, "system_chain", |node, _| Ok(json!(node.spec.name)));
     reg(m, "system_properties", |node, _| Ok(json!(node.spec.properties)));
-    reg(m, "system_health", |_, _| Ok(json!({ "peers": 0, "isSyncing": false, "shouldHavePeers": false })));
+    reg(m, "system_health", |node, _| {
+        let sync = &node.sync;
+        Ok(json!({
+            "peers": sync.peers.load(std::sync::atomic::Ordering::Relaxed),
+            "isSyncing": sync.is_syncing(node.best_header().number),
+            "shouldHavePeers": sync.networked.load(std::sync::atomic::Ordering::Relaxed),
+        }))
+    });
     reg(m, "system_accountNextIndex", |node, p| {
         let who = p.first().and_then(Value::as_str).ok_or_else(|| invalid_params("expected an address"))?;
         let who = Address::from_str(who).map_err(|e| invalid_params(e.to_string()))?;

@@ -109,6 +109,31 @@ pub struct Node {
     compacting: Arc<AtomicBool>,
     /// The network, once started.
     network: std::sync::OnceLock<crate::network::NetworkHandle>,
+    /// Peers and sync progress, for `system_health` and the logs.
+    pub sync: SyncStatus,
+}
+
+/// What the node knows of its peers and of how far behind it is.
+#[derive(Default)]
+pub struct SyncStatus {
+    /// Connected peers.
+    pub peers: std::sync::atomic::AtomicU64,
+    /// The highest height peers are known to be at (0 until one is heard).
+    pub target: std::sync::atomic::AtomicU64,
+    /// Whether a network was started.
+    pub networked: AtomicBool,
+}
+
+impl SyncStatus {
+    /// Whether the node is more than one block behind what its peers are at.
+    pub fn is_syncing(&self, best: u64) -> bool {
+        self.target.load(Ordering::Relaxed) > best + 1
+    }
+
+    /// Records a height a peer is at.
+    pub fn heard_of(&self, height: u64) {
+        self.target.fetch_max(height, Ordering::Relaxed);
+    }
 }
 
 impl Node {
@@ -217,6 +242,7 @@ impl Node {
             heads,
             compacting: Arc::new(AtomicBool::new(false)),
             network: std::sync::OnceLock::new(),
+            sync: SyncStatus::default(),
             metrics,
             name,
             chain: RwLock::new(Chain { store, best }),
@@ -305,6 +331,7 @@ impl Node {
 
     /// Connects the node to the network: extrinsics it accepts from RPC are gossiped.
     pub fn set_network(&self, network: crate::network::NetworkHandle) {
+        self.sync.networked.store(true, Ordering::Relaxed);
         let _ = self.network.set(network);
     }
 

@@ -1,7 +1,8 @@
 //! A local testnet of 4 validator processes on loopback, connected by libp2p: they decide the
 //! same blocks with verifiable certificates, a transaction sent to one validator is included
 //! and seen on all, with one validator killed the other three (more than 2/3 of the stake) go
-//! on deciding, and the killed one, restarted, catches up by block sync and votes again.
+//! on deciding, the killed one, restarted, catches up by block sync and votes again, and a node
+//! without a validator key started late syncs to the tip.
 
 mod common;
 
@@ -138,4 +139,25 @@ fn four_validators_decide_the_same_blocks_and_survive_one_crash() {
         assert!(number < caught_up.number + 60, "Dave never voted again\n{}", dave.log_tail());
         number += 1;
     }
+
+    // A full node (no validator key) joins late and follows the chain by block sync.
+    let mut full_args: Vec<String> = args[3].iter().filter(|a| *a != "--dave").cloned().collect();
+    let listen = full_args.iter().position(|a| a == "--listen-addr").expect("a listen address") + 1;
+    full_args[listen] = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let base_at = full_args.iter().position(|a| a == "--base-path").expect("a base path") + 1;
+    full_args[base_at] = base.path().join("full").display().to_string();
+    let mut full = Node::start(&full_args);
+    let tip = nodes[0].expect(nodes[0].rpc.best_header(), "best header").number;
+    let followed = full.wait_for_best(tip);
+    assert_eq!(
+        Some(followed.hash.clone()),
+        nodes[0].expect(nodes[0].rpc.block_hash(followed.number), "chain_getBlockHash"),
+        "the full node followed another chain"
+    );
+    let health = full.wait_for("system_health to report peers and no sync", |rpc| {
+        let health = rpc.call("system_health", serde_json::json!([]))?;
+        let ready = health["peers"].as_u64().unwrap_or(0) > 0 && health["isSyncing"] == false;
+        Ok(ready.then_some(health))
+    });
+    assert_eq!(health["shouldHavePeers"], true);
 }
