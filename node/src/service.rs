@@ -335,25 +335,12 @@ impl Node {
         let _ = self.network.set(network);
     }
 
-    /// Builds a block from the pool on top of the best block, stores and commits it.
+    /// Builds a block from the pool on top of the best block, stores and commits it (a chain
+    /// without consensus: tests and tools).
     pub fn author_block(&self, proposer: Address) -> Result<Header> {
         let started = Instant::now();
-        let mut source = self.pool.lock().block_source();
-        let parent = self.best_header();
-        let built =
-            self.runtime.build_block(self.state.as_ref(), &parent, proposer, now_ms(), &mut source)?;
-        let dropped: Vec<Hash> = built
-            .rejected
-            .iter()
-            .filter(|(_, why)| {
-                !matches!(why, InvalidTransaction::ExhaustsBlock | InvalidTransaction::FutureNonce { .. })
-            })
-            .map(|(hash, _)| *hash)
-            .collect();
-        let stored =
-            StoredBlock { block: built.block, receipts: built.receipts, block_events: built.block_events };
-        self.metrics.observe_execution(&built.stats, stored.block.extrinsics.len());
-        self.import_executed(stored, &built.changes, started)?;
+        let ExecutedBlock { stored, changes, dropped } = self.propose_block(proposer)?;
+        self.import_executed(stored, &changes, started)?;
         self.pool.lock().remove(&dropped);
         Ok(self.best_header())
     }
