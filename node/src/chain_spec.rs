@@ -208,13 +208,23 @@ impl ChainSpec {
         ValidatorSet::new(validators).map_err(|e| invalid("genesis.validators", e.to_string()))
     }
 
-    /// The consensus engine's configuration for this chain, whose genesis hash is `genesis`.
-    pub fn consensus_config(&self, genesis: Hash) -> ConsensusConfig {
-        ConsensusConfig {
-            chain: ChainId(genesis),
-            timeouts: Timeouts::default(),
-            epoch_length: self.genesis.epoch_length,
-        }
+    /// The consensus engine's configuration for this chain, whose genesis hash is `genesis`,
+    /// with blocks every `block_time_ms` (the spec's, or `--block-time-ms`). Round timeouts
+    /// follow the block time: a proposal is awaited 3 block times (at least
+    /// 500 ms), votes 1 block time (at least 200 ms), each growing by half a block time per
+    /// round.
+    pub fn consensus_config(&self, genesis: Hash, block_time_ms: u64) -> ConsensusConfig {
+        let block = block_time_ms;
+        let step = (block / 2).max(50);
+        let timeouts = Timeouts {
+            propose_ms: block.saturating_mul(3).max(500),
+            propose_delta_ms: step,
+            prevote_ms: block.max(200),
+            prevote_delta_ms: step,
+            precommit_ms: block.max(200),
+            precommit_delta_ms: step,
+        };
+        ConsensusConfig { chain: ChainId(genesis), timeouts, epoch_length: self.genesis.epoch_length }
     }
 
     /// The genesis storage.

@@ -185,7 +185,7 @@ pub async fn run(
     let (record_file, record) = SignRecordFile::open(&consensus_dir)?;
     let height = node.best_header().number + 1;
     let set = validator_set_at(&node, height)?;
-    let config = node.spec.consensus_config(node.genesis_hash);
+    let config = node.spec.consensus_config(node.genesis_hash, block_time_ms);
     let proposer = key.public().address();
     let cache = Arc::new(SignatureCache::default());
     let mut engine = Engine::new(config.clone(), Some(key), set, height, record, cache.clone());

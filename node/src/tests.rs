@@ -329,7 +329,12 @@ fn the_local_spec_gives_the_consensus_set_and_config() {
     assert_eq!((set.len(), set.total_power()), (4, 4));
     let alice = hyperion_primitives::Pair::from_string("//Alice").unwrap().public();
     assert_eq!(set.power_of(&alice), 1);
-    let config = spec.consensus_config(hyperion_primitives::Hash([9; 32]));
+    let config = spec.consensus_config(hyperion_primitives::Hash([9; 32]), spec.genesis.block_time_ms);
     assert_eq!(config.epoch_length, crate::chain_spec::DEFAULT_EPOCH_LENGTH);
+    assert_eq!(
+        (config.timeouts.propose_ms, config.timeouts.prevote_ms),
+        (3000, 1000),
+        "from the 1 s block time"
+    );
     assert_eq!(config.chain, hyperion_consensus::ChainId(hyperion_primitives::Hash([9; 32])));
 }
