@@ -49,6 +49,8 @@ const RECORD_FILE: &str = "sign_record";
 const PROPOSAL_FILE: &str = "proposal";
 /// Inputs waiting for the engine.
 const INPUT_CHANNEL: usize = 1024;
+/// Gossiped blocks held per proposer until a proposal names them.
+const MAX_BLOCKS_PER_PROPOSER: usize = 8;
 /// Candidate blocks of the current height kept for execution and import.
 const MAX_CANDIDATES: usize = 64;
 
@@ -154,6 +156,21 @@ pub fn blocks_for(node: &Node, request: &SyncRequest) -> SyncResponse {
         response.blocks.push(hex::encode(encoded));
     }
     response
+}
+
+/// Answers a peer's sync request from the block store, on a blocking thread (the reads may
+/// reach [`MAX_SYNC_BYTES`]).
+pub fn answer_sync(
+    node: Arc<Node>,
+    network: NetworkHandle,
+    request: SyncRequest,
+    channel: libp2p::request_response::ResponseChannel<SyncResponse>,
+) {
+    tokio::spawn(async move {
+        if let Ok(response) = tokio::task::spawn_blocking(move || blocks_for(&node, &request)).await {
+            network.respond(channel, response);
+        }
+    });
 }
 
 /// Records that a peer has decided up to `height`.
@@ -379,8 +396,12 @@ impl Driver {
 
     /// Executes a candidate block: at once when this node holds it, else when it arrives.
     fn check(&mut self, height: Height, value: Hash) {
-        if self.candidates.contains_key(&value) {
-            let _ = self.sender.try_send(Event::Checked(height, value, self.candidates.remove(&value)));
+        if let Some(executed) = self.candidates.remove(&value) {
+            // Through the channel like every verdict, waiting for room rather than losing it.
+            let sender = self.sender.clone();
+            tokio::spawn(async move {
+                let _ = sender.send(Event::Checked(height, value, Some(executed))).await;
+            });
         } else if let Some(block) = self.received.remove(&value) {
             self.execute(height, value, block);
         } else if self.wanted.len() < MAX_CANDIDATES {
@@ -412,8 +433,7 @@ impl Driver {
         let (source, id, topic, data) = match event {
             NetworkEvent::Message { source, id, topic, data } => (source, id, topic, data),
             NetworkEvent::SyncRequest { request, channel, .. } => {
-                let response = blocks_for(&self.node, &request);
-                self.network.as_ref()?.respond(channel, response);
+                answer_sync(self.node.clone(), self.network.clone()?, request, channel);
                 return None;
             }
             NetworkEvent::SyncResponse { peer, blocks } => {
@@ -445,10 +465,10 @@ impl Driver {
                 let block = crate::service::decode_block(&data).ok();
                 network.report(id, source, block.is_some());
                 let block = block?;
-                let (value, number) = (block.hash(), block.header.number);
+                let value = block.hash();
                 if let Some(height) = self.wanted.remove(&value) {
                     self.execute(height, value, block);
-                } else if number >= engine.height() && self.received.len() < MAX_CANDIDATES {
+                } else if self.may_hold(&block, engine) {
                     self.received.insert(value, block);
                 }
                 None
@@ -465,6 +485,20 @@ impl Driver {
                 None
             }
         }
+    }
+
+    /// Whether a gossiped block not asked for yet may wait for its proposal: it is not for a
+    /// past height, its proposer is a validator, and that validator has fewer than
+    /// [`MAX_BLOCKS_PER_PROPOSER`] blocks held. So peers that are not validators cannot crowd
+    /// out the proposer's block, and a validator can only fill its own share.
+    fn may_hold(&self, block: &Block, engine: &Engine) -> bool {
+        let proposer = block.header.proposer;
+        let is_validator = engine.validators().validators().iter().any(|v| v.public.address() == proposer);
+        let held = self.received.values().filter(|b| b.header.proposer == proposer).count();
+        block.header.number >= engine.height()
+            && is_validator
+            && held < MAX_BLOCKS_PER_PROPOSER
+            && self.received.len() < MAX_CANDIDATES
     }
 
     /// Asks `peer` for the blocks from `from` on, unless a request is out (for a second).

@@ -11,7 +11,7 @@ use hyperion_consensus::{ChainId, CommitCertificate, Height, Message, ValidatorS
 use hyperion_primitives::Block;
 use tokio::sync::mpsc;
 
-use crate::consensus::{blocks_for, note_height, note_peers, validator_set_at};
+use crate::consensus::{answer_sync, note_height, note_peers, validator_set_at};
 use crate::network::{NetworkEvent, NetworkHandle, SyncRequest, Topic, MAX_SYNC_BLOCKS};
 use crate::service::{decode_block, Node, SubmitError};
 use crate::{Error, Result};
@@ -51,7 +51,7 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
                 network.report(id, source, valid);
             }
             NetworkEvent::SyncRequest { request, channel, .. } => {
-                network.respond(channel, blocks_for(&node, &request))
+                answer_sync(node.clone(), network.clone(), request, channel)
             }
             NetworkEvent::SyncResponse { peer, blocks } => {
                 asked = None;

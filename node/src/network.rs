@@ -149,7 +149,6 @@ enum Command {
     Request(PeerId, SyncRequest),
     Respond(ResponseChannel<SyncResponse>, SyncResponse),
     Report { id: MessageId, source: PeerId, valid: bool },
-    Dial(Multiaddr),
 }
 
 /// Sends commands to the running network.
@@ -187,11 +186,6 @@ impl NetworkHandle {
     /// Answers a peer's [`NetworkEvent::SyncRequest`].
     pub fn respond(&self, channel: ResponseChannel<SyncResponse>, response: SyncResponse) {
         let _ = self.commands.try_send(Command::Respond(channel, response));
-    }
-
-    /// Dials a peer.
-    pub fn dial(&self, address: Multiaddr) {
-        let _ = self.commands.try_send(Command::Dial(address));
     }
 }
 
@@ -363,11 +357,6 @@ impl Running {
             }
             Command::Respond(channel, response) => {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
-            }
-            Command::Dial(address) => {
-                if let Err(error) = self.swarm.dial(address.clone()) {
-                    tracing::warn!(target: "hyperion::network", %address, %error, "dial failed");
-                }
             }
         }
     }
