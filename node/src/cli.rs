@@ -83,7 +83,8 @@ pub struct RunArgs {
     /// The node's name, as reported by RPC.
     #[arg(long)]
     pub name: Option<String>,
-    /// Produce blocks (needs a validator key).
+    /// Validate: sign consensus messages and propose blocks, with the keystore's validator key
+    /// (`hyperion key insert`), or the development key given by `--alice`, `--bob`, ...
     #[arg(long)]
     pub validator: bool,
     /// Use `//Alice` as validator key (implies `--validator`).
@@ -296,5 +297,15 @@ pub enum KeyCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         output_type: OutputType,
+    },
+    /// Adds a validator key to the chain's keystore (`<base-path>/chains/<id>/keystore`); a
+    /// node started with `--validator` signs with it.
+    Insert {
+        /// The chain and base path.
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// The secret URI (`//Alice`, a phrase, a 0x seed); read from stdin when not given.
+        #[arg(long)]
+        suri: Option<String>,
     },
 }

@@ -26,6 +26,7 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             (pair, Some(phrase), output_type)
         }
         KeyCommand::Inspect { uri, output_type } => (Pair::from_string(&uri)?, None, output_type),
+        KeyCommand::Insert { chain, suri } => return key_insert(&chain, suri),
     };
     let public = pair.public();
     let info = json!({
@@ -46,6 +47,29 @@ pub fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             println!("Address:        {}", public.address());
             println!("Scheme:         ed25519");
         }
+    }
+    Ok(())
+}
+
+/// `key insert`: stores a key in the chain's keystore and says whether it is a validator of
+/// the chain's genesis set.
+fn key_insert(chain: &ChainArgs, suri: Option<String>) -> anyhow::Result<()> {
+    let suri = match suri {
+        Some(suri) => suri,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("reading the secret URI from stdin")?;
+            line.trim().to_string()
+        }
+    };
+    let pair = Pair::from_string(&suri).context("--suri")?;
+    let spec = ChainSpec::load(&chain.chain())?;
+    let keystore = crate::keystore::Keystore::open(&chain_dir(&chain.base_path_or_default(), &spec));
+    let path = keystore.insert(&pair)?;
+    let public = pair.public();
+    println!("Inserted {} (address {}) into {}", public.to_hex(), public.address(), path.display());
+    if !spec.validator_keys().contains(&public) {
+        println!("Note: this key is not in the genesis validator set of chain {:?}", spec.id);
     }
     Ok(())
 }

@@ -38,7 +38,8 @@ use parity_scale_codec::Encode;
 use tokio::sync::mpsc;
 
 use crate::network::{
-    NetworkEvent, NetworkHandle, SyncRequest, SyncResponse, Topic, MAX_SYNC_BLOCKS, MAX_SYNC_BYTES,
+    Misbehaviour, NetworkEvent, NetworkHandle, SyncRequest, SyncResponse, Topic, MAX_SYNC_BLOCKS,
+    MAX_SYNC_BYTES,
 };
 use crate::service::{now_ms, ExecutedBlock, Node};
 use crate::{Error, Result};
@@ -237,6 +238,7 @@ pub async fn run(
         synced: BTreeMap::new(),
         certified: HashMap::new(),
         sync_asked: None,
+        progress: SyncProgress::default(),
     };
     let outputs = engine.start();
     driver.carry_out(outputs).await?;
@@ -264,7 +266,10 @@ pub async fn run(
                 }
                 // A synced block, executed: its certificate decides it.
                 match driver.certified.remove(&value) {
-                    Some(certificate) if valid => Input::Certificate(certificate),
+                    Some(certificate) if valid => {
+                        driver.progress.imported(&driver.node, 1);
+                        Input::Certificate(certificate)
+                    }
                     _ => Input::Validated { height, value, valid },
                 }
             }
@@ -301,12 +306,43 @@ struct Driver {
     network: Option<NetworkHandle>,
     chain: ChainId,
     cache: Arc<SignatureCache>,
-    /// Decided blocks from sync, by height, waiting for the engine to reach them.
-    synced: BTreeMap<Height, Block>,
+    /// Decided blocks from sync, by height, with the peer that sent them, waiting for the
+    /// engine to reach them.
+    synced: BTreeMap<Height, (libp2p::PeerId, Block)>,
     /// Certificates of synced blocks being executed.
     certified: HashMap<Hash, CommitCertificate>,
     /// When the last sync request went out.
     sync_asked: Option<Instant>,
+    /// Logs how sync goes.
+    progress: SyncProgress,
+}
+
+/// Logs sync progress (height, target, blocks per second) at most once per second.
+pub struct SyncProgress {
+    since: Instant,
+    blocks: u64,
+}
+
+impl Default for SyncProgress {
+    fn default() -> Self {
+        Self { since: Instant::now(), blocks: 0 }
+    }
+}
+
+impl SyncProgress {
+    /// Counts `imported` synced blocks; logs once a second has passed since the last line.
+    pub fn imported(&mut self, node: &Node, imported: u64) {
+        self.blocks += imported;
+        let elapsed = self.since.elapsed();
+        if elapsed < Duration::from_secs(1) {
+            return;
+        }
+        let best = node.best_header().number;
+        let target = node.sync.target.load(std::sync::atomic::Ordering::Relaxed).max(best);
+        let rate = self.blocks as f64 / elapsed.as_secs_f64();
+        tracing::info!(target: "hyperion::sync", best, target, "⏩ syncing #{best} of #{target}, {rate:.1} blocks/s");
+        *self = Self::default();
+    }
 }
 
 impl Driver {
@@ -441,7 +477,12 @@ impl Driver {
                 self.take_synced(peer, blocks, engine);
                 return None;
             }
-            NetworkEvent::Connected(_) | NetworkEvent::Disconnected(_) => return None,
+            // A new peer may be ahead: ask it (an empty answer costs little).
+            NetworkEvent::Connected(peer) => {
+                self.ask_for_blocks(peer, engine.height());
+                return None;
+            }
+            NetworkEvent::Disconnected(_) => return None,
         };
         let network = self.network.as_ref()?;
         match topic {
@@ -524,36 +565,49 @@ impl Driver {
                     if block.header.number >= engine.height()
                         && self.synced.len() < 2 * MAX_SYNC_BLOCKS as usize =>
                 {
-                    self.synced.insert(block.header.number, block);
+                    self.synced.insert(block.header.number, (peer, block));
                 }
                 Ok(_) => {}
                 Err(error) => {
                     tracing::debug!(target: "hyperion::consensus", %peer, %error, "undecodable synced block");
+                    if let Some(network) = &self.network {
+                        network.penalize(peer, Misbehaviour::InvalidMessage);
+                    }
                     return;
                 }
             }
         }
     }
 
-    /// Starts executing the synced block of the engine's height, if there is one: once it is
-    /// executed, its certificate goes to the engine, which checks it and decides.
+    /// Starts executing the synced block of the engine's height, if there is one and its
+    /// certificate verifies (checked before the costly execution): once it is executed, the
+    /// certificate goes to the engine, which decides. A peer that sent a block whose
+    /// certificate does not verify is banned, and its other blocks are dropped.
     fn feed_synced(&mut self, engine: &Engine) {
         let height = engine.height();
         self.synced.retain(|h, _| *h >= height);
         if !self.certified.is_empty() {
             return;
         }
-        let Some(block) = self.synced.remove(&height) else { return };
-        let certificate =
-            block.certificate.as_deref().and_then(|c| CommitCertificate::decode_bounded(c).ok());
+        let Some((peer, block)) = self.synced.remove(&height) else { return };
+        let value = block.hash();
+        let certificate = block
+            .certificate
+            .as_deref()
+            .and_then(|c| CommitCertificate::decode_bounded(c).ok())
+            .filter(|c| c.height == height && c.value == value)
+            .filter(|c| c.verify_cached(self.chain, engine.validators(), Some(&self.cache)).is_ok());
         match certificate {
-            Some(certificate) if certificate.height == height && certificate.value == block.hash() => {
-                let value = block.hash();
+            Some(certificate) => {
                 self.certified.insert(value, certificate);
                 self.execute(height, value, block);
             }
-            _ => {
-                tracing::debug!(target: "hyperion::consensus", height, "synced block without a matching certificate")
+            None => {
+                tracing::info!(target: "hyperion::sync", %peer, height, "a peer sent a block without a valid certificate; banning it");
+                self.synced.retain(|_, (from, _)| *from != peer);
+                if let Some(network) = &self.network {
+                    network.penalize(peer, Misbehaviour::BadBlock);
+                }
             }
         }
     }

@@ -11,8 +11,8 @@ use hyperion_consensus::{ChainId, CommitCertificate, Height, Message, ValidatorS
 use hyperion_primitives::Block;
 use tokio::sync::mpsc;
 
-use crate::consensus::{answer_sync, note_height, note_peers, validator_set_at};
-use crate::network::{NetworkEvent, NetworkHandle, SyncRequest, Topic, MAX_SYNC_BLOCKS};
+use crate::consensus::{answer_sync, note_height, note_peers, validator_set_at, SyncProgress};
+use crate::network::{Misbehaviour, NetworkEvent, NetworkHandle, SyncRequest, Topic, MAX_SYNC_BLOCKS};
 use crate::service::{decode_block, Node, SubmitError};
 use crate::{Error, Result};
 
@@ -21,6 +21,15 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
     let chain = ChainId(node.genesis_hash);
     let mut asked: Option<Instant> = None;
     let mut set: Option<(Height, ValidatorSet)> = None;
+    let mut progress = SyncProgress::default();
+    // Who may sign consensus messages (membership does not change with the height).
+    let validators = match node.spec.validator_set() {
+        Ok(validators) => validators,
+        Err(error) => {
+            tracing::error!(target: "hyperion::sync", %error, "the chain spec has no valid validator set; not following");
+            return;
+        }
+    };
     while let Some(event) = events.recv().await {
         note_peers(&node, &event);
         match event {
@@ -32,7 +41,7 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
                     ),
                     Topic::Blocks => decode_block(&data).is_ok(),
                     Topic::Consensus => match Message::decode_bounded(&data) {
-                        Ok(message) => {
+                        Ok(message) if signed_by_a_validator(&message, chain, &validators) => {
                             note_height(&node, message.height().saturating_sub(1));
                             let best = node.best_header().number;
                             let idle = asked.is_none_or(|at| at.elapsed() > Duration::from_secs(1));
@@ -45,7 +54,7 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
                             }
                             true
                         }
-                        Err(_) => false,
+                        _ => false,
                     },
                 };
                 network.report(id, source, valid);
@@ -58,9 +67,9 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
                 let imported = import_synced(&node, chain, &mut set, blocks).await;
                 match imported {
                     Ok(count) if count > 0 => {
+                        progress.imported(&node, count as u64);
                         let best = node.best_header().number;
                         let target = node.sync.target.load(std::sync::atomic::Ordering::Relaxed);
-                        tracing::info!(target: "hyperion::sync", %peer, imported = count, best, target, "⏩ synced blocks");
                         if best + 1 < target {
                             asked = Some(Instant::now());
                             network
@@ -68,37 +77,59 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
                         }
                     }
                     Ok(_) => {}
-                    Err(error) => {
-                        tracing::warn!(target: "hyperion::sync", %peer, %error, "refused synced blocks")
+                    Err((error, why)) => {
+                        tracing::warn!(target: "hyperion::sync", %peer, %error, "refused synced blocks");
+                        if let Some(why) = why {
+                            network.penalize(peer, why);
+                        }
                     }
                 }
             }
-            NetworkEvent::Connected(_) | NetworkEvent::Disconnected(_) => {}
+            // A new peer may be ahead: ask it (an empty answer costs little).
+            NetworkEvent::Connected(peer) => {
+                asked = Some(Instant::now());
+                let from = node.best_header().number + 1;
+                network.request_blocks(peer, SyncRequest { from, count: MAX_SYNC_BLOCKS });
+            }
+            NetworkEvent::Disconnected(_) => {}
         }
     }
 }
 
+/// Whether a consensus message is signed by one of `validators`.
+fn signed_by_a_validator(message: &Message, chain: ChainId, validators: &ValidatorSet) -> bool {
+    let (signer, payload, signature) = match message {
+        Message::Proposal(p) => (p.proposer, p.payload(chain), p.signature),
+        Message::Vote(v) => (v.validator, v.payload(chain), v.signature),
+    };
+    validators.power_of(&signer) > 0 && signer.verify(&payload, &signature)
+}
+
 /// Imports the blocks of a sync answer that extend the best block, each only with a
-/// certificate that verifies; returns how many were imported.
+/// certificate that verifies; returns how many were imported. On an error, says whether the
+/// peer is to blame: for bytes that are not a block, or a block without a valid certificate.
 async fn import_synced(
     node: &Arc<Node>,
     chain: ChainId,
     set: &mut Option<(Height, ValidatorSet)>,
     blocks: Vec<Vec<u8>>,
-) -> Result<usize> {
+) -> std::result::Result<usize, (Error, Option<Misbehaviour>)> {
     let mut imported = 0;
     for bytes in blocks {
-        let block = decode_block(&bytes).map_err(|e| Error::Io(format!("synced block: {e}")))?;
+        let block = decode_block(&bytes)
+            .map_err(|e| (Error::Io(format!("synced block: {e}")), Some(Misbehaviour::InvalidMessage)))?;
         let number = block.header.number;
         if number != node.best_header().number + 1 {
             continue;
         }
-        let validators = set_for(node, set, number)?;
-        check_certificate(&block, chain, validators)?;
+        let validators = set_for(node, set, number).map_err(|e| (e, None))?;
+        check_certificate(&block, chain, validators).map_err(|e| (e, Some(Misbehaviour::BadBlock)))?;
         let node = node.clone();
         tokio::task::spawn_blocking(move || node.import_block(block))
             .await
-            .map_err(|e| Error::Io(format!("importing a synced block: {e}")))??;
+            .map_err(|e| Error::Io(format!("importing a synced block: {e}")))
+            .and_then(|imported| imported)
+            .map_err(|e| (e, None))?;
         imported += 1;
     }
     Ok(imported)

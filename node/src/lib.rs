@@ -5,6 +5,7 @@
 //! - [`consensus`]: the BFT engine driven by the node (timers, proposals, the sign record).
 //! - [`network`]: libp2p: gossip of consensus messages, blocks and transactions; block sync.
 //! - [`follow`]: a node without a validator key follows the chain by block sync.
+//! - [`keystore`]: the validator's key on disk (`key insert`).
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names), and [`eth`]: the
 //!   Ethereum JSON-RPC on the same port.
 //! - [`mempool`], [`block_store`], [`metrics`]: the parts the service is made of.
@@ -19,6 +20,7 @@ pub mod commands;
 pub mod consensus;
 pub mod eth;
 pub mod follow;
+pub mod keystore;
 pub mod mempool;
 pub mod metrics;
 pub mod network;

@@ -93,7 +93,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(target: "hyperion", "Hyperion node {}", env!("CARGO_PKG_VERSION"));
     tracing::info!(target: "hyperion", chain = %spec.name, id = %spec.id, path = %dir.display(), "chain {} ({})", spec.name, spec.id);
 
-    let proposer = validator_key(&args, &spec)?;
+    let proposer = validator_key(&args, &spec, &dir)?;
     let block_time_ms = args.block_time_ms.unwrap_or(spec.genesis.block_time_ms).max(1);
     let options = NodeOptions {
         pool: PoolConfig::default(),
@@ -207,14 +207,13 @@ fn interface(external: bool) -> Ipv4Addr {
 }
 
 /// The validator key, when this node produces blocks.
-fn validator_key(args: &RunArgs, spec: &ChainSpec) -> anyhow::Result<Option<Pair>> {
+fn validator_key(args: &RunArgs, spec: &ChainSpec, dir: &std::path::Path) -> anyhow::Result<Option<Pair>> {
     let Some(key) = args.dev_key() else {
-        if args.validator {
-            anyhow::bail!(
-                "--validator needs a key: use --alice, --bob, ... (a keystore comes with the network)"
-            );
+        if !args.validator {
+            return Ok(None);
         }
-        return Ok(None);
+        let keystore = hyperion_node::keystore::Keystore::open(dir);
+        return Ok(Some(keystore.validator_key(&spec.validator_keys()).context("--validator")?));
     };
     let pair = Pair::from_string(&format!("//{key:?}"))?;
     if !spec.validator_keys().contains(&pair.public()) {

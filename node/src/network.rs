@@ -36,6 +36,8 @@ pub const BAN_THRESHOLD: i32 = -100;
 pub const BAN_SECONDS: u64 = 600;
 /// Reputation a peer loses per invalid message.
 const INVALID_MESSAGE_COST: i32 = 25;
+/// How often boot nodes that are not connected are dialled again.
+const REDIAL_SECONDS: u64 = 5;
 /// Most blocks one sync answer carries.
 pub const MAX_SYNC_BLOCKS: u32 = 64;
 /// Most bytes of blocks one sync answer carries (hex doubles them on the wire).
@@ -144,11 +146,31 @@ pub struct SyncResponse {
     pub blocks: Vec<String>,
 }
 
+/// Why a peer is penalized outside gossip validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// It sent something that does not decode or is out of bounds.
+    InvalidMessage,
+    /// It served a block whose certificate does not prove it decided: a node that does this
+    /// is broken or lying, and is banned at once.
+    BadBlock,
+}
+
+impl Misbehaviour {
+    fn cost(self) -> i32 {
+        match self {
+            Misbehaviour::InvalidMessage => INVALID_MESSAGE_COST,
+            Misbehaviour::BadBlock => -BAN_THRESHOLD,
+        }
+    }
+}
+
 enum Command {
     Publish(Topic, Vec<u8>),
     Request(PeerId, SyncRequest),
     Respond(ResponseChannel<SyncResponse>, SyncResponse),
     Report { id: MessageId, source: PeerId, valid: bool },
+    Penalize(PeerId, Misbehaviour),
 }
 
 /// Sends commands to the running network.
@@ -181,6 +203,11 @@ impl NetworkHandle {
     /// Asks `peer` for blocks.
     pub fn request_blocks(&self, peer: PeerId, request: SyncRequest) {
         let _ = self.commands.try_send(Command::Request(peer, request));
+    }
+
+    /// Lowers a peer's reputation (disconnecting and banning it below [`BAN_THRESHOLD`]).
+    pub fn penalize(&self, peer: PeerId, why: Misbehaviour) {
+        let _ = self.commands.try_send(Command::Penalize(peer, why));
     }
 
     /// Answers a peer's [`NetworkEvent::SyncRequest`].
@@ -290,11 +317,6 @@ pub async fn start(
             _ => {}
         }
     }
-    for address in &config.bootnodes {
-        if let Err(error) = swarm.dial(address.clone()) {
-            tracing::warn!(target: "hyperion::network", %address, %error, "cannot dial boot node");
-        }
-    }
     let peer_id = *swarm.local_peer_id();
     let (commands, command_receiver) = mpsc::channel(CHANNEL);
     let (event_sender, events) = mpsc::channel(CHANNEL);
@@ -306,6 +328,8 @@ pub async fn start(
         reputation: HashMap::new(),
         banned: HashMap::new(),
         events: event_sender,
+        bootnodes: config.bootnodes,
+        connected_addresses: HashMap::new(),
     };
     tokio::spawn(state.run(command_receiver));
     Ok((NetworkHandle { commands, peer_id }, events, listening))
@@ -319,12 +343,18 @@ struct Running {
     reputation: HashMap<PeerId, i32>,
     banned: HashMap<PeerId, Instant>,
     events: mpsc::Sender<NetworkEvent>,
+    /// Dialled at start and again whenever they are not connected.
+    bootnodes: Vec<Multiaddr>,
+    /// Remote addresses of the connections this node dialled, by peer.
+    connected_addresses: HashMap<Multiaddr, PeerId>,
 }
 
 impl Running {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut redial = tokio::time::interval(Duration::from_secs(REDIAL_SECONDS));
         loop {
             tokio::select! {
+                _ = redial.tick() => self.dial_bootnodes(),
                 command = commands.recv() => match command {
                     Some(command) => self.command(command),
                     None => return,
@@ -349,9 +379,10 @@ impl Running {
                     .gossipsub
                     .report_message_validation_result(&id, &source, acceptance);
                 if !valid {
-                    self.penalize(source, "invalid message");
+                    self.penalize(source, Misbehaviour::InvalidMessage);
                 }
             }
+            Command::Penalize(peer, why) => self.penalize(peer, why),
             Command::Request(peer, request) => {
                 self.swarm.behaviour_mut().sync.send_request(&peer, request);
             }
@@ -361,10 +392,38 @@ impl Running {
         }
     }
 
-    fn penalize(&mut self, peer: PeerId, why: &str) {
+    /// Dials the boot nodes this node is not connected to (the first time, and after a
+    /// disconnection or a network split); banned ones are left alone.
+    fn dial_bootnodes(&mut self) {
+        for address in self.bootnodes.clone() {
+            let peer = match address.iter().last() {
+                Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
+                _ => None,
+            };
+            let connected = match peer {
+                Some(peer) => self.swarm.is_connected(&peer) || self.is_banned(&peer),
+                None => self.connected_addresses.contains_key(&address),
+            };
+            if connected {
+                continue;
+            }
+            let options = match peer {
+                Some(peer) => libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .addresses(vec![address.clone()])
+                    .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => address.clone().into(),
+            };
+            if let Err(error) = self.swarm.dial(options) {
+                tracing::debug!(target: "hyperion::network", %address, %error, "cannot dial boot node");
+            }
+        }
+    }
+
+    fn penalize(&mut self, peer: PeerId, why: Misbehaviour) {
         let score = self.reputation.entry(peer).or_default();
-        *score -= INVALID_MESSAGE_COST;
-        tracing::debug!(target: "hyperion::network", %peer, score = *score, why, "peer penalized");
+        *score -= why.cost();
+        tracing::debug!(target: "hyperion::network", %peer, score = *score, ?why, "peer penalized");
         if *score <= BAN_THRESHOLD {
             tracing::info!(target: "hyperion::network", %peer, "banning a peer that sent invalid data");
             self.banned.insert(peer, Instant::now());
@@ -386,7 +445,10 @@ impl Running {
 
     fn event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. } => {
+                if endpoint.is_dialer() {
+                    self.connected_addresses.insert(endpoint.get_remote_address().clone(), peer_id);
+                }
                 let peers = self.swarm.connected_peers().count() as u32;
                 if self.is_banned(&peer_id) || peers > self.max_peers {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
@@ -397,8 +459,13 @@ impl Running {
                     let _ = self.events.try_send(NetworkEvent::Connected(peer_id));
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                let _ = self.events.try_send(NetworkEvent::Disconnected(peer_id));
+            SwarmEvent::ConnectionClosed { peer_id, num_established, endpoint, .. } => {
+                if endpoint.is_dialer() {
+                    self.connected_addresses.remove(endpoint.get_remote_address());
+                }
+                if num_established == 0 {
+                    let _ = self.events.try_send(NetworkEvent::Disconnected(peer_id));
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -425,7 +492,7 @@ impl Running {
                             &propagation_source,
                             MessageAcceptance::Reject,
                         );
-                        self.penalize(propagation_source, "oversize or unknown topic");
+                        self.penalize(propagation_source, Misbehaviour::InvalidMessage);
                     }
                 }
             }
@@ -436,7 +503,7 @@ impl Running {
             })) => match message {
                 request_response::Message::Request { request, channel, .. } => {
                     if request.count > MAX_SYNC_BLOCKS {
-                        self.penalize(peer, "oversize sync request");
+                        self.penalize(peer, Misbehaviour::InvalidMessage);
                         return;
                     }
                     let _ = self.events.try_send(NetworkEvent::SyncRequest { peer, request, channel });
@@ -449,7 +516,7 @@ impl Running {
                         Some(blocks) => {
                             let _ = self.events.try_send(NetworkEvent::SyncResponse { peer, blocks });
                         }
-                        None => self.penalize(peer, "malformed sync response"),
+                        None => self.penalize(peer, Misbehaviour::InvalidMessage),
                     }
                 }
             },

@@ -9,6 +9,7 @@
 // Each test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod proxy;
 mod rpc;
 
 pub use rpc::{parse_hex_u64, HeaderInfo, Rpc};
