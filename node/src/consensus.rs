@@ -133,12 +133,14 @@ enum Event {
 /// Keeps the peer count (for `system_health` and metrics) up to date.
 pub fn note_peers(node: &Node, event: &NetworkEvent) {
     use std::sync::atomic::Ordering;
-    let peers = match event {
-        NetworkEvent::Connected(_) => node.sync.peers.fetch_add(1, Ordering::Relaxed) + 1,
-        NetworkEvent::Disconnected(_) => node.sync.peers.fetch_sub(1, Ordering::Relaxed).saturating_sub(1),
-        _ => return,
+    let change = |peers: u64| match event {
+        NetworkEvent::Connected(_) => Some(peers.saturating_add(1)),
+        NetworkEvent::Disconnected(_) => Some(peers.saturating_sub(1)),
+        _ => None,
     };
-    node.metrics.peers.set(peers as i64);
+    if let Ok(before) = node.sync.peers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, change) {
+        node.metrics.peers.set(change(before).unwrap_or(before) as i64);
+    }
 }
 
 /// The stored blocks a peer asks for (with their certificates), within the response bounds.

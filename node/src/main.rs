@@ -53,7 +53,9 @@ fn init_logging(filter: Option<&str>) {
     let filter = filter
         .map(str::to_string)
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".into());
+        // Gossip warns of every invalid message a peer sends; the node bans such peers, and
+        // their messages must not fill the log.
+        .unwrap_or_else(|| "info,libp2p_gossipsub=error".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
         eprintln!("invalid --log filter {filter:?} ({e}); using info");
         tracing_subscriber::EnvFilter::new("info")
@@ -141,13 +143,25 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             })
         });
-        shutdown_signal().await;
-        tracing::info!(target: "hyperion", "shutting down");
-        if let Some(task) = author {
-            task.abort();
-        }
-        if let Some(task) = follower {
-            task.abort();
+        // The node stops on a signal, or when consensus or the follower ends (a panic included):
+        // a node that no longer follows the chain must not look healthy.
+        let worker = author.or(follower);
+        let stopped = async {
+            match worker {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!(target: "hyperion", "shutting down"),
+            ended = stopped => {
+                let why = match ended {
+                    Err(error) if error.is_panic() => "panicked",
+                    _ => "ended",
+                };
+                tracing::error!(target: "hyperion", "the chain task {why}; stopping the node");
+                std::process::exit(1);
+            }
         }
         if let Some(task) = metrics_task {
             task.abort();
