@@ -10,6 +10,9 @@
 //! Suites (one subcommand each of the `hyperion-bench` binary):
 //!
 //! - [`runtime`]: native transfers per second through block building, execution and commit.
+//! - [`node`]: a 4-validator network of `hyperion` processes on loopback against one validator:
+//!   blocks decided per second, proposal-to-decision latency, transfers included per second,
+//!   and a validator's catch-up by sync against `import-blocks` of the same blocks.
 //! - [`state`]: state reads (latest and 64 blocks old) and durable commits of MetisDB against
 //!   `sp-trie` over a warm in-memory cache and over `parity-db`.
 //!
@@ -30,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod mpef;
+pub mod node;
 mod report;
 pub mod runtime;
 pub mod state;

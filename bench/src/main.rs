@@ -5,11 +5,12 @@
 //! hyperion-bench --json --quick runtime   # small sizes, one JSON line per case
 //! hyperion-bench --quick state            # 1M keys (full: 10M; --smoke: 20k)
 //! hyperion-bench vm                       # Ethereum transfers and ERC20 calls per second
+//! hyperion-bench node                     # a 4-validator network against one validator
 //! ```
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hyperion_bench::{mpef, runtime, state, table, vm, Row};
+use hyperion_bench::{mpef, node, runtime, state, table, vm, Row};
 
 /// Comparative benchmarks: each case is measured against a baseline in the same run.
 #[derive(Parser, Debug)]
@@ -48,6 +49,19 @@ enum Suite {
         /// `heavy`, `to-one`, `chain`), `node` (build, import, commit) or `mainnet`.
         #[arg(long, value_parser = ["native", "erc20", "eth", "heavy", "to-one", "chain", "node", "mainnet"])]
         only: Option<String>,
+    },
+    /// A 4-validator network of `hyperion` processes on loopback against one validator alone:
+    /// blocks decided per second and proposal-to-decision p50/p99 with empty blocks and under
+    /// a steady transfer load, transfers included per second, and the catch-up of a validator
+    /// 1,000 blocks behind (200 with `--quick`) against `import-blocks` of the same blocks.
+    /// Runs once (`--repetitions` does not apply).
+    Node {
+        /// The `hyperion` binary (default: the one next to this program).
+        #[arg(long, value_name = "PATH")]
+        node_bin: Option<std::path::PathBuf>,
+        /// Transfers offered per second during the load window.
+        #[arg(long)]
+        offered_tps: Option<u32>,
     },
     /// State reads (latest and 64 blocks old, p50/p99) and durable commits with the state root
     /// (updates/s) of MetisDB, against sp-trie over memory with a warm SharedTrieCache and
@@ -108,6 +122,21 @@ fn main() -> anyhow::Result<()> {
                     .context("mpef suite, mainnet blocks")?;
                 emit(&mainnet, cli.json, &mut rows);
             }
+        }
+        Suite::Node { node_bin, offered_tps } => {
+            let node_bin = match node_bin {
+                Some(path) => path,
+                None => std::env::current_exe()?.with_file_name("hyperion"),
+            };
+            anyhow::ensure!(
+                node_bin.exists(),
+                "{} does not exist: build it (cargo build --release -p hyperion-node) or pass --node-bin",
+                node_bin.display()
+            );
+            let mut size = if cli.quick { node::QUICK } else { node::FULL };
+            size.offered_tps = offered_tps.unwrap_or(size.offered_tps);
+            let node_rows = node::run(&node_bin, &size).context("node suite")?;
+            emit(&node_rows, cli.json, &mut rows);
         }
         Suite::State { smoke, keys } => {
             let mut size = match (smoke, cli.quick) {

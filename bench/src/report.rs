@@ -28,6 +28,8 @@ pub enum Goal {
     RatioAtLeast(f64),
     /// Our figure is at most this (in the row's unit).
     OursAtMost(f64),
+    /// Our figure is at least this (in the row's unit).
+    OursAtLeast(f64),
 }
 
 impl Goal {
@@ -36,6 +38,7 @@ impl Goal {
         match *self {
             Goal::RatioAtLeast(bound) => row.ratio() >= bound,
             Goal::OursAtMost(bound) => row.ours <= bound,
+            Goal::OursAtLeast(bound) => row.ours >= bound,
         }
     }
 
@@ -44,6 +47,7 @@ impl Goal {
         match *self {
             Goal::RatioAtLeast(bound) => format!("ratio >= {bound}"),
             Goal::OursAtMost(bound) => format!("ours <= {bound} {unit}"),
+            Goal::OursAtLeast(bound) => format!("ours >= {bound} {unit}"),
         }
     }
 }

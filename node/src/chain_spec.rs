@@ -215,7 +215,9 @@ impl ChainSpec {
     /// round.
     pub fn consensus_config(&self, genesis: Hash, block_time_ms: u64) -> ConsensusConfig {
         let block = block_time_ms;
-        let step = (block / 2).max(50);
+        // Each failed round waits longer, by enough to matter when blocks are slow to build,
+        // send or execute (CometBFT adds 500 ms).
+        let step = (block / 2).max(200);
         let timeouts = Timeouts {
             propose_ms: block.saturating_mul(3).max(500),
             propose_delta_ms: step,

@@ -42,6 +42,7 @@ use crate::network::{
     MAX_SYNC_BYTES,
 };
 use crate::service::{now_ms, ExecutedBlock, Node};
+use crate::transactions::TransactionFeeder;
 use crate::{Error, Result};
 
 /// File name of the sign record in the consensus folder.
@@ -212,8 +213,16 @@ pub async fn run(
     let (sender, mut events) = mpsc::channel::<Event>(INPUT_CHANNEL);
     let network = network.map(|(handle, mut network_events)| {
         let forward = sender.clone();
+        let transactions = TransactionFeeder::start(node.clone(), handle.clone());
         tokio::spawn(async move {
             while let Some(event) = network_events.recv().await {
+                let event = match event {
+                    NetworkEvent::Message { source, id, topic: Topic::Transactions, data } => {
+                        transactions.offer(source, id, data);
+                        continue;
+                    }
+                    event => event,
+                };
                 if forward.send(Event::Network(event)).await.is_err() {
                     return;
                 }
@@ -240,7 +249,10 @@ pub async fn run(
         synced: BTreeMap::new(),
         certified: HashMap::new(),
         sync_asked: None,
+        sync_peer: None,
         progress: SyncProgress::default(),
+        proposal_at: None,
+        timeouts: config.timeouts,
     };
     let outputs = engine.start();
     driver.carry_out(outputs).await?;
@@ -259,6 +271,7 @@ pub async fn run(
                     network.publish(Topic::Blocks, bytes);
                 }
                 driver.keep(value, executed);
+                driver.saw_proposal(height);
                 Input::BlockBuilt { height, round, value }
             }
             Event::Checked(height, value, executed) => {
@@ -276,16 +289,26 @@ pub async fn run(
                 }
             }
             Event::Network(event) => match driver.on_network(event, &engine) {
-                Some(input) => input,
+                Some(input) => {
+                    if let Input::Proposal(proposal) = &input {
+                        driver.saw_proposal(proposal.proposal.height);
+                    }
+                    input
+                }
                 None => {
                     driver.feed_synced(&engine);
                     continue;
                 }
             },
         };
+        let (height, round) = (engine.height(), engine.round());
         let outputs = engine.handle(input);
         driver.carry_out(outputs).await?;
         driver.feed_synced(&engine);
+        if engine.height() == height && engine.round() > round {
+            // A round failed: say what it saw (operators' first question when blocks stall).
+            tracing::info!(target: "hyperion::consensus", height, "round {round} failed: {}; now round {}", engine.describe_round(round), engine.round());
+        }
         let metrics = &driver.node.metrics;
         metrics.consensus_height.set(engine.height() as i64);
         metrics.consensus_round.set(i64::from(engine.round()));
@@ -315,8 +338,14 @@ struct Driver {
     certified: HashMap<Hash, CommitCertificate>,
     /// When the last sync request went out.
     sync_asked: Option<Instant>,
+    /// The last peer that sent blocks: asked for more while sync goes on.
+    sync_peer: Option<libp2p::PeerId>,
     /// Logs how sync goes.
     progress: SyncProgress,
+    /// When this node first saw (or built) a proposal of a height.
+    proposal_at: Option<(Height, Instant)>,
+    /// The engine's round timeouts.
+    timeouts: hyperion_consensus::Timeouts,
 }
 
 /// Logs sync progress (height, target, blocks per second) at most once per second.
@@ -348,6 +377,13 @@ impl SyncProgress {
 }
 
 impl Driver {
+    /// Notes the first proposal of `height` (for the proposal-to-decision metric).
+    fn saw_proposal(&mut self, height: Height) {
+        if self.proposal_at.is_none_or(|(seen, _)| seen < height) {
+            self.proposal_at = Some((height, Instant::now()));
+        }
+    }
+
     fn keep(&mut self, value: Hash, executed: ExecutedBlock) {
         if self.candidates.len() < MAX_CANDIDATES {
             self.candidates.insert(value, executed);
@@ -378,6 +414,8 @@ impl Driver {
                 Output::BuildBlock { height, round } => self.build(height, round),
                 Output::ValidateBlock { height, value } => self.check(height, value),
                 Output::Decided(decision) => {
+                    let proposal_to_decision =
+                        self.proposal_at.filter(|(h, _)| *h == decision.height).map(|(_, at)| at.elapsed());
                     let executed = match self.candidates.remove(&decision.value) {
                         Some(executed) => executed,
                         None => {
@@ -397,10 +435,11 @@ impl Driver {
                         .await
                         .map_err(|e| Error::Io(format!("importing a decided block: {e}")))??;
                     tracing::debug!(target: "hyperion::consensus", height = decision.height, round = decision.certificate.round, "decided");
-                    self.node
-                        .metrics
-                        .consensus_rounds_per_height
-                        .observe(f64::from(decision.certificate.round) + 1.0);
+                    let metrics = &self.node.metrics;
+                    metrics.consensus_rounds_per_height.observe(f64::from(decision.certificate.round) + 1.0);
+                    if let Some(elapsed) = proposal_to_decision {
+                        metrics.consensus_proposal_to_decision.observe(elapsed.as_secs_f64());
+                    }
                 }
                 Output::Evidence(evidence) => {
                     tracing::warn!(target: "hyperion::consensus", offender = ?evidence.offender(), height = evidence.height(), "a validator signed two conflicting messages");
@@ -410,14 +449,18 @@ impl Driver {
         Ok(())
     }
 
-    /// Builds this validator's block once `block_time_ms` has passed since its parent.
+    /// Builds this validator's block once `block_time_ms` has passed since its parent, adding
+    /// extrinsics for at most a quarter of the round's proposal timeout: the others must still
+    /// receive and execute it in time.
     fn build(&self, height: Height, round: u32) {
         let (node, sender, proposer) = (self.node.clone(), self.sender.clone(), self.proposer);
+        let timeout = self.timeouts.duration_ms(hyperion_consensus::TimeoutKind::Propose, round);
+        let budget = Some(Duration::from_millis(timeout / 4));
         let not_before = node.best_header().timestamp_ms.saturating_add(self.block_time_ms);
         tokio::spawn(async move {
             let wait = not_before.saturating_sub(now_ms());
             tokio::time::sleep(Duration::from_millis(wait)).await;
-            let built = tokio::task::spawn_blocking(move || node.propose_block(proposer)).await;
+            let built = tokio::task::spawn_blocking(move || node.propose_block(proposer, budget)).await;
             match built {
                 Ok(Ok(executed)) => {
                     let _ = sender.send(Event::Built(height, round, executed)).await;
@@ -516,15 +559,9 @@ impl Driver {
                 }
                 None
             }
+            // Pooled on their own thread (see `run`).
             Topic::Transactions => {
-                let accepted = match self.node.submit_from_peer(&data) {
-                    Ok(_) => true,
-                    Err(crate::service::SubmitError::Invalid(
-                        hyperion_runtime::InvalidTransaction::Malformed(_),
-                    )) => false,
-                    Err(_) => true, // Stale, already pooled, or not payable here: not the sender's fault.
-                };
-                network.report(id, source, accepted);
+                network.report(id, source, crate::transactions::batch_verdict(&self.node, &data));
                 None
             }
         }
@@ -544,13 +581,15 @@ impl Driver {
             && self.received.len() < MAX_CANDIDATES
     }
 
-    /// Asks `peer` for the blocks from `from` on, unless a request is out (for a second).
+    /// Asks `peer` for the blocks after those already held (from `from` on), unless a request
+    /// is out (for a second) or a full answer's worth is held.
     fn ask_for_blocks(&mut self, peer: libp2p::PeerId, from: Height) {
         if self.sync_asked.is_some_and(|at| at.elapsed() < Duration::from_secs(1))
-            || self.synced.contains_key(&from)
+            || self.synced.len() >= MAX_SYNC_BLOCKS as usize
         {
             return;
         }
+        let from = self.synced.keys().next_back().map_or(from, |held| (held + 1).max(from));
         if let Some(network) = &self.network {
             self.sync_asked = Some(Instant::now());
             tracing::debug!(target: "hyperion::consensus", %peer, from, "behind: asking for blocks");
@@ -568,6 +607,7 @@ impl Driver {
                         && self.synced.len() < 2 * MAX_SYNC_BLOCKS as usize =>
                 {
                     self.synced.insert(block.header.number, (peer, block));
+                    self.sync_peer = Some(peer);
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -590,6 +630,12 @@ impl Driver {
         self.synced.retain(|h, _| *h >= height);
         if !self.certified.is_empty() {
             return;
+        }
+        // Keep the next answer coming while these blocks execute.
+        let target = self.node.sync.target.load(std::sync::atomic::Ordering::Relaxed);
+        let held = self.synced.keys().next_back().copied().unwrap_or(height.saturating_sub(1));
+        if let Some(peer) = self.sync_peer.filter(|_| target > held) {
+            self.ask_for_blocks(peer, height);
         }
         let Some((peer, block)) = self.synced.remove(&height) else { return };
         let value = block.hash();

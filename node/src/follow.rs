@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 
 use crate::consensus::{answer_sync, note_height, note_peers, validator_set_at, SyncProgress};
 use crate::network::{Misbehaviour, NetworkEvent, NetworkHandle, SyncRequest, Topic, MAX_SYNC_BLOCKS};
-use crate::service::{decode_block, Node, SubmitError};
+use crate::service::{decode_block, Node};
+use crate::transactions::TransactionFeeder;
 use crate::{Error, Result};
 
 /// Follows the chain until the network stops.
@@ -30,15 +31,16 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
             return;
         }
     };
+    let transactions = TransactionFeeder::start(node.clone(), network.clone());
     while let Some(event) = events.recv().await {
         note_peers(&node, &event);
         match event {
             NetworkEvent::Message { source, id, topic, data } => {
                 let valid = match topic {
-                    Topic::Transactions => !matches!(
-                        node.submit_from_peer(&data),
-                        Err(SubmitError::Invalid(hyperion_runtime::InvalidTransaction::Malformed(_)))
-                    ),
+                    Topic::Transactions => {
+                        transactions.offer(source, id, data);
+                        continue;
+                    }
                     Topic::Blocks => decode_block(&data).is_ok(),
                     Topic::Consensus => match Message::decode_bounded(&data) {
                         Ok(message) if signed_by_a_validator(&message, chain, &validators) => {

@@ -8,6 +8,7 @@
 //! - [`keystore`]: the validator's key on disk (`key insert`).
 //! - [`rpc`]: JSON-RPC over HTTP and WebSocket (Substrate method names), and [`eth`]: the
 //!   Ethereum JSON-RPC on the same port.
+//! - [`transactions`]: gossiped transactions are pooled on their own thread.
 //! - [`mempool`], [`block_store`], [`metrics`]: the parts the service is made of.
 //! - [`commands`]: the CLI's subcommands (`key`, `build-spec`, `tx`, ...).
 
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod network;
 pub mod rpc;
 pub mod service;
+pub mod transactions;
 
 use std::sync::Arc;
 

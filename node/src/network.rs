@@ -28,8 +28,12 @@ use crate::{Error, Result};
 pub const MAX_CONSENSUS_BYTES: usize = hyperion_consensus::MAX_MESSAGE_BYTES;
 /// Largest gossiped block (a proposal).
 pub const MAX_BLOCK_BYTES: usize = 8 << 20;
-/// Largest gossiped transaction.
-pub const MAX_TRANSACTION_BYTES: usize = 256 << 10;
+/// Largest gossiped batch of transactions.
+pub const MAX_TRANSACTION_BATCH_BYTES: usize = 1 << 20;
+/// Most transactions in one gossiped batch.
+pub const MAX_TRANSACTION_BATCH: usize = 4096;
+/// How long a transaction waits for others to share its gossip message.
+const TRANSACTION_BATCH_MS: u64 = 20;
 /// Reputation below which a peer is disconnected and banned.
 pub const BAN_THRESHOLD: i32 = -100;
 /// How long a banned peer is refused.
@@ -57,7 +61,9 @@ pub enum Topic {
     Consensus,
     /// Proposed blocks (SCALE), sent by their proposer before the proposal.
     Blocks,
-    /// Extrinsics (SCALE).
+    /// Batches of extrinsics (SCALE `Vec<Vec<u8>>` of encoded extrinsics): one message per
+    /// node every few milliseconds rather than one per transaction, so that a flood of
+    /// transactions neither costs a gossip signature each nor queues ahead of votes.
     Transactions,
 }
 
@@ -78,7 +84,7 @@ impl Topic {
         match self {
             Topic::Consensus => MAX_CONSENSUS_BYTES,
             Topic::Blocks => MAX_BLOCK_BYTES,
-            Topic::Transactions => MAX_TRANSACTION_BYTES,
+            Topic::Transactions => MAX_TRANSACTION_BATCH_BYTES,
         }
     }
 }
@@ -174,11 +180,34 @@ impl Misbehaviour {
     }
 }
 
+/// The node's verdict on a gossiped message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: relay it.
+    Accept,
+    /// Not relayed, not held against the sender (a duplicate, a transaction that is stale or
+    /// cannot pay, or one the node had no room to look at).
+    Ignore,
+    /// Invalid: dropped, and it costs the sender reputation.
+    Reject,
+}
+
+impl From<bool> for Verdict {
+    fn from(valid: bool) -> Self {
+        if valid {
+            Verdict::Accept
+        } else {
+            Verdict::Reject
+        }
+    }
+}
+
 enum Command {
     Publish(Topic, Vec<u8>),
+    Transaction(Vec<u8>),
     Request(PeerId, SyncRequest),
     Respond(ResponseChannel<SyncResponse>, SyncResponse),
-    Report { id: MessageId, source: PeerId, valid: bool },
+    Report { id: MessageId, source: PeerId, verdict: Verdict },
     Penalize(PeerId, Misbehaviour),
 }
 
@@ -203,10 +232,21 @@ impl NetworkHandle {
         }
     }
 
-    /// Reports whether a received message is valid: valid ones are relayed, invalid ones are
-    /// dropped and cost their sender reputation.
-    pub fn report(&self, id: MessageId, source: PeerId, valid: bool) {
-        let _ = self.commands.try_send(Command::Report { id, source, valid });
+    /// Gossips an extrinsic (SCALE) in the next batch (within [`TRANSACTION_BATCH_MS`]).
+    pub fn publish_transaction(&self, extrinsic: Vec<u8>) {
+        if extrinsic.len() > MAX_TRANSACTION_BATCH_BYTES / 2 {
+            tracing::warn!(target: "hyperion::network", len = extrinsic.len(), "not gossiping an oversize extrinsic");
+            return;
+        }
+        if self.commands.try_send(Command::Transaction(extrinsic)).is_err() {
+            tracing::warn!(target: "hyperion::network", "network queue full; extrinsic not gossiped");
+        }
+    }
+
+    /// Reports the node's verdict on a received message (`true` accepts, `false` rejects):
+    /// accepted ones are relayed, rejected ones are dropped and cost their sender reputation.
+    pub fn report(&self, id: MessageId, source: PeerId, verdict: impl Into<Verdict>) {
+        let _ = self.commands.try_send(Command::Report { id, source, verdict: verdict.into() });
     }
 
     /// Asks `peer` for blocks.
@@ -342,6 +382,8 @@ pub async fn start(
         bootnodes: config.bootnodes,
         connected_addresses: HashMap::new(),
         announced: HashSet::new(),
+        batch: Vec::new(),
+        batch_bytes: 0,
     };
     tokio::spawn(state.run(command_receiver));
     Ok((NetworkHandle { commands, peer_id }, events, listening))
@@ -398,16 +440,42 @@ struct Running {
     /// Peers the node was told of with [`NetworkEvent::Connected`] (not banned or over the
     /// limit), so that it hears of exactly these disconnecting.
     announced: HashSet<PeerId>,
+    /// Extrinsics waiting to be gossiped as one batch.
+    batch: Vec<Vec<u8>>,
+    batch_bytes: usize,
+}
+
+/// Decodes a gossiped batch of extrinsics (each still to be decoded and checked).
+pub fn decode_transaction_batch(data: &[u8]) -> Option<Vec<Vec<u8>>> {
+    use parity_scale_codec::{Compact, Decode, Input};
+    let mut input = data;
+    let count = Compact::<u32>::decode(&mut input).ok()?.0 as usize;
+    if count > MAX_TRANSACTION_BATCH {
+        return None;
+    }
+    let mut batch = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = Compact::<u32>::decode(&mut input).ok()?.0 as usize;
+        if len > input.remaining_len().ok()??.min(MAX_TRANSACTION_BATCH_BYTES) {
+            return None;
+        }
+        let (item, rest) = input.split_at(len);
+        batch.push(item.to_vec());
+        input = rest;
+    }
+    input.is_empty().then_some(batch)
 }
 
 impl Running {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut redial = tokio::time::interval(Duration::from_secs(REDIAL_SECONDS));
         let mut scores = tokio::time::interval(Duration::from_secs(1));
+        let mut batches = tokio::time::interval(Duration::from_millis(TRANSACTION_BATCH_MS));
         loop {
             tokio::select! {
                 _ = redial.tick() => self.dial_bootnodes(),
                 _ = scores.tick() => self.ban_graylisted(),
+                _ = batches.tick() => self.flush_transactions(),
                 command = commands.recv() => match command {
                     Some(command) => self.command(command),
                     None => return,
@@ -425,13 +493,26 @@ impl Running {
                     tracing::debug!(target: "hyperion::network", ?topic, %error, "publish failed");
                 }
             }
-            Command::Report { id, source, valid } => {
-                let acceptance = if valid { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
+            Command::Transaction(extrinsic) => {
+                if self.batch_bytes + extrinsic.len() + 8 > MAX_TRANSACTION_BATCH_BYTES
+                    || self.batch.len() == MAX_TRANSACTION_BATCH
+                {
+                    self.flush_transactions();
+                }
+                self.batch_bytes += extrinsic.len() + 8;
+                self.batch.push(extrinsic);
+            }
+            Command::Report { id, source, verdict } => {
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                };
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
                     .report_message_validation_result(&id, &source, acceptance);
-                if !valid {
+                if verdict == Verdict::Reject {
                     self.penalize(source, Misbehaviour::InvalidMessage);
                 }
             }
@@ -471,6 +552,16 @@ impl Running {
                 tracing::debug!(target: "hyperion::network", %address, %error, "cannot dial boot node");
             }
         }
+    }
+
+    /// Gossips the waiting extrinsics as one message.
+    fn flush_transactions(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.command(Command::Publish(Topic::Transactions, parity_scale_codec::Encode::encode(&batch)));
     }
 
     /// Bans the peers whose gossip score fell below [`GRAYLIST_SCORE`].
@@ -677,6 +768,24 @@ mod tests {
         .await
         .expect("B is disconnected");
         assert_eq!(disconnected, a.peer_id);
+    }
+
+    #[test]
+    fn transaction_batches_decode_exactly() {
+        use parity_scale_codec::{Compact, Encode};
+        let batch = vec![vec![1u8, 2, 3], vec![], vec![9; 300]];
+        assert_eq!(decode_transaction_batch(&batch.encode()), Some(batch.clone()));
+        let mut trailing = batch.encode();
+        trailing.push(0);
+        assert_eq!(decode_transaction_batch(&trailing), None, "trailing bytes");
+        let encoded = batch.encode();
+        assert_eq!(decode_transaction_batch(&encoded[..encoded.len() - 1]), None, "truncated");
+        let mut too_many = Compact((MAX_TRANSACTION_BATCH + 1) as u32).encode();
+        too_many.extend(std::iter::repeat_n(0u8, MAX_TRANSACTION_BATCH + 1));
+        assert_eq!(decode_transaction_batch(&too_many), None, "too many");
+        let mut huge = Compact(1u32).encode();
+        huge.extend(Compact(u32::MAX).encode());
+        assert_eq!(decode_transaction_batch(&huge), None, "a length beyond the data");
     }
 
     #[test]

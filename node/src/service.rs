@@ -16,7 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::block_store::{BlockStore, StoredBlock};
@@ -107,6 +107,9 @@ pub struct Node {
     chain: RwLock<Chain>,
     /// Set while a state compaction runs in the background.
     compacting: Arc<AtomicBool>,
+    /// Nanoseconds a block's execution and import take per extrinsic, averaged over recent
+    /// blocks (0 until measured): how many extrinsics fit a proposal's time budget.
+    nanos_per_extrinsic: std::sync::atomic::AtomicU64,
     /// The network, once started.
     network: std::sync::OnceLock<crate::network::NetworkHandle>,
     /// Peers and sync progress, for `system_health` and the logs.
@@ -241,6 +244,7 @@ impl Node {
             genesis_hash,
             heads,
             compacting: Arc::new(AtomicBool::new(false)),
+            nanos_per_extrinsic: std::sync::atomic::AtomicU64::new(0),
             network: std::sync::OnceLock::new(),
             sync: SyncStatus::default(),
             metrics,
@@ -300,7 +304,7 @@ impl Node {
         let hash = self.submit_without_gossip(bytes)?;
         tracing::debug!(target: "hyperion::pool", %hash, "extrinsic pooled");
         if let Some(network) = self.network.get() {
-            network.publish(crate::network::Topic::Transactions, bytes.to_vec());
+            network.publish_transaction(bytes.to_vec());
         }
         Ok(hash)
     }
@@ -339,7 +343,7 @@ impl Node {
     /// without consensus: tests and tools).
     pub fn author_block(&self, proposer: Address) -> Result<Header> {
         let started = Instant::now();
-        let ExecutedBlock { stored, changes, dropped } = self.propose_block(proposer)?;
+        let ExecutedBlock { stored, changes, dropped } = self.propose_block(proposer, None)?;
         self.import_executed(stored, &changes, started)?;
         self.pool.lock().remove(&dropped);
         Ok(self.best_header())
@@ -347,11 +351,25 @@ impl Node {
 
     /// Builds a block from the pool on top of the best block for consensus, without importing
     /// it: the proposal of this validator. The execution is kept for [`Node::import_decided`].
-    pub fn propose_block(&self, proposer: Address) -> Result<ExecutedBlock> {
-        let mut source = self.pool.lock().block_source();
+    /// With a `budget`, the block holds no more extrinsics than this node executes in that
+    /// time (as measured on recent blocks), and none is added once it has passed: the block
+    /// must reach the other validators, and be executed by them, before their proposal timeout.
+    pub fn propose_block(&self, proposer: Address, budget: Option<Duration>) -> Result<ExecutedBlock> {
+        let pooled = self.pool.lock().block_source();
+        let deadline = budget.map(|budget| Instant::now() + budget);
+        let per_extrinsic = match self.nanos_per_extrinsic.load(Ordering::Relaxed) {
+            0 => UNMEASURED_NANOS_PER_EXTRINSIC,
+            measured => measured,
+        };
+        let remaining = budget.map_or(usize::MAX, |budget| {
+            ((budget.as_nanos() / u128::from(per_extrinsic)) as usize).max(MIN_BUDGETED_EXTRINSICS)
+        });
+        let mut source = Budgeted { inner: pooled, deadline, remaining };
         let parent = self.best_header();
+        let started = Instant::now();
         let built =
             self.runtime.build_block(self.state.as_ref(), &parent, proposer, now_ms(), &mut source)?;
+        self.note_execution(started.elapsed(), built.block.extrinsics.len());
         self.metrics.observe_execution(&built.stats, built.block.extrinsics.len());
         let dropped = built
             .rejected
@@ -377,7 +395,9 @@ impl Node {
     /// its execution).
     pub fn check_block(&self, block: Block) -> Result<ExecutedBlock> {
         let parent = self.best_header();
+        let started = Instant::now();
         let executed = self.runtime.execute_block(self.state.as_ref(), &parent, &block)?;
+        self.note_execution(started.elapsed(), block.extrinsics.len());
         self.metrics.observe_execution(&executed.stats, block.extrinsics.len());
         let stored = StoredBlock { block, receipts: executed.receipts, block_events: executed.block_events };
         Ok(ExecutedBlock { stored, changes: executed.changes, dropped: Vec::new() })
@@ -407,6 +427,19 @@ impl Node {
         self.metrics.observe_execution(&executed.stats, block.extrinsics.len());
         let stored = StoredBlock { block, receipts: executed.receipts, block_events: executed.block_events };
         self.import_executed(stored, &executed.changes, started)
+    }
+
+    /// Folds a block's execution time into the average time per extrinsic.
+    fn note_execution(&self, elapsed: Duration, extrinsics: usize) {
+        if extrinsics < 16 {
+            return;
+        }
+        let sample = (elapsed.as_nanos() / extrinsics as u128).clamp(1, u128::from(u32::MAX)) as u64;
+        let average = match self.nanos_per_extrinsic.load(Ordering::Relaxed) {
+            0 => sample,
+            old => (3 * old + sample) / 4,
+        };
+        self.nanos_per_extrinsic.store(average, Ordering::Relaxed);
     }
 
     /// Makes an executed block durable, then commits its state and announces it.
@@ -463,6 +496,33 @@ impl Node {
         let Some((number, index)) = self.extrinsic_location(hash) else { return Ok(None) };
         let Some(stored) = self.block(number)? else { return Ok(None) };
         Ok(stored.receipts.get(index as usize).cloned().map(|r| (stored.block.header, index, r)))
+    }
+}
+
+/// The time per extrinsic assumed before any block was measured.
+const UNMEASURED_NANOS_PER_EXTRINSIC: u64 = 100_000;
+/// A time budget never limits a block to fewer extrinsics than this.
+const MIN_BUDGETED_EXTRINSICS: usize = 64;
+
+/// A transaction source that offers at most `remaining` more extrinsics, and none once its
+/// deadline has passed.
+struct Budgeted<S> {
+    inner: S,
+    deadline: Option<Instant>,
+    remaining: usize,
+}
+
+impl<S: hyperion_runtime::TransactionSource> hyperion_runtime::TransactionSource for Budgeted<S> {
+    fn next(&mut self) -> Option<(Arc<Extrinsic>, usize)> {
+        if self.remaining == 0 || self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return None;
+        }
+        self.remaining -= 1;
+        self.inner.next()
+    }
+
+    fn reject(&mut self, hash: &Hash, reason: &InvalidTransaction) {
+        self.inner.reject(hash, reason)
     }
 }
 

@@ -15,7 +15,7 @@
 
 mod chain;
 mod reference;
-mod workload;
+pub(crate) mod workload;
 
 use hyperion_primitives::{Address, Balance, Nonce, Pair};
 use hyperion_runtime::holders_pool_account;
