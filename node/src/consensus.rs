@@ -589,7 +589,12 @@ impl Driver {
         {
             return;
         }
-        let from = self.synced.keys().next_back().map_or(from, |held| (held + 1).max(from));
+        // The first height from `from` on that is not held (a held block may have been taken
+        // for execution and failed, leaving a gap to fill first).
+        let mut from = from;
+        while self.synced.contains_key(&from) {
+            from += 1;
+        }
         if let Some(network) = &self.network {
             self.sync_asked = Some(Instant::now());
             tracing::debug!(target: "hyperion::consensus", %peer, from, "behind: asking for blocks");
