@@ -62,6 +62,9 @@ enum Suite {
         /// Transfers offered per second during the load window.
         #[arg(long)]
         offered_tps: Option<u32>,
+        /// `--execution-threads` of every node (default: the node's, one per core).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        execution_threads: Option<u16>,
     },
     /// State reads (latest and 64 blocks old, p50/p99) and durable commits with the state root
     /// (updates/s) of MetisDB, against sp-trie over memory with a warm SharedTrieCache and
@@ -123,7 +126,7 @@ fn main() -> anyhow::Result<()> {
                 emit(&mainnet, cli.json, &mut rows);
             }
         }
-        Suite::Node { node_bin, offered_tps } => {
+        Suite::Node { node_bin, offered_tps, execution_threads } => {
             let node_bin = match node_bin {
                 Some(path) => path,
                 None => std::env::current_exe()?.with_file_name("hyperion"),
@@ -135,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             );
             let mut size = if cli.quick { node::QUICK } else { node::FULL };
             size.offered_tps = offered_tps.unwrap_or(size.offered_tps);
+            size.execution_threads = execution_threads;
             let node_rows = node::run(&node_bin, &size).context("node suite")?;
             emit(&node_rows, cli.json, &mut rows);
         }

@@ -45,13 +45,26 @@ pub struct Size {
     pub catch_up_blocks: u64,
     /// Block time of the chain (the fastest: a block as soon as the last is decided).
     pub block_time_ms: u64,
+    /// `--execution-threads` of every node (default: the node's, one per core).
+    pub execution_threads: Option<u16>,
 }
 
 /// The full run.
-pub const FULL: Size =
-    Size { window_seconds: 10, offered_tps: 3000, catch_up_blocks: 1000, block_time_ms: 1 };
+pub const FULL: Size = Size {
+    window_seconds: 10,
+    offered_tps: 3000,
+    catch_up_blocks: 1000,
+    block_time_ms: 1,
+    execution_threads: None,
+};
 /// The quick run.
-pub const QUICK: Size = Size { window_seconds: 4, offered_tps: 3000, catch_up_blocks: 200, block_time_ms: 1 };
+pub const QUICK: Size = Size {
+    window_seconds: 4,
+    offered_tps: 3000,
+    catch_up_blocks: 200,
+    block_time_ms: 1,
+    execution_threads: None,
+};
 
 /// What one window measured.
 #[derive(Clone, Copy, Debug, Default)]
@@ -252,6 +265,9 @@ impl Network {
                 std::env::var("HYPERION_BENCH_NODE_LOG")
                     .unwrap_or_else(|_| "warn,hyperion::sync=info".into()),
             ];
+            if let Some(threads) = size.execution_threads {
+                a.extend(["--execution-threads".to_string(), threads.to_string()]);
+            }
             let others: Vec<String> =
                 addresses.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone()).collect();
             if !others.is_empty() {

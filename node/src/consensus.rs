@@ -119,6 +119,11 @@ fn load_proposal(node: &Node, dir: &Path) -> Option<ExecutedBlock> {
     node.check_block(block).ok()
 }
 
+/// Whether `height` is decided and imported already.
+fn node_moved_past(node: &Node, height: Height) -> bool {
+    node.best_header().number >= height
+}
+
 /// What reaches the consensus task.
 enum Event {
     /// An input for the engine.
@@ -276,17 +281,25 @@ pub async fn run(
             }
             Event::Checked(height, value, executed) => {
                 let valid = executed.is_some();
+                let certified = driver.certified.remove(&value).filter(|_| valid);
                 if let Some(executed) = executed {
-                    driver.keep(value, executed);
-                }
-                // A synced block, executed: its certificate decides it.
-                match driver.certified.remove(&value) {
-                    Some(certificate) if valid => {
-                        driver.progress.imported(&driver.node, 1);
-                        Input::Certificate(certificate)
+                    if certified.is_some() {
+                        // The block about to be decided is kept whatever else is held.
+                        driver.candidates.insert(value, executed);
+                    } else {
+                        driver.keep(value, executed);
                     }
-                    _ => Input::Validated { height, value, valid },
                 }
+                // A synced block, executed: its certificate decides it. The engine asks to
+                // validate the certified value (or asked already, before it was synced); the
+                // verdict follows at once, so that neither an earlier request still waiting for
+                // the block nor an earlier verdict stands in the way.
+                if let Some(certificate) = certified {
+                    driver.progress.imported(&driver.node, 1);
+                    let outputs = engine.handle(Input::Certificate(certificate));
+                    driver.carry_out(outputs).await?;
+                }
+                Input::Validated { height, value, valid }
             }
             Event::Network(event) => match driver.on_network(event, &engine) {
                 Some(input) => {
@@ -477,11 +490,12 @@ impl Driver {
 
     /// Executes a candidate block: at once when this node holds it, else when it arrives.
     fn check(&mut self, height: Height, value: Hash) {
-        if let Some(executed) = self.candidates.remove(&value) {
-            // Through the channel like every verdict, waiting for room rather than losing it.
+        if self.candidates.contains_key(&value) {
+            // Executed already, and kept for the decision. The verdict goes through the channel
+            // like every verdict, waiting for room rather than being lost.
             let sender = self.sender.clone();
             tokio::spawn(async move {
-                let _ = sender.send(Event::Checked(height, value, Some(executed))).await;
+                let _ = sender.send(Event::Input(Input::Validated { height, value, valid: true })).await;
             });
         } else if let Some(block) = self.received.remove(&value) {
             self.execute(height, value, block);
@@ -493,10 +507,13 @@ impl Driver {
     /// Executes a received block on a blocking thread; the verdict comes back as an event.
     fn execute(&self, height: Height, value: Hash, block: Block) {
         let (node, sender) = (self.node.clone(), self.sender.clone());
+        let sender_node = self.node.clone();
         tokio::spawn(async move {
             let executed = tokio::task::spawn_blocking(move || node.check_block(block)).await;
             let executed = match executed {
                 Ok(Ok(executed)) => Some(executed),
+                // The chain moved on while it executed (its height was decided): no verdict.
+                Ok(Err(_)) if node_moved_past(&sender_node, height) => return,
                 Ok(Err(error)) => {
                     tracing::info!(target: "hyperion::consensus", %value, height, %error, "proposed block is invalid");
                     None

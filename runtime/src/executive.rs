@@ -57,6 +57,8 @@ pub struct Runtime {
     genesis_hash: OnceLock<Hash>,
     /// Runs a block's extrinsics (serially unless given threads).
     pub(crate) executor: Executor,
+    /// Native signatures already verified (by the pool, or an earlier execution).
+    verified: crate::verified::VerifiedSignatures,
 }
 
 impl Runtime {
@@ -81,6 +83,7 @@ impl Runtime {
             ethereum: None,
             genesis_hash: OnceLock::new(),
             executor: Executor::serial(),
+            verified: Default::default(),
         })
     }
 
@@ -246,7 +249,7 @@ impl Runtime {
             }
             _ => InvalidTransaction::BadArguments,
         })?;
-        if !xt.verify(self.genesis_hash()) {
+        if !self.verified.verify(xt, self.genesis_hash()) {
             return Err(InvalidTransaction::BadSignature);
         }
         let sender = xt.sender();

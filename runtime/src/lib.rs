@@ -24,6 +24,7 @@ mod pallet;
 pub mod storage;
 pub mod system;
 mod traits;
+mod verified;
 
 use hyperion_primitives::Balance;
 use parity_scale_codec::{Decode, DecodeAll};
