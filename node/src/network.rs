@@ -40,6 +40,8 @@ pub const BAN_THRESHOLD: i32 = -100;
 pub const BAN_SECONDS: u64 = 600;
 /// Reputation a peer loses per invalid message.
 const INVALID_MESSAGE_COST: i32 = 25;
+/// Most banned peers, and peers with a lowered reputation, remembered.
+const MAX_REMEMBERED_PEERS: usize = 10_000;
 /// How often boot nodes that are not connected are dialled again.
 const REDIAL_SECONDS: u64 = 5;
 /// Gossip score below which gossipsub ignores a peer and the node bans it. Only invalid
@@ -474,7 +476,7 @@ impl Running {
         loop {
             tokio::select! {
                 _ = redial.tick() => self.dial_bootnodes(),
-                _ = scores.tick() => self.ban_graylisted(),
+                _ = scores.tick() => self.review_peers(),
                 _ = batches.tick() => self.flush_transactions(),
                 command = commands.recv() => match command {
                     Some(command) => self.command(command),
@@ -564,8 +566,23 @@ impl Running {
         self.command(Command::Publish(Topic::Transactions, parity_scale_codec::Encode::encode(&batch)));
     }
 
-    /// Bans the peers whose gossip score fell below [`GRAYLIST_SCORE`].
-    fn ban_graylisted(&mut self) {
+    /// Bans the peers whose gossip score fell below [`GRAYLIST_SCORE`], forgets expired bans,
+    /// and keeps the reputation of at most [`MAX_REMEMBERED_PEERS`] peers (disconnected ones
+    /// are forgotten first), so that peers coming with fresh identities cannot grow either map
+    /// without bound.
+    fn review_peers(&mut self) {
+        self.banned.retain(|_, since| since.elapsed() < Duration::from_secs(BAN_SECONDS));
+        if self.banned.len() > MAX_REMEMBERED_PEERS {
+            let mut oldest: Vec<(PeerId, Instant)> = self.banned.iter().map(|(p, t)| (*p, *t)).collect();
+            oldest.sort_by_key(|(_, since)| *since);
+            for (peer, _) in oldest.iter().take(self.banned.len() - MAX_REMEMBERED_PEERS) {
+                self.banned.remove(peer);
+            }
+        }
+        if self.reputation.len() > MAX_REMEMBERED_PEERS {
+            let swarm = &self.swarm;
+            self.reputation.retain(|peer, _| swarm.is_connected(peer));
+        }
         let gossip = &self.swarm.behaviour().gossipsub;
         let graylisted: Vec<PeerId> = self
             .swarm
