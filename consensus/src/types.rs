@@ -217,6 +217,22 @@ impl Message {
         }
     }
 
+    /// The bytes its signer signed, for the chain `chain`.
+    pub fn payload(&self, chain: ChainId) -> Vec<u8> {
+        match self {
+            Message::Proposal(p) => p.payload(chain),
+            Message::Vote(v) => v.payload(chain),
+        }
+    }
+
+    /// Its signature.
+    pub fn signature(&self) -> Signature {
+        match self {
+            Message::Proposal(p) => p.signature,
+            Message::Vote(v) => v.signature,
+        }
+    }
+
     /// Decodes a message received from outside: bounded in size, no trailing bytes.
     pub fn decode_bounded(bytes: &[u8]) -> Result<Self> {
         if bytes.len() > MAX_MESSAGE_BYTES {

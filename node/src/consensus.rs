@@ -685,11 +685,9 @@ impl Driver {
     /// Whether `message` is signed by a validator of the engine's height (verified once; the
     /// engine finds it in the shared cache).
     fn signed_by_a_validator(&self, message: &Message, engine: &Engine) -> bool {
-        let (signer, payload, signature) = match message {
-            Message::Proposal(p) => (p.proposer, p.payload(self.chain), p.signature),
-            Message::Vote(v) => (v.validator, v.payload(self.chain), v.signature),
-        };
-        engine.validators().power_of(&signer) > 0 && self.cache.verify(&signer, &payload, &signature)
+        let signer = message.signer();
+        engine.validators().power_of(&signer) > 0
+            && self.cache.verify(&signer, &message.payload(self.chain), &message.signature())
     }
 }
 

@@ -100,11 +100,8 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, mut events: mpsc::Rece
 
 /// Whether a consensus message is signed by one of `validators`.
 fn signed_by_a_validator(message: &Message, chain: ChainId, validators: &ValidatorSet) -> bool {
-    let (signer, payload, signature) = match message {
-        Message::Proposal(p) => (p.proposer, p.payload(chain), p.signature),
-        Message::Vote(v) => (v.validator, v.payload(chain), v.signature),
-    };
-    validators.power_of(&signer) > 0 && signer.verify(&payload, &signature)
+    let signer = message.signer();
+    validators.power_of(&signer) > 0 && signer.verify(&message.payload(chain), &message.signature())
 }
 
 /// Imports the blocks of a sync answer that extend the best block, each only with a
