@@ -309,14 +309,31 @@ impl Node {
         Ok(hash)
     }
 
-    /// Pools an extrinsic gossiped by a peer (gossip relays it on by itself).
-    pub fn submit_from_peer(&self, bytes: &[u8]) -> std::result::Result<Hash, SubmitError> {
-        self.submit_without_gossip(bytes)
+    /// Pools a batch of extrinsics gossiped by a peer (gossip relays it on by itself), their
+    /// signatures verified together first; the result of each, in order.
+    pub fn submit_batch_from_peer(&self, batch: &[Vec<u8>]) -> Vec<std::result::Result<Hash, SubmitError>> {
+        let mut reader = SnapshotReader(self.best_snapshot());
+        let decoded: Vec<_> = batch.iter().map(|bytes| Self::decode_bounded(&mut reader, bytes)).collect();
+        self.runtime.verify_signatures(decoded.iter().filter_map(|xt| xt.as_ref().ok()));
+        decoded
+            .into_iter()
+            .zip(batch)
+            .map(|(xt, bytes)| self.pool_decoded(&mut reader, xt?, bytes.len()))
+            .collect()
     }
 
     fn submit_without_gossip(&self, bytes: &[u8]) -> std::result::Result<Hash, SubmitError> {
         let mut reader = SnapshotReader(self.best_snapshot());
-        let limits = hyperion_runtime::system::BLOCK_LIMITS.get(&mut reader).expect("set at genesis");
+        let xt = Self::decode_bounded(&mut reader, bytes)?;
+        self.pool_decoded(&mut reader, xt, bytes.len())
+    }
+
+    /// Decodes an extrinsic from outside, refusing it unread if it is over the size limit.
+    fn decode_bounded(
+        reader: &mut SnapshotReader,
+        bytes: &[u8],
+    ) -> std::result::Result<Extrinsic, SubmitError> {
+        let limits = hyperion_runtime::system::BLOCK_LIMITS.get(reader).expect("set at genesis");
         if bytes.len() > limits.max_extrinsic_bytes as usize {
             return Err(InvalidTransaction::TooLarge {
                 size: bytes.len(),
@@ -324,10 +341,18 @@ impl Node {
             }
             .into());
         }
-        let xt = decode_extrinsic(bytes)?;
-        let valid = self.runtime.validate(&mut reader, &xt, bytes.len())?;
+        Ok(decode_extrinsic(bytes)?)
+    }
+
+    fn pool_decoded(
+        &self,
+        reader: &mut SnapshotReader,
+        xt: Extrinsic,
+        len: usize,
+    ) -> std::result::Result<Hash, SubmitError> {
+        let valid = self.runtime.validate(reader, &xt, len)?;
         let mut pool = self.pool.lock();
-        let hash = pool.submit(Arc::new(xt), bytes.len(), valid)?;
+        let hash = pool.submit(Arc::new(xt), len, valid)?;
         self.metrics.mempool_size.set(pool.len() as i64);
         self.metrics.mempool_bytes.set(pool.bytes() as i64);
         Ok(hash)

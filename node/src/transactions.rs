@@ -54,8 +54,8 @@ impl TransactionFeeder {
 pub fn batch_verdict(node: &Node, data: &[u8]) -> Verdict {
     let Some(batch) = crate::network::decode_transaction_batch(data) else { return Verdict::Reject };
     let mut result = Verdict::Ignore;
-    for extrinsic in batch {
-        match verdict(node.submit_from_peer(&extrinsic)) {
+    for submitted in node.submit_batch_from_peer(&batch) {
+        match verdict(submitted) {
             Verdict::Reject => return Verdict::Reject,
             Verdict::Accept => result = Verdict::Accept,
             Verdict::Ignore => {}

@@ -435,6 +435,7 @@ impl Runtime {
         let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);
         let xts: Vec<(&Extrinsic, usize)> =
             block.extrinsics.iter().map(|xt| (xt, xt.encoded_size())).collect();
+        self.verify_signatures(&block.extrinsics);
         let (outputs, stats) = self.run_round(&mut overlay, info, &xts);
         let mut used = Usage { weight: hook_weight, ..Usage::default() };
         let mut receipts = Vec::with_capacity(xts.len());
