@@ -56,6 +56,31 @@ impl Public {
     }
 }
 
+impl std::str::FromStr for Public {
+    type Err = String;
+
+    /// Parses hex of exactly 32 bytes, with or without `0x`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bytes = hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| format!("{s:?}: {e}"))?;
+        let key: [u8; 32] =
+            bytes.try_into().map_err(|b: Vec<u8>| format!("{s:?}: expected 32 bytes, got {}", b.len()))?;
+        Ok(Public(key))
+    }
+}
+
+impl serde::Serialize for Public {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Public {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for Public {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
