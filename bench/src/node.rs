@@ -181,7 +181,12 @@ fn write_spec(
     if kept.len() != validators.len() {
         return Err(Error::Check(format!("the local spec lacks some of {validators:?}")));
     }
+    // Staking's genesis sequencers are the validators kept.
+    let keys: Vec<Value> = kept.iter().map(|v| v["publicKey"].clone()).collect();
     spec["genesis"]["validators"] = json!(kept);
+    if let Some(sequencers) = spec["genesis"]["runtime"]["staking"]["sequencers"].as_array_mut() {
+        sequencers.retain(|s| keys.contains(&s["consensusKey"]));
+    }
     let balances = spec["genesis"]["runtime"]["balances"]["balances"]
         .as_array_mut()
         .ok_or_else(|| Error::Check("the local spec has no balances".into()))?;

@@ -241,8 +241,18 @@ impl ChainSpec {
                 })
                 .collect();
         }
-        let sections = self.genesis.runtime.as_ref().expect("checked: runtime or raw");
-        runtime.genesis_changes(sections).map_err(|e| match e {
+        let mut sections = self.genesis.runtime.clone().expect("checked: runtime or raw");
+        // Staking's epochs are consensus's: its epoch length defaults to the spec's.
+        if runtime.metadata().pallet("staking").is_some() {
+            let staking = sections.entry("staking").or_insert_with(|| Value::Object(Map::new()));
+            if let Some(staking) = staking.as_object_mut() {
+                let config = staking.entry("config").or_insert_with(|| Value::Object(Map::new()));
+                if let Some(config) = config.as_object_mut() {
+                    config.entry("epochLength").or_insert_with(|| Value::from(self.genesis.epoch_length));
+                }
+            }
+        }
+        runtime.genesis_changes(&sections).map_err(|e| match e {
             hyperion_runtime::Error::Genesis(g) => invalid(format!("genesis.runtime.{}", g.field), g.message),
             other => Error::Runtime(other),
         })
@@ -334,6 +344,27 @@ fn generated_spec(
     let mut sections = runtime.default_genesis();
     sections.insert("balances".into(), serde_json::json!({ "balances": endowed }));
     sections.insert("evm".into(), serde_json::json!({ "chainId": DEV_CHAIN_ID, "fork": "Prague" }));
+    // The validators are staking's genesis sequencers, each bonding the minimum self-bond
+    // (its voting power is its stake in whole tokens).
+    let staking_config =
+        pallet_staking::StakingConfig { epoch_length: DEFAULT_EPOCH_LENGTH, ..Default::default() };
+    let self_bond = staking_config.min_self_bond;
+    let weight = (self_bond / hyperion_primitives::UNIT) as u64;
+    let sequencers: Vec<Value> = validators
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "operator": dev(n).public().address(),
+                "consensusKey": dev(n).public(),
+                "selfBond": self_bond.to_string(),
+                "commission": 50_000_000,
+            })
+        })
+        .collect();
+    sections.insert(
+        "staking".into(),
+        serde_json::json!({ "config": staking_config, "sequencers": sequencers, "delegations": [] }),
+    );
     ChainSpec {
         name: name.into(),
         id: id.into(),
@@ -347,11 +378,7 @@ fn generated_spec(
             epoch_length: DEFAULT_EPOCH_LENGTH,
             validators: validators
                 .iter()
-                .map(|n| ValidatorSpec {
-                    name: n.to_string(),
-                    public_key: dev(n).public().to_hex(),
-                    weight: 1,
-                })
+                .map(|n| ValidatorSpec { name: n.to_string(), public_key: dev(n).public().to_hex(), weight })
                 .collect(),
             runtime: Some(sections),
             raw: None,

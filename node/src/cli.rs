@@ -105,6 +105,10 @@ pub struct RunArgs {
     /// Use `//Ferdie` as validator key (implies `--validator`).
     #[arg(long)]
     pub ferdie: bool,
+    /// Test networks only: sign a conflicting prevote alongside each prevote for a block, so
+    /// that the network's punishment of double signing can be seen. Refused on live chains.
+    #[arg(long, hide = true)]
+    pub unsafe_double_sign: bool,
     /// Milliseconds between blocks (default: the chain spec's `genesis.blockTimeMs`).
     #[arg(long, value_name = "MS")]
     pub block_time_ms: Option<u64>,

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use hyperion_consensus::{
     ChainId, CommitCertificate, Engine, Height, Input, Message, Output, SignRecord, SignatureCache,
-    ValidatorSet,
+    SignedVote, ValidatorSet, Vote, VoteKind,
 };
 use hyperion_primitives::{Block, Hash, Pair};
 use parity_scale_codec::Encode;
@@ -188,14 +188,17 @@ pub fn note_height(node: &Node, height: Height) {
     node.metrics.sync_target.set(node.sync.target.load(std::sync::atomic::Ordering::Relaxed) as i64);
 }
 
-/// The validator set of `height`: the chain spec's set rotated one step per height. (Staking
-/// will hand over new sets at epoch boundaries.)
+/// The validator set of `height` (see [`crate::validators`]).
 pub fn validator_set_at(node: &Node, height: Height) -> Result<ValidatorSet> {
-    let mut set = node.spec.validator_set()?;
-    for _ in 1..height {
-        set.advance();
-    }
-    Ok(set)
+    node.validators.set_at(height)
+}
+
+/// Faults a validator can be told to commit, to test how the network punishes them. Never for
+/// a real chain.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    /// Sign a conflicting nil prevote alongside each of its own prevotes for a block.
+    pub double_sign: bool,
 }
 
 /// Runs consensus as validator `key` until the task is dropped; blocks are built no sooner
@@ -207,6 +210,7 @@ pub async fn run(
     consensus_dir: PathBuf,
     block_time_ms: u64,
     network: Option<(NetworkHandle, mpsc::Receiver<NetworkEvent>)>,
+    faults: Faults,
 ) -> Result<()> {
     let (record_file, record) = SignRecordFile::open(&consensus_dir)?;
     let height = node.best_header().number + 1;
@@ -214,7 +218,7 @@ pub async fn run(
     let config = node.spec.consensus_config(node.genesis_hash, block_time_ms);
     let proposer = key.public().address();
     let cache = Arc::new(SignatureCache::default());
-    let mut engine = Engine::new(config.clone(), Some(key), set, height, record, cache.clone());
+    let mut engine = Engine::new(config.clone(), Some(key.clone()), set, height, record, cache.clone());
     let (sender, mut events) = mpsc::channel::<Event>(INPUT_CHANNEL);
     let network = network.map(|(handle, mut network_events)| {
         let forward = sender.clone();
@@ -258,7 +262,12 @@ pub async fn run(
         progress: SyncProgress::default(),
         proposal_at: None,
         timeouts: config.timeouts,
+        key,
+        faults,
+        handed: None,
+        epoch_length: config.epoch_length,
     };
+    driver.hand_over(&mut engine)?;
     let outputs = engine.start();
     driver.carry_out(outputs).await?;
     while let Some(event) = events.recv().await {
@@ -296,8 +305,10 @@ pub async fn run(
                 // the block nor an earlier verdict stands in the way.
                 if let Some(certificate) = certified {
                     driver.progress.imported(&driver.node, 1);
+                    driver.hand_over(&mut engine)?;
                     let outputs = engine.handle(Input::Certificate(certificate));
                     driver.carry_out(outputs).await?;
+                    driver.check_set(&engine)?;
                 }
                 Input::Validated { height, value, valid }
             }
@@ -315,8 +326,10 @@ pub async fn run(
             },
         };
         let (height, round) = (engine.height(), engine.round());
+        driver.hand_over(&mut engine)?;
         let outputs = engine.handle(input);
         driver.carry_out(outputs).await?;
+        driver.check_set(&engine)?;
         driver.feed_synced(&engine);
         if engine.height() == height && engine.round() > round {
             // A round failed: say what it saw (operators' first question when blocks stall).
@@ -359,6 +372,12 @@ struct Driver {
     proposal_at: Option<(Height, Instant)>,
     /// The engine's round timeouts.
     timeouts: hyperion_consensus::Timeouts,
+    /// The validator key (also signs this node's reports of misbehaviour).
+    key: Pair,
+    faults: Faults,
+    /// The epoch whose validators were handed to the engine last.
+    handed: Option<u64>,
+    epoch_length: u64,
 }
 
 /// Logs sync progress (height, target, blocks per second) at most once per second.
@@ -390,6 +409,61 @@ impl SyncProgress {
 }
 
 impl Driver {
+    /// Hands the engine the validators of the epoch after its own once this node has imported
+    /// the block that elects them (the first of the engine's epoch), before the engine
+    /// decides the epoch's last height.
+    fn hand_over(&mut self, engine: &mut Engine) -> Result<()> {
+        let epoch = crate::validators::epoch_of(engine.height(), self.epoch_length);
+        if self.handed == Some(epoch + 1) || self.node.best_header().number < epoch * self.epoch_length + 1 {
+            return Ok(());
+        }
+        let next = self.node.validators.list(epoch + 1);
+        engine
+            .set_next_validators(next)
+            .map_err(|e| Error::Io(format!("epoch {}'s validators: {e}", epoch + 1)))?;
+        self.handed = Some(epoch + 1);
+        Ok(())
+    }
+
+    /// After the engine entered a new epoch: its set must be the one the chain elected
+    /// (it is, unless the engine crossed the boundary before this node imported the electing
+    /// block). A validator never signs with the wrong set: the node stops instead, and starts
+    /// again with the right one.
+    fn check_set(&self, engine: &Engine) -> Result<()> {
+        let height = engine.height();
+        if height <= 1 || !(height - 1).is_multiple_of(self.epoch_length) {
+            return Ok(());
+        }
+        let expected = validator_set_at(&self.node, height)?;
+        if *engine.validators() != expected {
+            return Err(Error::Io(format!(
+                "consensus entered height {height} with a validator set other than the one the chain elected"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reports a validator's double signing to the staking pallet, in an extrinsic signed
+    /// with this validator's key (its account pays the fee).
+    fn report(&self, evidence: &hyperion_consensus::Evidence) {
+        let call = pallet_staking::Call::ReportEquivocation { evidence: evidence.encode() }.encode();
+        let call = hyperion_primitives::Call {
+            pallet: crate::STAKING_INDEX,
+            call: call[0],
+            args: call[1..].to_vec(),
+        };
+        let reporter = self.key.public().address();
+        let nonce = self.node.next_nonce(&reporter);
+        let xt =
+            hyperion_primitives::SignedExtrinsic::sign(&self.key, self.node.genesis_hash, nonce, 0, call);
+        match self.node.submit(&hyperion_primitives::Extrinsic::Native(xt).encode()) {
+            Ok(hash) => tracing::info!(target: "hyperion::consensus", %hash, "reported the double signing"),
+            Err(error) => {
+                tracing::warn!(target: "hyperion::consensus", %error, "could not report the double signing")
+            }
+        }
+    }
+
     /// Notes the first proposal of `height` (for the proposal-to-decision metric).
     fn saw_proposal(&mut self, height: Height) {
         if self.proposal_at.is_none_or(|(seen, _)| seen < height) {
@@ -415,6 +489,14 @@ impl Driver {
                 Output::Broadcast(message) => {
                     if let Some(network) = &self.network {
                         network.publish(Topic::Consensus, message.encode());
+                        if let (true, Message::Vote(own)) = (self.faults.double_sign, &message) {
+                            if own.vote.kind == VoteKind::Prevote && own.vote.value.is_some() {
+                                let conflicting = Vote { value: None, ..own.vote };
+                                let signed = SignedVote::sign(self.chain, conflicting, &self.key);
+                                tracing::warn!(target: "hyperion::consensus", height = own.vote.height, "fault switch: signing a conflicting prevote");
+                                network.publish(Topic::Consensus, Message::Vote(signed).encode());
+                            }
+                        }
                     }
                 }
                 Output::Schedule { timeout, after_ms } => {
@@ -456,6 +538,7 @@ impl Driver {
                 }
                 Output::Evidence(evidence) => {
                     tracing::warn!(target: "hyperion::consensus", offender = ?evidence.offender(), height = evidence.height(), "a validator signed two conflicting messages");
+                    self.report(&evidence);
                 }
             }
         }

@@ -28,6 +28,7 @@ pub mod network;
 pub mod rpc;
 pub mod service;
 pub mod transactions;
+pub mod validators;
 
 use std::sync::Arc;
 
@@ -70,14 +71,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub const BALANCES_INDEX: u8 = 1;
 /// Index of the EVM pallet in the default runtime.
 pub const EVM_INDEX: u8 = 2;
+/// Index of the staking pallet in the default runtime.
+pub const STAKING_INDEX: u8 = 3;
 
 /// The default chain's EVM pallet (over the default runtime's balances).
 pub fn default_evm() -> Arc<Evm> {
     Arc::new(Evm::new(EVM_INDEX, Arc::new(Balances::new(BALANCES_INDEX))))
 }
 
-/// The default chain's runtime: `system` (0), `balances` (1) and `evm` (2), which handles
-/// Ethereum transactions. It executes blocks serially.
+/// The default chain's runtime: `system` (0), `balances` (1), `evm` (2), which handles
+/// Ethereum transactions, and `staking` (3). It executes blocks serially.
 pub fn default_runtime() -> Arc<Runtime> {
     Arc::new(runtime_parts())
 }
@@ -99,9 +102,17 @@ pub fn default_execution_threads() -> usize {
 fn runtime_parts() -> Runtime {
     let balances = Arc::new(Balances::new(BALANCES_INDEX));
     let evm = default_evm();
-    Runtime::new(balances.clone(), vec![(BALANCES_INDEX, balances), (EVM_INDEX, evm.clone())])
-        .and_then(|runtime| runtime.with_ethereum(EVM_INDEX, evm))
-        .expect("the default runtime is well formed")
+    let staking = Arc::new(pallet_staking::Staking::new(
+        STAKING_INDEX,
+        balances.clone(),
+        Arc::new(validators::ConsensusEvidence),
+    ));
+    Runtime::new(
+        balances.clone(),
+        vec![(BALANCES_INDEX, balances), (EVM_INDEX, evm.clone()), (STAKING_INDEX, staking)],
+    )
+    .and_then(|runtime| runtime.with_ethereum(EVM_INDEX, evm))
+    .expect("the default runtime is well formed")
 }
 
 #[cfg(test)]

@@ -96,6 +96,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(target: "hyperion", chain = %spec.name, id = %spec.id, path = %dir.display(), "chain {} ({})", spec.name, spec.id);
 
     let proposer = validator_key(&args, &spec, &dir)?;
+    if args.unsafe_double_sign && spec.chain_type == hyperion_node::chain_spec::ChainType::Live {
+        anyhow::bail!("--unsafe-double-sign is for test networks, not the live chain {:?}", spec.id);
+    }
     let block_time_ms = args.block_time_ms.unwrap_or(spec.genesis.block_time_ms).max(1);
     let options = NodeOptions {
         pool: PoolConfig::default(),
@@ -136,8 +139,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             let address = pair.public().address();
             tracing::info!(target: "hyperion", %address, block_time_ms, "validating as {address}, a block at most every {block_time_ms} ms");
             let (node, consensus_dir) = (node.clone(), dir.join("consensus"));
+            let faults = hyperion_node::consensus::Faults { double_sign: args.unsafe_double_sign };
             tokio::spawn(async move {
-                if let Err(error) = hyperion_node::consensus::run(node, pair, consensus_dir, block_time_ms, network).await {
+                if let Err(error) = hyperion_node::consensus::run(node, pair, consensus_dir, block_time_ms, network, faults).await {
                     tracing::error!(target: "hyperion", %error, "consensus stopped; stopping the node");
                     std::process::exit(1);
                 }
@@ -231,7 +235,8 @@ fn validator_key(args: &RunArgs, spec: &ChainSpec, dir: &std::path::Path) -> any
     };
     let pair = Pair::from_string(&format!("//{key:?}"))?;
     if !spec.validator_keys().contains(&pair.public()) {
-        anyhow::bail!("//{key:?} ({}) is not a validator of chain {:?}", pair.public().to_hex(), spec.id);
+        // A sequencer registered later signs once staking elects it.
+        tracing::warn!(target: "hyperion", "//{key:?} ({}) is not a genesis validator of chain {:?}: it signs only once staking elects it", pair.public().to_hex(), spec.id);
     }
     Ok(Some(pair))
 }

@@ -23,6 +23,7 @@ use crate::block_store::{BlockStore, StoredBlock};
 use crate::chain_spec::ChainSpec;
 use crate::mempool::{Mempool, PoolConfig, PoolError};
 use crate::metrics::Metrics;
+use crate::validators::ValidatorSchedule;
 use crate::{Error, Result};
 
 /// How many recent states stay readable by default (`--state-pruning`).
@@ -114,6 +115,8 @@ pub struct Node {
     network: std::sync::OnceLock<crate::network::NetworkHandle>,
     /// Peers and sync progress, for `system_health` and the logs.
     pub sync: SyncStatus,
+    /// The validator set of every height.
+    pub validators: ValidatorSchedule,
 }
 
 /// What the node knows of its peers and of how far behind it is.
@@ -232,6 +235,13 @@ impl Node {
             state.commit(0, &genesis_changes, Some(genesis_root))?;
         }
         let best = catch_up(&runtime, state.as_ref(), &store)?;
+        let validators = ValidatorSchedule::open(
+            &chain_dir.join("consensus"),
+            &spec,
+            &genesis_changes,
+            state.snapshot(best.number)?,
+            best.number,
+        )?;
         let metrics = Arc::new(Metrics::new());
         metrics.best_height.set(best.number as i64);
         metrics.finalized_height.set(best.number as i64);
@@ -249,6 +259,7 @@ impl Node {
             sync: SyncStatus::default(),
             metrics,
             name,
+            validators,
             chain: RwLock::new(Chain { store, best }),
         }))
     }
@@ -489,6 +500,7 @@ impl Node {
         }
         let elapsed = started.elapsed();
         let snapshot = self.best_snapshot();
+        self.validators.imported(header.number, snapshot.clone())?;
         {
             let mut pool = self.pool.lock();
             let mut reader = SnapshotReader(snapshot);

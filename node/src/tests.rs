@@ -326,9 +326,9 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
 fn the_local_spec_gives_the_consensus_set_and_config() {
     let spec = ChainSpec::from_json(LOCAL_SPEC).unwrap();
     let set = spec.validator_set().unwrap();
-    assert_eq!((set.len(), set.total_power()), (4, 4));
+    assert_eq!((set.len(), set.total_power()), (4, 4 * 20_000));
     let alice = hyperion_primitives::Pair::from_string("//Alice").unwrap().public();
-    assert_eq!(set.power_of(&alice), 1);
+    assert_eq!(set.power_of(&alice), 20_000, "its self-bond in whole tokens");
     let config = spec.consensus_config(hyperion_primitives::Hash([9; 32]), spec.genesis.block_time_ms);
     assert_eq!(config.epoch_length, crate::chain_spec::DEFAULT_EPOCH_LENGTH);
     assert_eq!(

@@ -294,6 +294,7 @@ impl Runtime {
             timestamp_ms: timestamp_ms.max(parent.timestamp_ms),
             proposer,
             parent_hash: parent.hash(),
+            genesis_hash: self.genesis_hash(),
         };
         let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
         let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);
@@ -430,6 +431,7 @@ impl Runtime {
             timestamp_ms: header.timestamp_ms,
             proposer: header.proposer,
             parent_hash: header.parent_hash,
+            genesis_hash: self.genesis_hash(),
         };
         let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
         let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);

@@ -90,6 +90,9 @@ pub struct BlockInfo {
     pub proposer: Address,
     /// The parent block's hash.
     pub parent_hash: Hash,
+    /// The chain's genesis hash (zero while genesis itself is built): what signatures of this
+    /// chain commit to.
+    pub genesis_hash: Hash,
 }
 
 /// The dispatch context of a call or hook.
@@ -224,7 +227,13 @@ mod tests {
     use hyperion_state::{MemoryStateDb, StateDb};
 
     fn info() -> BlockInfo {
-        BlockInfo { number: 1, timestamp_ms: 0, proposer: Address::ZERO, parent_hash: Hash::ZERO }
+        BlockInfo {
+            number: 1,
+            timestamp_ms: 0,
+            proposer: Address::ZERO,
+            parent_hash: Hash::ZERO,
+            genesis_hash: Hash::ZERO,
+        }
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl Runtime {
         assert_eq!(stored, hash, "the genesis hash is set once");
     }
 
-    fn genesis_hash(&self) -> Hash {
+    pub(crate) fn genesis_hash(&self) -> Hash {
         *self.genesis_hash.get().expect("genesis hash set before any extrinsic is checked")
     }
 
@@ -159,7 +159,13 @@ impl Runtime {
         let empty = hyperion_state::MemoryStateDb::new(1);
         empty.commit(0, &ChangeSet::new(), None)?;
         let mut overlay = BlockOverlay::new(empty.snapshot(0)?);
-        let info = BlockInfo { number: 0, timestamp_ms: 0, proposer: Address::ZERO, parent_hash: Hash::ZERO };
+        let info = BlockInfo {
+            number: 0,
+            timestamp_ms: 0,
+            proposer: Address::ZERO,
+            parent_hash: Hash::ZERO,
+            genesis_hash: Hash::ZERO,
+        };
         let mut ctx = Context::new(&mut overlay, info);
         for entry in &self.entries {
             let name = entry.pallet.name();

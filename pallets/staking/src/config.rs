@@ -22,9 +22,10 @@ pub enum SlashDestination {
     Burn,
 }
 
-/// The chain's staking parameters. Fractions are parts per billion (`50000000` is 5%).
+/// The chain's staking parameters. Fractions are parts per billion (`50000000` is 5%). A
+/// field left out takes its default.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct StakingConfig {
     /// Blocks per epoch; must equal the chain spec's `genesis.epochLength`.
     pub epoch_length: u64,

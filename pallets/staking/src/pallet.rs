@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hyperion_primitives::{Address, Balance, DispatchError, Public, Weight};
+use hyperion_primitives::{Address, Balance, DispatchError, Hash, Public, Weight};
 use hyperion_runtime::{
     decode_call, holders_pool_account, Blake2_128Concat, CallResult, Context, Currency, GenesisError,
     Identity, Origin, Pallet, PalletMetadata, QueryContext, QueryError, StorageDoubleMap, StorageMap,
@@ -83,15 +83,16 @@ pub fn epoch_of(number: u64, epoch_length: u64) -> u64 {
 /// crate; the pallet then checks that the offender was a validator at that height, that the
 /// evidence is recent and that it was not punished already.
 pub trait EvidenceVerifier: Send + Sync {
-    /// The offence the evidence proves, or why it proves nothing.
-    fn verify(&self, evidence: &[u8]) -> Result<Offence, String>;
+    /// The offence the evidence proves on the chain with `genesis_hash` (which its
+    /// signatures commit to), or why it proves nothing.
+    fn verify(&self, evidence: &[u8], genesis_hash: Hash) -> Result<Offence, String>;
 }
 
 /// A verifier that accepts nothing (a runtime without consensus).
 pub struct NoEvidence;
 
 impl EvidenceVerifier for NoEvidence {
-    fn verify(&self, _evidence: &[u8]) -> Result<Offence, String> {
+    fn verify(&self, _evidence: &[u8], _genesis_hash: Hash) -> Result<Offence, String> {
         Err("this runtime accepts no evidence".into())
     }
 }
@@ -726,7 +727,10 @@ impl Staking {
     fn report_equivocation(&self, ctx: &mut Context<'_>, evidence: &[u8]) -> CallResult {
         let config = Self::config(ctx);
         let now = ctx.block().number;
-        let offence = self.evidence.verify(evidence).map_err(|_| self.error(Error::InvalidEvidence))?;
+        let offence = self
+            .evidence
+            .verify(evidence, ctx.block().genesis_hash)
+            .map_err(|_| self.error(Error::InvalidEvidence))?;
         if offence.height == 0 || offence.height >= now {
             return Err(self.error(Error::InvalidEvidence).into());
         }

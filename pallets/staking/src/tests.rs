@@ -28,7 +28,7 @@ const EVIDENCE_MAX_AGE: u64 = 30;
 struct TestEvidence;
 
 impl EvidenceVerifier for TestEvidence {
-    fn verify(&self, evidence: &[u8]) -> Result<Offence, String> {
+    fn verify(&self, evidence: &[u8], _genesis_hash: Hash) -> Result<Offence, String> {
         let (offender, height) = <(Public, u64)>::decode(&mut &evidence[..]).map_err(|e| e.to_string())?;
         Ok(Offence { offender, height })
     }
