@@ -36,6 +36,7 @@ pub mod mpef;
 pub mod node;
 mod report;
 pub mod runtime;
+pub mod staking;
 pub mod state;
 pub mod vm;
 

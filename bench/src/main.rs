@@ -6,11 +6,12 @@
 //! hyperion-bench --quick state            # 1M keys (full: 10M; --smoke: 20k)
 //! hyperion-bench vm                       # Ethereum transfers and ERC20 calls per second
 //! hyperion-bench node                     # a 4-validator network against one validator
+//! hyperion-bench staking                  # an epoch transition, 10,000 delegators against 100
 //! ```
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hyperion_bench::{mpef, node, runtime, state, table, vm, Row};
+use hyperion_bench::{mpef, node, runtime, staking, state, table, vm, Row};
 
 /// Comparative benchmarks: each case is measured against a baseline in the same run.
 #[derive(Parser, Debug)]
@@ -65,6 +66,13 @@ enum Suite {
         /// `--execution-threads` of every node (default: the node's, one per core).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         execution_threads: Option<u16>,
+    },
+    /// The epoch transition of the staking pallet (downtime, Holders Mining distribution,
+    /// election) with 10,000 delegators (1,000 with `--quick`) against the same with 100.
+    Staking {
+        /// Delegators, overriding the mode's.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
+        delegators: Option<u32>,
     },
     /// State reads (latest and 64 blocks old, p50/p99) and durable commits with the state root
     /// (updates/s) of MetisDB, against sp-trie over memory with a warm SharedTrieCache and
@@ -141,6 +149,11 @@ fn main() -> anyhow::Result<()> {
             size.execution_threads = execution_threads;
             let node_rows = node::run(&node_bin, &size).context("node suite")?;
             emit(&node_rows, cli.json, &mut rows);
+        }
+        Suite::Staking { delegators } => {
+            let delegators = delegators.unwrap_or(if cli.quick { 1_000 } else { 10_000 });
+            let staking_rows = staking::run(delegators, cli.repetitions.max(5)).context("staking suite")?;
+            emit(&staking_rows, cli.json, &mut rows);
         }
         Suite::State { smoke, keys } => {
             let mut size = match (smoke, cli.quick) {

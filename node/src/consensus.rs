@@ -444,8 +444,13 @@ impl Driver {
     }
 
     /// Reports a validator's double signing to the staking pallet, in an extrinsic signed
-    /// with this validator's key (its account pays the fee).
+    /// with this validator's key (its account pays the fee). Only members of the offence's
+    /// set report (each of them sees it; more reports would only be refused as duplicates).
     fn report(&self, evidence: &hyperion_consensus::Evidence) {
+        let epoch = crate::validators::epoch_of(evidence.height(), self.epoch_length);
+        if !self.node.validators.list(epoch).iter().any(|v| v.public == self.key.public()) {
+            return;
+        }
         let call = pallet_staking::Call::ReportEquivocation { evidence: evidence.encode() }.encode();
         let call = hyperion_primitives::Call {
             pallet: crate::STAKING_INDEX,

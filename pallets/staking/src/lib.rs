@@ -16,7 +16,8 @@
 //!   [`EvidenceVerifier`] the node provides) slashes a fraction of the offender's bonded and
 //!   unbonding stake, and so of every backer's, and jails it; a validator that missed too many
 //!   of its proposals in an epoch is slashed less and jailed. Slashed stake goes to the pool or
-//!   is burned. Evidence counts once, within its window.
+//!   is burned. Double signing is punished once per offender and epoch, and only while its
+//!   evidence is recent.
 //!
 //! Funds: bonded stake is in the [`bonded_pot`] account, unbonding stake in the
 //! [`unbonding_pot`], shared-out rewards in the [`reward_pot`] until claimed; the pallet moves
@@ -37,7 +38,7 @@
 //! Staking.Epoch:            u64
 //! Staking.Validators:       Identity(epoch) -> Vec<Elected>
 //! Staking.Proposed:         Vec<u32>
-//! Staking.Reported:         Blake2_128Concat(operator) ++ Identity(height) -> ()
+//! Staking.Reported:         Blake2_128Concat(operator) ++ Identity(epoch) -> ()
 //! Staking.TotalBonded, Staking.TotalUnbonding: u128
 //! ```
 

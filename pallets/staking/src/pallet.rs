@@ -45,7 +45,8 @@ pub const EPOCH: StorageValue<u64> = StorageValue::new(PREFIX, "Epoch");
 pub const VALIDATORS: StorageMap<u64, Vec<Elected>, Identity> = StorageMap::new(PREFIX, "Validators");
 /// Blocks proposed in the current epoch by each member of its set, in the set's order.
 pub const PROPOSED: StorageValue<Vec<u32>> = StorageValue::new(PREFIX, "Proposed");
-/// Offences already punished, by (operator, height).
+/// Double signing already punished, by (operator, epoch of the offence): once per epoch, as a
+/// faulty node signs twice at many heights before it leaves the set.
 pub const REPORTED: StorageDoubleMap<Address, u64, (), Blake2_128Concat, Identity> =
     StorageDoubleMap::new(PREFIX, "Reported");
 /// Sum of all sequencers' bonded tokens.
@@ -334,7 +335,7 @@ pub enum Error {
     AmountTooSmall = 16,
     /// The evidence proves nothing.
     InvalidEvidence = 17,
-    /// The offence was punished already.
+    /// The offender was punished already for double signing in that epoch.
     DuplicateEvidence = 18,
     /// The offence is older than the evidence window.
     ExpiredEvidence = 19,
@@ -743,10 +744,10 @@ impl Staking {
         if !set.iter().any(|v| v.operator == operator && v.key == offence.offender) {
             return Err(self.error(Error::NotAValidator).into());
         }
-        if REPORTED.get(ctx, &operator, &offence.height).is_some() {
+        if REPORTED.get(ctx, &operator, &epoch).is_some() {
             return Err(self.error(Error::DuplicateEvidence).into());
         }
-        REPORTED.insert(ctx, &operator, &offence.height, &());
+        REPORTED.insert(ctx, &operator, &epoch, &());
         self.slash(ctx, &operator, config.double_sign_slash, Reason::DoubleSign)?;
         self.jail(ctx, &operator)?;
         Ok(())
