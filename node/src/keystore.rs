@@ -75,7 +75,7 @@ impl Keystore {
         match (keys.next(), keys.next()) {
             (Some(pair), None) => Ok(pair),
             (None, _) => Err(Error::Io(format!(
-                "no key in the keystore {} is a validator of this chain; add one with \
+                "no key in the keystore {} is a validator or a registered sequencer of this chain; add one with \
                  `hyperion key insert --suri <secret> --chain <chain> --base-path <path>`",
                 self.dir.display()
             ))),

@@ -95,7 +95,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(target: "hyperion", "Hyperion node {}", env!("CARGO_PKG_VERSION"));
     tracing::info!(target: "hyperion", chain = %spec.name, id = %spec.id, path = %dir.display(), "chain {} ({})", spec.name, spec.id);
 
-    let proposer = validator_key(&args, &spec, &dir)?;
     if args.unsafe_double_sign && spec.chain_type == hyperion_node::chain_spec::ChainType::Live {
         anyhow::bail!("--unsafe-double-sign is for test networks, not the live chain {:?}", spec.id);
     }
@@ -111,6 +110,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let chain_runtime = hyperion_node::default_runtime_with_threads(threads)?;
     tracing::info!(target: "hyperion", threads, "executing blocks on {threads} thread(s)");
     let node = Node::open(spec, chain_runtime, &dir, options)?;
+    let proposer = validator_key(&args, &node, &dir)?;
     let best = node.best_header();
     tracing::info!(target: "hyperion", genesis = %node.genesis_hash, best = best.number, "best block #{} ({})", best.number, best.hash());
 
@@ -224,14 +224,23 @@ fn interface(external: bool) -> Ipv4Addr {
     }
 }
 
-/// The validator key, when this node produces blocks.
-fn validator_key(args: &RunArgs, spec: &ChainSpec, dir: &std::path::Path) -> anyhow::Result<Option<Pair>> {
+/// The validator key, when this node produces blocks: a key of a genesis validator or of a
+/// sequencer registered with staking (which signs once it is elected).
+fn validator_key(args: &RunArgs, node: &Node, dir: &std::path::Path) -> anyhow::Result<Option<Pair>> {
+    let spec = &node.spec;
     let Some(key) = args.dev_key() else {
         if !args.validator {
             return Ok(None);
         }
         let keystore = hyperion_node::keystore::Keystore::open(dir);
-        return Ok(Some(keystore.validator_key(&spec.validator_keys()).context("--validator")?));
+        let mut candidates = spec.validator_keys();
+        let mut state = hyperion_node::service::SnapshotReader(node.best_snapshot());
+        for pair in keystore.keys().context("--validator")? {
+            if pallet_staking::KEY_OWNERS.get(&mut state, &pair.public()).is_some() {
+                candidates.push(pair.public());
+            }
+        }
+        return Ok(Some(keystore.validator_key(&candidates).context("--validator")?));
     };
     let pair = Pair::from_string(&format!("//{key:?}"))?;
     if !spec.validator_keys().contains(&pair.public()) {

@@ -1,7 +1,8 @@
 //! Staking on a live local network of validator processes, with epochs of a few blocks:
-//! - a new sequencer (`//Eve`, whose node runs from the start without being a validator)
-//!   registers, is elected at the next boundary, enters the set the epoch after, and then
-//!   proposes blocks and signs certificates;
+//! - a new sequencer (`//Eve`, whose node follows the chain from the start) registers, puts
+//!   its key in its node's keystore (`key insert`) and restarts it with `--validator` (a key
+//!   of a registered sequencer is accepted), is elected at the next boundary, enters the set
+//!   the epoch after, and then proposes blocks and signs certificates;
 //! - a validator made to double-sign (`--unsafe-double-sign` on `//Dave`'s node) is reported
 //!   by the others, slashed and jailed, and leaves the set;
 //! - a holder who delegated to `//Alice` sees the fees paid by transactions as claimable
@@ -72,12 +73,12 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
     let spec = write_spec(base.path());
     let mut listen: Vec<String> = Vec::new();
     let mut nodes = Vec::new();
+    let mut all_args = Vec::new();
     for name in NODES {
         let address = format!("/ip4/127.0.0.1/tcp/{}", free_port());
         let mut args: Vec<String> = vec![
             "--chain".into(),
             spec.clone(),
-            format!("--{name}"),
             "--base-path".into(),
             base.path().join(name).display().to_string(),
             "--listen-addr".into(),
@@ -85,6 +86,9 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
             "--block-time-ms".into(),
             BLOCK_TIME_MS.to_string(),
         ];
+        if name != "eve" {
+            args.push(format!("--{name}"));
+        }
         if name == "dave" {
             args.push("--unsafe-double-sign".into());
         }
@@ -94,8 +98,9 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
         }
         listen.push(address);
         nodes.push(Node::start(&args));
+        all_args.push(args);
     }
-    // Eve's node runs from the start; it signs nothing until staking elects her.
+    // Eve's node follows the chain from the start.
     let mut eve_node = nodes.pop().expect("five nodes");
     let alice = &nodes[0];
     let dave_address = address_of("//Dave").to_hex();
@@ -117,6 +122,24 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
     );
     // Ferdie backs Alice.
     tx(alice, "//Ferdie", "delegate", &["--sequencer", &address_of("//Alice").to_hex(), "--amount", "1e22"]);
+
+    // Eve's node restarts as a validator with her key in its keystore: a registered
+    // sequencer's key is accepted; it signs once staking elects her.
+    eve_node.wait_for("Eve's registration on her node", |rpc| {
+        let seq = rpc
+            .call("state_call", json!(["staking_sequencer", { "operator": address_of("//Eve").to_hex() }]))?;
+        Ok((!seq.is_null()).then_some(()))
+    });
+    eve_node.kill();
+    let eve_args = &all_args[4];
+    let out = run_cli(
+        &["key", "insert", "--suri", "//Eve", "--chain", &spec, "--base-path", &eve_args[3]],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "key insert failed\n{out}");
+    let mut args = eve_args.clone();
+    args.push("--validator".into());
+    let mut eve_node = Node::start(&args);
 
     // Eve is elected at the next boundary and serves from the epoch after; Dave, jailed,
     // is no longer elected.
@@ -143,7 +166,27 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
         number += 1;
     }
 
-    // Fees paid in the epochs since Ferdie delegated are his rewards once shared out.
+    // Fees paid now that Ferdie's stake earns (the transfer's fee feeds the Holders Mining
+    // pool) are his rewards once the next boundary shares them out.
+    let url = eve_node.rpc_url();
+    let dest = address_of("//Charlie").to_hex();
+    let out = run_cli(
+        &[
+            "tx",
+            "balances",
+            "transfer",
+            "--dest",
+            &dest,
+            "--value",
+            "1",
+            "--signer",
+            "//Bob",
+            "--rpc-url",
+            &url,
+        ],
+        Duration::from_secs(150),
+    );
+    assert!(out.status.success(), "the transfer failed\n{out}\n{}", eve_node.log_tail());
     let ferdie = address_of("//Ferdie").to_hex();
     let holder = eve_node.wait_for("Ferdie's rewards", |rpc| {
         let holder = rpc.call("state_call", json!(["staking_holder", { "who": ferdie }]))?;

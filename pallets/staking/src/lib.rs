@@ -57,7 +57,7 @@ pub use config::{GenesisDelegation, GenesisSequencer, SlashDestination, StakingC
 pub use epoch::{MAX_POWER, MIN_EXPECTED_PROPOSALS};
 pub use pallet::{
     bonded_pot, epoch_of, reward_pot, unbonding_pot, Call, Error, Event, EvidenceVerifier, NoEvidence,
-    Reason, Staking, CONFIG, DELEGATIONS, EPOCH, HOLDER_SEQUENCERS, MAX_DELEGATIONS_PER_HOLDER,
+    Reason, Staking, CONFIG, DELEGATIONS, EPOCH, HOLDER_SEQUENCERS, KEY_OWNERS, MAX_DELEGATIONS_PER_HOLDER,
     MAX_UNBONDING_ENTRIES, SEQUENCERS, SEQUENCER_LIST, TOTAL_BONDED, TOTAL_UNBONDING, UNBONDING, VALIDATORS,
 };
 pub use types::{mul_div, Delegation, Elected, Offence, Perbill, Sequencer, Status, Unbonding};

@@ -75,6 +75,8 @@ struct Env {
     nonces: HashMap<u8, u64>,
     /// Validators (by account) that do not propose: their turns go to the next one.
     offline: Vec<Address>,
+    /// Proposer priorities of the rotation.
+    priorities: HashMap<Address, i128>,
 }
 
 fn config() -> StakingConfig {
@@ -127,7 +129,15 @@ impl Env {
         let root = state.commit(0, &changes, None).unwrap();
         let head = Runtime::genesis_header(root, 0);
         runtime.set_genesis_hash(head.hash());
-        Self { runtime, state, genesis_hash: head.hash(), head, nonces: HashMap::new(), offline: Vec::new() }
+        Self {
+            runtime,
+            state,
+            genesis_hash: head.hash(),
+            head,
+            nonces: HashMap::new(),
+            offline: Vec::new(),
+            priorities: HashMap::new(),
+        }
     }
 
     fn xt(&mut self, signer: u8, call: Call) -> Extrinsic {
@@ -152,14 +162,26 @@ impl Env {
         Reader(self.state.snapshot(self.head.number).unwrap())
     }
 
-    /// The proposer of the next block: the validators of its epoch take turns (offline ones
-    /// are skipped, as consensus moves to the next round).
-    fn next_proposer(&self) -> Address {
+    /// The proposer of the next block: the online validators of its epoch take turns in
+    /// proportion to their power (smooth weighted round robin, as consensus rotates; offline
+    /// ones are skipped, as consensus moves to the next round).
+    fn next_proposer(&mut self) -> Address {
         let number = self.head.number + 1;
         let epoch = epoch_of(number, EPOCH_LENGTH);
         let set = VALIDATORS.get(&mut self.reader(), &epoch).unwrap_or_default();
         let online: Vec<_> = set.iter().filter(|v| !self.offline.contains(&v.operator)).collect();
-        online.get(number as usize % online.len().max(1)).map_or(addr(0), |v| v.key.address())
+        let total: i128 = online.iter().map(|v| i128::from(v.power)).sum();
+        let mut best: Option<(i128, Address)> = None;
+        for v in &online {
+            let priority = self.priorities.entry(v.operator).or_default();
+            *priority += i128::from(v.power);
+            if best.is_none_or(|(p, _)| *priority > p) {
+                best = Some((*priority, v.operator));
+            }
+        }
+        let Some((_, chosen)) = best else { return addr(0) };
+        *self.priorities.get_mut(&chosen).expect("just set") -= total;
+        set.iter().find(|v| v.operator == chosen).map_or(addr(0), |v| v.key.address())
     }
 
     /// Builds, checks by re-execution and commits a block.
@@ -696,4 +718,46 @@ fn metadata_encodes_calls_as_the_pallet_decodes_them() {
     }
     let errors: Vec<u8> = metadata.errors.iter().map(|e| e.index).collect();
     assert_eq!(errors, (0..=Error::SameSequencer as u8).collect::<Vec<_>>());
+}
+
+/// Two holders back one sequencer with random stakes from the same epoch: their rewards are in
+/// the ratio of their stakes, within a few units of rounding; a third, bonding `late` epochs
+/// later with the first one's stake, earns less, and what all earned fits in the reward pot.
+fn rewards_are_proportional_to_stake(a: u16, b: u16, late: u8) -> TestResult {
+    let (a, b) = (u128::from(a % 2000) + 1, u128::from(b % 2000) + 1);
+    let late = u64::from(late % 3) + 1;
+    let mut env = Env::new();
+    for (holder, amount) in [(4, a), (5, b)] {
+        if env.call(holder, Call::Delegate { sequencer: addr(2), amount: amount * UNIT }).is_some() {
+            return TestResult::error("delegation refused");
+        }
+    }
+    env.until_epoch(late);
+    if env.call(6, Call::Delegate { sequencer: addr(2), amount: a * UNIT }).is_some() {
+        return TestResult::error("delegation refused");
+    }
+    env.until_epoch(late + 3);
+    let (pa, pb, pc) = (env.pending(4, 2), env.pending(5, 2), env.pending(6, 2));
+    if pa == 0 || pb == 0 || pc == 0 {
+        return TestResult::error(format!("no rewards: {pa} {pb} {pc}"));
+    }
+    // pa / a == pb / b, up to one unit of rounding per distribution and holder.
+    let skew = (pa * b).abs_diff(pb * a);
+    if skew > 8 * (a + b) {
+        return TestResult::error(format!("{pa} for {a} against {pb} for {b}"));
+    }
+    if pc >= pa {
+        return TestResult::error(format!("bonded later with the same stake, yet {pc} >= {pa}"));
+    }
+    match env.invariants() {
+        Ok(()) => TestResult::passed(),
+        Err(e) => TestResult::error(e),
+    }
+}
+
+#[test]
+fn rewards_are_proportional_to_stake_and_time() {
+    QuickCheck::new()
+        .tests(12)
+        .quickcheck(rewards_are_proportional_to_stake as fn(u16, u16, u8) -> TestResult);
 }
