@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use hyperion_consensus::{ChainId, Evidence, Height, Validator, ValidatorSet};
 use hyperion_primitives::{Hash, Public};
 use hyperion_state::{ChangeSet, Snapshot};
-use parity_scale_codec::Decode;
+use parity_scale_codec::DecodeAll;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ impl pallet_staking::EvidenceVerifier for ConsensusEvidence {
         genesis_hash: Hash,
     ) -> std::result::Result<pallet_staking::Offence, String> {
         let evidence =
-            Evidence::decode(&mut &evidence[..]).map_err(|e| format!("undecodable evidence: {e}"))?;
+            Evidence::decode_all(&mut &evidence[..]).map_err(|e| format!("undecodable evidence: {e}"))?;
         evidence.verify_signed(ChainId(genesis_hash)).map_err(|e| e.to_string())?;
         Ok(pallet_staking::Offence { offender: evidence.offender(), height: evidence.height() })
     }

@@ -42,13 +42,14 @@ fn query(node: &Node, method: &str, args: Value) -> Value {
     node.expect(node.rpc.call("state_call", json!([method, args])), method)
 }
 
-fn tx(node: &Node, signer: &str, call: &str, args: &[&str]) -> String {
+/// `hyperion tx <pallet> <call> <args> --signer <signer>` against `node`; its output.
+fn tx(node: &Node, signer: &str, pallet: &str, call: &str, args: &[&str]) -> String {
     let url = node.rpc_url();
-    let mut argv = vec!["tx", "staking", call];
+    let mut argv = vec!["tx", pallet, call];
     argv.extend_from_slice(args);
     argv.extend_from_slice(&["--signer", signer, "--rpc-url", &url]);
     let out = run_cli(&argv, Duration::from_secs(150));
-    assert!(out.status.success(), "hyperion tx staking {call} failed\n{out}\n{}", node.log_tail());
+    assert!(out.status.success(), "hyperion tx {pallet} {call} failed\n{out}\n{}", node.log_tail());
     out.stdout
 }
 
@@ -117,11 +118,18 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
     tx(
         alice,
         "//Eve",
+        "staking",
         "register_sequencer",
         &["--key", &eve_key.to_hex(), "--commission", "50000000", "--self_bond", "2e22"],
     );
     // Ferdie backs Alice.
-    tx(alice, "//Ferdie", "delegate", &["--sequencer", &address_of("//Alice").to_hex(), "--amount", "1e22"]);
+    tx(
+        alice,
+        "//Ferdie",
+        "staking",
+        "delegate",
+        &["--sequencer", &address_of("//Alice").to_hex(), "--amount", "1e22"],
+    );
 
     // Eve's node restarts as a validator with her key in its keystore: a registered
     // sequencer's key is accepted; it signs once staking elects her.
@@ -168,25 +176,8 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
 
     // Fees paid now that Ferdie's stake earns (the transfer's fee feeds the Holders Mining
     // pool) are his rewards once the next boundary shares them out.
-    let url = eve_node.rpc_url();
     let dest = address_of("//Charlie").to_hex();
-    let out = run_cli(
-        &[
-            "tx",
-            "balances",
-            "transfer",
-            "--dest",
-            &dest,
-            "--value",
-            "1",
-            "--signer",
-            "//Bob",
-            "--rpc-url",
-            &url,
-        ],
-        Duration::from_secs(150),
-    );
-    assert!(out.status.success(), "the transfer failed\n{out}\n{}", eve_node.log_tail());
+    tx(&eve_node, "//Bob", "balances", "transfer", &["--dest", &dest, "--value", "1"]);
     let ferdie = address_of("//Ferdie").to_hex();
     let holder = eve_node.wait_for("Ferdie's rewards", |rpc| {
         let holder = rpc.call("state_call", json!(["staking_holder", { "who": ferdie }]))?;
@@ -197,7 +188,7 @@ fn sequencers_join_by_stake_double_signers_are_slashed_and_holders_earn_fees() {
         holder["delegations"][0]["sequencer"].as_str().map(str::to_lowercase),
         Some(address_of("//Alice").to_hex().to_lowercase())
     );
-    let out = tx(&eve_node, "//Ferdie", "claim_rewards", &[]);
+    let out = tx(&eve_node, "//Ferdie", "staking", "claim_rewards", &[]);
     assert!(out.contains("RewardsClaimed"), "{out}");
     // The pots hold what the ledger says.
     let totals = query(&eve_node, "staking_totals", json!({}));

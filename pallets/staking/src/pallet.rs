@@ -470,6 +470,22 @@ impl Staking {
         amount: Balance,
         at_genesis: bool,
     ) -> Result<(), DispatchError> {
+        self.currency.transfer(ctx, &holder, &bonded_pot(), amount)?;
+        self.add_stake(ctx, holder, operator, amount, at_genesis)?;
+        ctx.deposit_event(&Event::Bonded { holder, sequencer: operator, amount });
+        Ok(())
+    }
+
+    /// Adds `amount`, already in the bonded pot, to `holder`'s stake in `operator`'s
+    /// sequencer (see [`Self::delegate`]).
+    fn add_stake(
+        &self,
+        ctx: &mut Context<'_>,
+        holder: Address,
+        operator: Address,
+        amount: Balance,
+        at_genesis: bool,
+    ) -> Result<(), DispatchError> {
         if amount == 0 {
             return Err(self.error(Error::AmountTooSmall));
         }
@@ -481,7 +497,6 @@ impl Staking {
         if shares == 0 {
             return Err(self.error(Error::AmountTooSmall));
         }
-        self.currency.transfer(ctx, &holder, &bonded_pot(), amount)?;
         seq.tokens += amount;
         if at_genesis {
             seq.active_shares += shares;
@@ -495,7 +510,6 @@ impl Staking {
         change_total(ctx, &TOTAL_BONDED, amount, 0);
         SEQUENCERS.insert(ctx, &operator, &seq);
         DELEGATIONS.insert(ctx, &holder, &operator, &delegation);
-        ctx.deposit_event(&Event::Bonded { holder, sequencer: operator, amount });
         Ok(())
     }
 
@@ -649,10 +663,9 @@ impl Staking {
             return Err(self.error(Error::SameSequencer).into());
         }
         self.sequencer(ctx, &to)?;
+        // The funds stay in the bonded pot: they only change sequencer.
         self.take_stake(ctx, &holder, &from, amount)?;
-        // Back into the bonded pot, as new stake of `to`.
-        self.currency.transfer(ctx, &bonded_pot(), &holder, amount)?;
-        self.delegate(ctx, holder, to, amount, false)?;
+        self.add_stake(ctx, holder, to, amount, false)?;
         ctx.deposit_event(&Event::Redelegated { holder, from, to, amount });
         Ok(())
     }
