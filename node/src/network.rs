@@ -341,7 +341,12 @@ pub async fn start(
                 gossip_config,
             )?;
             gossipsub.with_peer_score(score_params, score_thresholds)?;
-            let identify = identify::Behaviour::new(identify::Config::new(protocol.clone(), key.public()));
+            // No cache of the addresses peers announce: the node dials its boot nodes only, at
+            // the addresses it was given (a cached address would let a request to a peer that
+            // just went away dial around the route the operator configured).
+            let identify = identify::Behaviour::new(
+                identify::Config::new(protocol.clone(), key.public()).with_cache_size(0),
+            );
             let ping = ping::Behaviour::new(ping::Config::new());
             let sync = request_response::json::Behaviour::with_codec(
                 request_response::json::codec::Codec::default()
@@ -519,8 +524,13 @@ impl Running {
                 }
             }
             Command::Penalize(peer, why) => self.penalize(peer, why),
-            Command::Request(peer, request) => {
+            // Only to a connected peer: a request to one that went away would dial it, and
+            // the asker tries another peer after its retry delay anyway.
+            Command::Request(peer, request) if self.swarm.is_connected(&peer) => {
                 self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            }
+            Command::Request(peer, _) => {
+                tracing::debug!(target: "hyperion::network", %peer, "sync request to a peer no longer connected dropped");
             }
             Command::Respond(channel, response) => {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);

@@ -77,6 +77,24 @@ impl Testnet {
         node.expect(node.rpc.best_header(), "best header").number
     }
 
+    fn peers(&self, i: usize) -> u64 {
+        let node = &self.nodes[i];
+        let health = node.expect(node.rpc.call("system_health", serde_json::json!([])), "system_health");
+        health["peers"].as_u64().expect("a peer count")
+    }
+
+    /// Every node is connected to no one across the split (no connection went around the
+    /// relays, say to an address a peer announced).
+    fn assert_split(&self, side: &[usize]) {
+        for i in 0..self.nodes.len() {
+            let same_side =
+                (0..self.nodes.len()).filter(|&j| j != i && side.contains(&j) == side.contains(&i));
+            let most = same_side.count() as u64;
+            let peers = self.peers(i);
+            assert!(peers <= most, "node {i} has {peers} peers across a split\n{}", self.nodes[i].log_tail());
+        }
+    }
+
     fn wait_all(&mut self, number: u64) {
         for node in self.nodes.iter_mut() {
             node.wait_for_best(number);
@@ -92,11 +110,13 @@ fn a_minority_decides_nothing_and_the_network_recovers_from_splits() {
     // 3 | 1: Dave alone.
     net.split(&[3]);
     std::thread::sleep(SETTLE);
+    net.assert_split(&[3]);
     let dave_at_split = net.best(3);
     let majority = net.best(0);
     for i in 0..3 {
         net.nodes[i].wait_for_best(majority + 5);
     }
+    net.assert_split(&[3]);
     assert_eq!(net.best(3), dave_at_split, "Dave decided a block alone\n{}", net.nodes[3].log_tail());
 
     net.heal();
@@ -110,6 +130,7 @@ fn a_minority_decides_nothing_and_the_network_recovers_from_splits() {
     let stalled: Vec<u64> = (0..4).map(|i| net.best(i)).collect();
     std::thread::sleep(Duration::from_millis(12 * BLOCK_TIME_MS));
     let later: Vec<u64> = (0..4).map(|i| net.best(i)).collect();
+    net.assert_split(&[0, 1]);
     assert_eq!(stalled, later, "a side without a quorum decided a block");
 
     net.heal();

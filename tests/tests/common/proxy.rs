@@ -40,6 +40,13 @@ impl Link {
                 };
                 let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
                 let mut streams = streams.lock().unwrap_or_else(|e| e.into_inner());
+                // Checked again under the lock: a cut that came while this connection was
+                // being made has already drained the open ones, so it would outlive the cut.
+                if is_cut.load(Ordering::SeqCst) {
+                    let _ = inbound.shutdown(Shutdown::Both);
+                    let _ = outbound.shutdown(Shutdown::Both);
+                    continue;
+                }
                 for stream in [&inbound, &outbound] {
                     if let Ok(clone) = stream.try_clone() {
                         streams.push(clone);
@@ -54,8 +61,9 @@ impl Link {
 
     /// Stops traffic: open connections are shut down, new ones refused.
     pub fn cut(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         self.cut.store(true, Ordering::SeqCst);
-        for stream in self.open.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for stream in open.drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
