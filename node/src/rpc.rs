@@ -13,6 +13,7 @@
 //! | `chain_getReceipt` | extrinsic hash | receipt with decoded events, or `null` |
 //! | `chain_subscribeNewHeads` / `chain_subscribeFinalizedHeads` | | headers (WebSocket) |
 //! | `state_getStorage` | key hex, hash? | value hex or `null` |
+//! | `state_queryStorageAt` | keys (hex, ≤ 1,024), hash? | `[{block, changes: [[key, value or null]]}]` |
 //! | `state_getReadProof` | keys (hex), hash? | `{at, proof: [hex trie nodes]}` |
 //! | `state_getMetadata` | | runtime metadata (JSON) |
 //! | `state_call` | method (`pallet_query`), params object, hash? | query result (JSON) |
@@ -36,6 +37,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::mempool::PoolError;
 use crate::service::{Node, SubmitError};
 
+/// Keys one `state_queryStorageAt` reads at most.
+const MAX_QUERY_KEYS: usize = 1024;
 /// Largest request body accepted (an extrinsic is far smaller).
 const MAX_REQUEST_BYTES: u32 = 4 << 20;
 /// Largest response (a big block).
@@ -229,16 +232,21 @@ fn register_state(m: &mut RpcModule<Arc<Node>>) {
         let snapshot = node.snapshot(number).map_err(|e| invalid_params(e.to_string()))?;
         Ok(snapshot.get(&key).map_or(Value::Null, |v| json!(format!("0x{}", hex::encode(v)))))
     });
+    reg(m, "state_queryStorageAt", |node, p| {
+        let keys = parse_keys(&p, MAX_QUERY_KEYS)?;
+        let Some(number) = block_at(node, &p, 1)? else { return Err(invalid_params("unknown block")) };
+        let snapshot = node.snapshot(number).map_err(|e| invalid_params(e.to_string()))?;
+        let mut changes = Vec::with_capacity(keys.len());
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        snapshot.read_many(&refs, &mut |i, value| {
+            let value = value.map(|v| format!("0x{}", hex::encode(v)));
+            changes.push(json!([format!("0x{}", hex::encode(refs[i])), value]));
+        });
+        let block = node.block(number).map_err(internal)?.map(|b| b.block.hash());
+        Ok(json!([{ "block": block, "changes": changes }]))
+    });
     reg(m, "state_getReadProof", |node, p| {
-        let keys =
-            p.first().and_then(Value::as_array).ok_or_else(|| invalid_params("expected an array of keys"))?;
-        if keys.len() > hyperion_state::MAX_PROOF_KEYS {
-            return Err(invalid_params(format!("at most {} keys", hyperion_state::MAX_PROOF_KEYS)));
-        }
-        let keys = keys
-            .iter()
-            .map(|k| parse_hex(k.as_str().ok_or_else(|| invalid_params("keys are hex strings"))?))
-            .collect::<RpcResult<Vec<_>>>()?;
+        let keys = parse_keys(&p, hyperion_state::MAX_PROOF_KEYS)?;
         let Some(number) = block_at(node, &p, 1)? else { return Err(invalid_params("unknown block")) };
         let proof = hyperion_state::StateDb::prove(node.state.as_ref(), number, &keys)
             .map_err(|e| invalid_params(e.to_string()))?;
@@ -254,6 +262,18 @@ fn register_state(m: &mut RpcModule<Arc<Node>>) {
         let snapshot = node.snapshot(number).map_err(|e| invalid_params(e.to_string()))?;
         node.runtime.query(snapshot, method, &args).map_err(|e| invalid_params(e.to_string()))
     });
+}
+
+/// The first parameter as an array of at most `max` hex keys.
+fn parse_keys(p: &[Value], max: usize) -> RpcResult<Vec<Vec<u8>>> {
+    let keys =
+        p.first().and_then(Value::as_array).ok_or_else(|| invalid_params("expected an array of keys"))?;
+    if keys.len() > max {
+        return Err(invalid_params(format!("at most {max} keys")));
+    }
+    keys.iter()
+        .map(|k| parse_hex(k.as_str().ok_or_else(|| invalid_params("keys are hex strings"))?))
+        .collect()
 }
 
 fn register_author(m: &mut RpcModule<Arc<Node>>) {

@@ -259,7 +259,7 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
     use jsonrpsee::http_client::HttpClientBuilder;
     use jsonrpsee::rpc_params;
     use jsonrpsee::ws_client::WsClientBuilder;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path());
@@ -319,6 +319,22 @@ async fn rpc_serves_http_batches_errors_and_websocket_heads() {
     let proven = hyperion_state::verify_proof(root, &proof, std::slice::from_ref(&key)).unwrap();
     assert_eq!(proven[0], node.best_snapshot().get(&key));
     assert!(proven[0].is_some());
+
+    // Several keys at once, an absent one among them; too many are refused.
+    let keys =
+        [key.clone(), b"no such key".to_vec(), pallet_balances::ACCOUNTS.key(&alice().public().address())];
+    let hex_keys: Vec<String> = keys.iter().map(|k| format!("0x{}", hex::encode(k))).collect();
+    let answer: Value = http.request("state_queryStorageAt", rpc_params![hex_keys.clone()]).await.unwrap();
+    assert_eq!(answer[0]["block"], json!(node.best_header().hash()));
+    let changes = answer[0]["changes"].as_array().unwrap();
+    for (change, key) in changes.iter().zip(&keys) {
+        let value = node.best_snapshot().get(key).map(|v| format!("0x{}", hex::encode(v)));
+        assert_eq!(change, &json!([format!("0x{}", hex::encode(key)), value]));
+    }
+    assert_eq!((changes.len(), &changes[1][1]), (3, &Value::Null));
+    let too_many = vec![hex_keys[0].clone(); 1025];
+    let refused = http.request::<Value, _>("state_queryStorageAt", rpc_params![too_many]).await.unwrap_err();
+    assert!(refused.to_string().contains("at most 1024 keys"), "{refused}");
     handle.stop().unwrap();
 }
 

@@ -99,6 +99,15 @@ pub trait StateRead: Send + Sync {
         f(self.get(key).as_deref())
     }
 
+    /// Calls `f(i, value)` for each `keys[i]`, in order, as [`read`](Self::read) would. A
+    /// backend may serve many keys under one lock, which lets the memory accesses of
+    /// independent reads overlap: batch the keys known together (a multi-key query).
+    fn read_many(&self, keys: &[&[u8]], f: &mut dyn FnMut(usize, Option<&[u8]>)) {
+        for (i, key) in keys.iter().enumerate() {
+            self.read(key, &mut |value| f(i, value));
+        }
+    }
+
     /// Up to `limit` pairs whose keys start with `prefix`, in key order, starting strictly after
     /// `start_after` when given.
     fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)>;

@@ -39,9 +39,23 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// How a sample's reads are made.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReadMode {
+    /// One `read` call per key.
+    Single,
+    /// The sample's keys in one `read_many` call.
+    Batched,
+}
+
 /// Reads `keys[i]` for each `i` of `order` (a multiple of [`READS_PER_SAMPLE`]) through
 /// `reader`; every key must exist.
-pub fn read_latency<R: Reader>(reader: &mut R, keys: &[[u8; 32]], order: &[u32]) -> Result<Latency> {
+pub fn read_latency<R: Reader>(
+    reader: &mut R,
+    keys: &[[u8; 32]],
+    order: &[u32],
+    mode: ReadMode,
+) -> Result<Latency> {
     assert!(
         !order.is_empty() && order.len().is_multiple_of(READS_PER_SAMPLE),
         "{} reads are not whole samples",
@@ -53,9 +67,17 @@ pub fn read_latency<R: Reader>(reader: &mut R, keys: &[[u8; 32]], order: &[u32])
     let ordered: Vec<[u8; 32]> = order.iter().map(|&index| keys[index as usize]).collect();
     for batch in ordered.chunks_exact(READS_PER_SAMPLE) {
         let start = Instant::now();
-        for key in batch {
-            if !reader.read(key, &mut |value| digest = digest_value(digest, value))? {
-                missing += 1;
+        match mode {
+            ReadMode::Single => {
+                for key in batch {
+                    if !reader.read(key, &mut |value| digest = digest_value(digest, value))? {
+                        missing += 1;
+                    }
+                }
+            }
+            ReadMode::Batched => {
+                let found = reader.read_many(batch, &mut |value| digest = digest_value(digest, value))?;
+                missing += batch.len() - found;
             }
         }
         samples.push(start.elapsed().as_nanos() as f64 / READS_PER_SAMPLE as f64);

@@ -19,6 +19,9 @@
 //!    `snapshot(latest).get`; sp-trie: a `TrieDB` read through the cache), each store warmed
 //!    by reading every key once; reads are timed [`READS_PER_SAMPLE`] at a time and each sample
 //!    is their mean, so p99 is over 16-read means and smooths single-read outliers;
+//!    then the same reads again with each sample's 16 keys in one request (MetisDB:
+//!    `read_many`, one lock for the batch, so the memory accesses of independent keys overlap;
+//!    sp-trie: one `TrieDB` for the batch), rows `read_latest_batch16_*`;
 //! 2. the same at the block [`HISTORY_BLOCKS`] older (the last load block);
 //! 3. updates/s for each of `update_block_sizes`: `update_blocks` blocks of that many overwrites
 //!    of random keys, each block committed with its state root and durably; then again with
@@ -46,7 +49,7 @@ pub mod workload;
 use sp_core::H256;
 
 use crate::{Error, Goal, Result, Row};
-pub use measure::{quantile, read_latency, time_commits, Latency, READS_PER_SAMPLE};
+pub use measure::{quantile, read_latency, time_commits, Latency, ReadMode, READS_PER_SAMPLE};
 pub use parity::{Mode, ParityNodes};
 pub use run::run;
 pub use store::{Metis, MetisReader, Reader, Store};
@@ -131,6 +134,8 @@ pub const SMOKE: Size = Size {
 pub struct ReadCase {
     /// `latest` or `old64`.
     pub version: &'static str,
+    /// One call per key, or the keys of a sample in one call.
+    pub mode: ReadMode,
     /// MetisDB.
     pub ours: Latency,
     /// Baseline (a).
@@ -203,7 +208,11 @@ impl Outcome {
                 ("p50", ours.p50_ns, memory.p50_ns, parity.p50_ns),
                 ("p99", ours.p99_ns, memory.p99_ns, parity.p99_ns),
             ] {
-                let case = |vs: &str| format!("read_{}_{percentile}/keys={keys}/{vs}", read.version);
+                let mode = match read.mode {
+                    ReadMode::Single => "",
+                    ReadMode::Batched => "_batch16",
+                };
+                let case = |vs: &str| format!("read_{}{mode}_{percentile}/keys={keys}/{vs}", read.version);
                 let mut vs_memory = Row::latency(SUITE, case("vs_memory_trie"), memory, ours, "ns");
                 let mut vs_parity = Row::latency(SUITE, case("vs_paritydb_trie"), parity, ours, "ns");
                 if read.version == "latest" && percentile == "p50" {

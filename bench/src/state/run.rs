@@ -7,7 +7,7 @@ use hyperion_state::ChangeSet;
 use sp_core::H256;
 use std::time::Instant;
 
-use super::measure::{self, read_latency, time_commits, Latency, READS_PER_SAMPLE};
+use super::measure::{self, read_latency, time_commits, Latency, ReadMode, READS_PER_SAMPLE};
 use super::parity::{Mode, ParityNodes};
 use super::store::{Metis, Reader, Store};
 use super::trie::{MemoryNodes, TrieStore};
@@ -65,11 +65,13 @@ pub fn run(size: &Size) -> Result<Outcome> {
     drop(dir);
 
     same_roots(0, &[ours.roots.clone(), memory.roots.clone(), parity.roots.clone()])?;
-    let reads = ["latest", "old64"]
-        .into_iter()
+    let cases = [("latest", ReadMode::Single), ("latest", ReadMode::Batched), ("old64", ReadMode::Single)];
+    let cases = cases.into_iter().chain([("old64", ReadMode::Batched)]);
+    let reads = cases
         .enumerate()
-        .map(|(i, version)| ReadCase {
+        .map(|(i, (version, mode))| ReadCase {
             version,
+            mode,
             ours: ours.reads[i],
             memory: memory.reads[i],
             parity: parity.reads[i],
@@ -109,8 +111,8 @@ pub fn run(size: &Size) -> Result<Outcome> {
 struct StoreRun {
     /// The root of every block, from block 0.
     roots: Vec<H256>,
-    /// Read latencies at the latest block, then at the old one.
-    reads: [Latency; 2],
+    /// Read latencies at the latest block (single reads, then batched), then at the old one.
+    reads: [Latency; 4],
     /// Updates/s of the first series of each update block size.
     durable: Vec<f64>,
     /// Updates/s of the second series (parity-db in its background mode).
@@ -221,7 +223,10 @@ fn drive<S: Subject>(name: &str, mut store: S, size: &Size, start: Instant) -> R
     for (version, number) in [("latest", latest), ("old64", old)] {
         progress(start, &format!("{name}: measuring {} reads at block {number} ({version})", size.reads));
         let order = data.read_order(size.reads);
-        reads.push(warm_and_read(&store, number, data.keys(), &order)?);
+        store.warm(number, data.keys())?;
+        for mode in [ReadMode::Single, ReadMode::Batched] {
+            reads.push(read_latency(&mut store.reader(number)?, data.keys(), &order, mode)?);
+        }
     }
     let mut durable = Vec::new();
     for per_block in size.update_block_sizes {
@@ -238,13 +243,21 @@ fn drive<S: Subject>(name: &str, mut store: S, size: &Size, start: Instant) -> R
     let last = roots.len() as u64 - 1;
     check_store(name, &store, last, data.generations(), size.checked_keys)?;
     let final_root = store.latest_root(last)?;
-    let reads = [reads[0], reads[1]];
+    let reads: [Latency; 4] = reads.try_into().expect("two versions, two modes");
     progress(
         start,
         &format!(
-            "{name}: reads p50/p99 latest {:.0}/{:.0} ns, old64 {:.0}/{:.0} ns; updates/s {durable:.0?}, \
-             second series {second:.0?}; reopened in {open_ms:.0?} ms",
-            reads[0].p50_ns, reads[0].p99_ns, reads[1].p50_ns, reads[1].p99_ns
+            "{name}: reads p50/p99 latest {:.0}/{:.0} ns ({:.0}/{:.0} batched), old64 {:.0}/{:.0} ns \
+             ({:.0}/{:.0} batched); updates/s {durable:.0?}, second series {second:.0?}; reopened in \
+             {open_ms:.0?} ms",
+            reads[0].p50_ns,
+            reads[0].p99_ns,
+            reads[1].p50_ns,
+            reads[1].p99_ns,
+            reads[2].p50_ns,
+            reads[2].p99_ns,
+            reads[3].p50_ns,
+            reads[3].p99_ns
         ),
     );
     Ok(StoreRun { roots, reads, durable, second, open_ms, final_root })
@@ -262,11 +275,6 @@ fn time_updates<S: Store>(
     let (seconds, new_roots) = time_commits(store, roots.len() as u64, &changes)?;
     roots.extend(new_roots);
     Ok((per_block * blocks) as f64 / seconds.max(f64::MIN_POSITIVE))
-}
-
-fn warm_and_read<S: Store>(store: &S, number: u64, keys: &[[u8; 32]], order: &[u32]) -> Result<Latency> {
-    store.warm(number, keys)?;
-    read_latency(&mut store.reader(number)?, keys, order)
 }
 
 /// Fails unless the three lists of roots from block `first` on are equal.
@@ -358,8 +366,11 @@ mod tests {
         let (ours, memory) = (ours.unwrap(), memory.unwrap());
         assert_eq!(ours.roots, memory.roots);
         assert_eq!(ours.roots.len() as u64, 3 + HISTORY_BLOCKS + 2 * 2 * size.update_blocks);
-        assert_eq!(ours.reads[0].digest, memory.reads[0].digest);
-        assert_ne!(ours.reads[0].digest, ours.reads[1].digest, "the digest sees the values");
+        for i in 0..4 {
+            assert_eq!(ours.reads[i].digest, memory.reads[i].digest, "read case {i}");
+        }
+        assert_eq!(ours.reads[0].digest, ours.reads[1].digest, "batched reads read the same");
+        assert_ne!(ours.reads[0].digest, ours.reads[2].digest, "the digest sees the values");
         assert_eq!(ours.final_root, *memory.roots.last().unwrap());
         assert!(ours.open_ms.is_some() && memory.open_ms.is_none());
     }

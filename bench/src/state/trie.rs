@@ -149,6 +149,18 @@ impl Reader for TrieReader<'_> {
         let found = trie.get_with(key, |value: &[u8]| f(value));
         Ok(found.map_err(|e| Error::Check(format!("sp-trie read: {e:?}")))?.is_some())
     }
+
+    /// One `TrieDB` for all the keys.
+    fn read_many(&mut self, keys: &[[u8; 32]], f: &mut dyn FnMut(&[u8])) -> Result<usize> {
+        let mut cache = self.local.as_trie_db_cache(self.root);
+        let trie = TrieDBBuilder::<Layout>::new(self.nodes, &self.root).with_cache(&mut cache).build();
+        let mut found = 0;
+        for key in keys {
+            let value = trie.get_with(key, |value: &[u8]| f(value));
+            found += usize::from(value.map_err(|e| Error::Check(format!("sp-trie read: {e:?}")))?.is_some());
+        }
+        Ok(found)
+    }
 }
 
 /// Baseline (a)'s node store: all nodes in memory (`MemoryDB`); a write is not durable.

@@ -13,6 +13,9 @@ use super::table::{KeyTable, Keys, Loc};
 /// collide): several times faster than SipHash on 32..64-byte storage keys.
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
+/// Keys whose lookups [`Index::get_many`] overlaps.
+const GROUP: usize = 16;
+
 /// What block `version` changed.
 struct Layer {
     version: u64,
@@ -146,6 +149,37 @@ impl Index {
             }
         }
         self.latest.get(key, keys)
+    }
+
+    /// [`get`](Self::get) of each of `keys` at `version`, in order, as `f(i, location)`. At the
+    /// latest version the lookups go [`GROUP`] at a time, in steps (hash and ask for every home
+    /// slot, then ask for every likely record, then compare keys), so that the cache misses of
+    /// independent keys overlap instead of following one another.
+    pub fn get_many(
+        &self,
+        keys: &[&[u8]],
+        version: u64,
+        records: &impl Keys,
+        mut f: impl FnMut(usize, Option<Loc>),
+    ) {
+        if self.head.map(|(latest, _)| latest) != Some(version) {
+            for (i, key) in keys.iter().enumerate() {
+                f(i, self.get(key, version, records));
+            }
+            return;
+        }
+        for (group, keys) in keys.chunks(GROUP).enumerate() {
+            let mut tags = [0u64; GROUP];
+            for (tag, key) in tags.iter_mut().zip(keys) {
+                *tag = self.latest.start_lookup(key);
+            }
+            for &tag in &tags[..keys.len()] {
+                self.latest.prefetch_record(tag, records);
+            }
+            for (i, (key, &tag)) in keys.iter().zip(&tags).enumerate() {
+                f(group * GROUP + i, self.latest.get_tagged(key, tag, records));
+            }
+        }
     }
 
     /// Every key with `prefix` that any readable version may have (superset, unsorted).

@@ -262,6 +262,9 @@ impl Inner {
     }
 }
 
+/// Keys [`StateRead::read_many`] serves under one hold of the store's lock.
+const READS_PER_LOCK: usize = 256;
+
 /// Reads of one version under a held lock.
 struct Snap<'a> {
     inner: &'a Inner,
@@ -322,6 +325,19 @@ impl StateRead for MetisSnapshot {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let inner = self.shared.inner.read();
         f(Snap { inner: &inner, version: self.version }.value(key))
+    }
+
+    /// One lock per [`READS_PER_LOCK`] keys: a waiting commit is held up by at most that
+    /// many reads.
+    fn read_many(&self, keys: &[&[u8]], f: &mut dyn FnMut(usize, Option<&[u8]>)) {
+        self.reads.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        for (chunk, keys) in keys.chunks(READS_PER_LOCK).enumerate() {
+            let inner = self.shared.inner.read();
+            let segments = &inner.segments;
+            inner.index.get_many(keys, self.version, segments, |i, loc| {
+                f(chunk * READS_PER_LOCK + i, loc.map(|loc| segments.key_value(loc).1));
+            });
+        }
     }
 
     fn pairs(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -29,6 +29,23 @@ pub(crate) struct Loc {
 pub(crate) trait Keys {
     /// The key of the record at `loc`, which must be a put record.
     fn key(&self, loc: Loc) -> &[u8];
+
+    /// Asks the memory for the start of the record at `loc` ahead of a read (a hint).
+    fn prefetch(&self, _loc: Loc) {}
+}
+
+/// Asks the memory for the cache line holding `ptr` ahead of a read. Only a hint: it changes
+/// no result, and no address makes it fault.
+#[inline(always)]
+pub(crate) fn prefetch(ptr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and cannot fault, whatever the address.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
 }
 
 #[derive(Clone, Copy, Default)]
@@ -86,10 +103,16 @@ impl KeyTable {
     /// The slot holding `key`, if any.
     #[inline]
     fn find(&self, key: &[u8], keys: &impl Keys) -> Option<usize> {
+        self.find_tagged(key, self.tag(key), keys)
+    }
+
+    /// [`find`](Self::find) with the key's tag already computed.
+    #[inline]
+    fn find_tagged(&self, key: &[u8], tag: u64, keys: &impl Keys) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
-        let (tag, mask) = (self.tag(key), self.mask());
+        let mask = self.mask();
         let mut at = tag as usize & mask;
         loop {
             let slot = self.slots[at];
@@ -107,6 +130,44 @@ impl KeyTable {
     #[inline]
     pub fn get(&self, key: &[u8], keys: &impl Keys) -> Option<Loc> {
         self.find(key, keys).map(|at| self.slots[at].loc)
+    }
+
+    /// First step of a lookup whose memory accesses overlap with other lookups': the key's
+    /// tag, with the line of its home slot asked from memory.
+    #[inline]
+    pub fn start_lookup(&self, key: &[u8]) -> u64 {
+        let tag = self.tag(key);
+        if self.len != 0 {
+            prefetch(std::ptr::from_ref(&self.slots[tag as usize & self.mask()]).cast());
+        }
+        tag
+    }
+
+    /// Second step: asks for the record of the first slot with `tag` from its home (most
+    /// likely the key's), without reading the record.
+    #[inline]
+    pub fn prefetch_record(&self, tag: u64, keys: &impl Keys) {
+        if self.len == 0 {
+            return;
+        }
+        let mask = self.mask();
+        let mut at = tag as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot.tag == 0 {
+                return;
+            }
+            if slot.tag == tag {
+                return keys.prefetch(slot.loc);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Last step: [`get`](Self::get) with the tag of the first.
+    #[inline]
+    pub fn get_tagged(&self, key: &[u8], tag: u64, keys: &impl Keys) -> Option<Loc> {
+        self.find_tagged(key, tag, keys).map(|at| self.slots[at].loc)
     }
 
     /// Points `key` at `loc` (a record of that key); returns where it pointed before.
@@ -255,7 +316,11 @@ mod tests {
         model.iter().all(|(key, loc)| table.get(key, &records) == Some(*loc))
             && (0..=255u8).all(|k| {
                 let key = vec![k; 1 + k as usize % 40];
-                table.get(&key, &records) == model.get(&key).copied()
+                // The stepped lookup of `get_many` finds what `get` finds.
+                let tag = table.start_lookup(&key);
+                table.prefetch_record(tag, &records);
+                let found = table.get(&key, &records);
+                found == model.get(&key).copied() && table.get_tagged(&key, tag, &records) == found
             })
     }
 

@@ -47,7 +47,11 @@ fn apply(model: &mut Model, changes: &ChangeSet) {
 fn matches(db: &MetisDb, number: u64, model: &Model) -> bool {
     let Ok(snap) = db.snapshot(number) else { return false };
     let keys: Vec<Vec<u8>> = (0u8..40).map(|k| vec![k, 0x5a]).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let mut many = Vec::new();
+    snap.read_many(&refs, &mut |i, value| many.push((i, value.map(<[u8]>::to_vec))));
     keys.iter().all(|k| snap.get(k) == model.get(k).cloned())
+        && many.into_iter().eq(keys.iter().map(|k| model.get(k).cloned()).enumerate())
         && snap.pairs(&[], None, usize::MAX) == model.clone().into_iter().collect::<Vec<_>>()
         && db.root(number).ok() == Some(trie_root(model.iter()))
 }
@@ -632,4 +636,24 @@ fn commit_reuses_a_computed_root_only_for_the_same_changes() {
     drop(db);
     let db = MetisDb::open(dir.path(), SMALL).unwrap();
     assert_eq!(db.root(3).unwrap(), trie_root(model.iter()));
+}
+
+#[test]
+fn read_many_reads_each_key_in_order_across_lock_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = MetisDb::open(dir.path(), MetisConfig::default()).unwrap();
+    let key = |i: u32| i.to_be_bytes().to_vec();
+    db.commit(0, &(0..1000).map(|i| (key(i), Some(key(i * 3)))).collect(), None).unwrap();
+    db.commit(1, &(0..500).map(|i| (key(i), None)).collect(), None).unwrap();
+    let keys: Vec<Vec<u8>> = (0..1200).rev().map(key).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    for version in [0, 1] {
+        let snap = db.snapshot(version).unwrap();
+        let mut seen = Vec::new();
+        snap.read_many(&refs, &mut |i, value| seen.push((i, value.map(<[u8]>::to_vec))));
+        let expected: Vec<_> = keys.iter().map(|k| snap.get(k)).enumerate().collect();
+        assert_eq!(seen, expected, "version {version}");
+        assert_eq!(seen.iter().filter(|(_, v)| v.is_some()).count(), [1000, 500][version as usize]);
+    }
+    assert_eq!(db.stats().reads, 2 * 2 * 1200, "every key read counts once");
 }
