@@ -139,22 +139,28 @@ impl Index {
     /// Where `key`'s value is at `version` (which must be readable).
     #[inline]
     pub fn get(&self, key: &[u8], version: u64, keys: &impl Keys) -> Option<Loc> {
-        let latest = self.head.map(|(latest, _)| latest);
-        if latest != Some(version) {
-            if let Some(changes) = self.history.get(key) {
-                let next_change = changes.partition_point(|(changed_at, _)| *changed_at <= version);
-                if let Some((_, before)) = changes.get(next_change) {
-                    return *before;
-                }
-            }
+        match self.before_change(key, version) {
+            Some(before) => before,
+            None => self.latest.get(key, keys),
         }
-        self.latest.get(key, keys)
     }
 
-    /// [`get`](Self::get) of each of `keys` at `version`, in order, as `f(i, location)`. At the
-    /// latest version the lookups go [`GROUP`] at a time, in steps (hash and ask for every home
-    /// slot, then ask for every likely record, then compare keys), so that the cache misses of
-    /// independent keys overlap instead of following one another.
+    /// Where `key`'s value was at `version` if a later retained block changed it (`None`: the
+    /// latest location is the answer).
+    #[inline]
+    fn before_change(&self, key: &[u8], version: u64) -> Option<Option<Loc>> {
+        if self.head.map(|(latest, _)| latest) == Some(version) {
+            return None;
+        }
+        let changes = self.history.get(key)?;
+        let next_change = changes.partition_point(|(changed_at, _)| *changed_at <= version);
+        changes.get(next_change).map(|(_, before)| *before)
+    }
+
+    /// [`get`](Self::get) of each of `keys` at `version`, in order, as `f(i, location)`. The
+    /// lookups go [`GROUP`] at a time, in steps (the keys' histories, then a hash and a request
+    /// to memory for every home slot, then for every likely record, then the key comparisons),
+    /// so that the cache misses of independent keys overlap instead of following one another.
     pub fn get_many(
         &self,
         keys: &[&[u8]],
@@ -162,22 +168,38 @@ impl Index {
         records: &impl Keys,
         mut f: impl FnMut(usize, Option<Loc>),
     ) {
-        if self.head.map(|(latest, _)| latest) != Some(version) {
-            for (i, key) in keys.iter().enumerate() {
-                f(i, self.get(key, version, records));
-            }
-            return;
+        /// Where a key's lookup stands.
+        #[derive(Clone, Copy)]
+        enum Step {
+            /// Found in the key's history.
+            Known(Option<Loc>),
+            /// In the latest table, with this tag.
+            Latest(u64),
         }
         for (group, keys) in keys.chunks(GROUP).enumerate() {
-            let mut tags = [0u64; GROUP];
-            for (tag, key) in tags.iter_mut().zip(keys) {
-                *tag = self.latest.start_lookup(key);
+            let mut steps = [Step::Known(None); GROUP];
+            for (step, key) in steps.iter_mut().zip(keys) {
+                *step = match self.before_change(key, version) {
+                    Some(before) => {
+                        if let Some(loc) = before {
+                            records.prefetch(loc);
+                        }
+                        Step::Known(before)
+                    }
+                    None => Step::Latest(self.latest.start_lookup(key)),
+                };
             }
-            for &tag in &tags[..keys.len()] {
-                self.latest.prefetch_record(tag, records);
+            for step in &steps[..keys.len()] {
+                if let Step::Latest(tag) = *step {
+                    self.latest.prefetch_record(tag, records);
+                }
             }
-            for (i, (key, &tag)) in keys.iter().zip(&tags).enumerate() {
-                f(group * GROUP + i, self.latest.get_tagged(key, tag, records));
+            for (i, (key, step)) in keys.iter().zip(steps).enumerate() {
+                let loc = match step {
+                    Step::Known(before) => before,
+                    Step::Latest(tag) => self.latest.get_tagged(key, tag, records),
+                };
+                f(group * GROUP + i, loc);
             }
         }
     }
