@@ -136,16 +136,10 @@ enum Event {
     Network(NetworkEvent),
 }
 
-/// Keeps the peer count (for `system_health` and metrics) up to date.
+/// Copies the network's peer count (kept for `system_health`) into the metrics.
 pub fn note_peers(node: &Node, event: &NetworkEvent) {
-    use std::sync::atomic::Ordering;
-    let change = |peers: u64| match event {
-        NetworkEvent::Connected(_) => Some(peers.saturating_add(1)),
-        NetworkEvent::Disconnected(_) => Some(peers.saturating_sub(1)),
-        _ => None,
-    };
-    if let Ok(before) = node.sync.peers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, change) {
-        node.metrics.peers.set(change(before).unwrap_or(before) as i64);
+    if matches!(event, NetworkEvent::Connected(_) | NetworkEvent::Disconnected(_)) {
+        node.metrics.peers.set(node.sync.peers.load(std::sync::atomic::Ordering::Relaxed) as i64);
     }
 }
 

@@ -206,6 +206,7 @@ async fn start_network(
         bootnodes,
         protocol_id: format!("{}/{}", node.spec.protocol_id, &node.genesis_hash.to_hex()[2..10]),
         max_peers: args.max_peers,
+        peers: node.sync.peers.clone(),
     };
     let (handle, events, addresses) = network::start(config, key).await?;
     for address in &addresses {

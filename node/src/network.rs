@@ -12,6 +12,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -103,6 +105,9 @@ pub struct NetworkConfig {
     pub protocol_id: String,
     /// Most connected peers.
     pub max_peers: u32,
+    /// Where the network keeps the number of peers it announced as connected (the node's
+    /// `system_health`), current whether or not the node has read every event yet.
+    pub peers: Arc<AtomicU64>,
 }
 
 /// What the network tells the node.
@@ -389,6 +394,7 @@ pub async fn start(
         bootnodes: config.bootnodes,
         connected_addresses: HashMap::new(),
         announced: HashSet::new(),
+        peers: config.peers,
         batch: Vec::new(),
         batch_bytes: 0,
     };
@@ -447,6 +453,8 @@ struct Running {
     /// Peers the node was told of with [`NetworkEvent::Connected`] (not banned or over the
     /// limit), so that it hears of exactly these disconnecting.
     announced: HashSet<PeerId>,
+    /// `announced.len()`, shared with the node.
+    peers: Arc<AtomicU64>,
     /// Extrinsics waiting to be gossiped as one batch.
     batch: Vec<Vec<u8>>,
     batch_bytes: usize,
@@ -640,6 +648,7 @@ impl Running {
                     return;
                 }
                 if self.announced.insert(peer_id) {
+                    self.peers.store(self.announced.len() as u64, Ordering::Relaxed);
                     tracing::debug!(target: "hyperion::network", %peer_id, "peer connected");
                     let _ = self.events.try_send(NetworkEvent::Connected(peer_id));
                 }
@@ -649,6 +658,7 @@ impl Running {
                     self.connected_addresses.remove(endpoint.get_remote_address());
                 }
                 if num_established == 0 && self.announced.remove(&peer_id) {
+                    self.peers.store(self.announced.len() as u64, Ordering::Relaxed);
                     let _ = self.events.try_send(NetworkEvent::Disconnected(peer_id));
                 }
             }
@@ -728,6 +738,7 @@ mod tests {
             bootnodes,
             protocol_id: "hyp-test".into(),
             max_peers: 16,
+            peers: Arc::default(),
         }
     }
 

@@ -122,8 +122,8 @@ pub struct Node {
 /// What the node knows of its peers and of how far behind it is.
 #[derive(Default)]
 pub struct SyncStatus {
-    /// Connected peers.
-    pub peers: std::sync::atomic::AtomicU64,
+    /// Connected peers, kept by the network.
+    pub peers: Arc<std::sync::atomic::AtomicU64>,
     /// The highest height peers are known to be at (0 until one is heard).
     pub target: std::sync::atomic::AtomicU64,
     /// Whether a network was started.
