@@ -274,7 +274,7 @@ impl Executor {
                 max_aborts_per_100: self.config.max_aborts_per_100,
             }
         };
-        let run = Run::new(storage, txs, give_up);
+        let run = Run::new(storage, txs, give_up, self.config.threads);
         pool.scope(|scope| {
             for _ in 0..self.config.threads {
                 scope.spawn(|_| run.work());

@@ -2,209 +2,381 @@
 //! the delta it added), so that transaction `i` reads what the transactions before it left.
 //!
 //! ```text
-//! key (exact bytes) -> { base: the value before the block (read once, cached),
-//!                        versions: txn -> Write(incarnation, value) | Delta(incarnation, delta)
-//!                                        | Estimate (being re-executed: readers must wait) }
+//! key (exact bytes) -> entry { base: the value before the block (read once, kept),
+//!                              written: whether any transaction wrote it (read without a lock),
+//!                              versions: txn -> Write(value) | Delta(delta)
+//!                                             | Estimate (being re-executed: readers must wait) }
 //! ```
 //!
+//! Entries live for the whole block in an append-only arena and are named by their position
+//! ([`EntryId`]); nothing is ever removed from it, so a reference to an entry stays valid while
+//! other threads add more. A shared index, split in shards behind locks, finds a key's entry
+//! the first time; every worker then keeps its own index of the entries it met ([`Local`]).
+//! Reading a key that no transaction before wrote (configuration, contract code, most accounts)
+//! is then a look-up in the worker's own table and one load of `written`: it writes no shared
+//! memory, so two workers reading the same hot keys do not pass cache lines back and forth.
+//! A transaction's footprint names entries, not keys, so validation re-reads without hashing.
+//!
 //! Keys are the exact state keys, hashed with a random key per block's memory (aHash), so that
-//! no choice of keys can make two keys share an entry or pile up in one bucket. The map is split in
-//! shards, each behind its own lock; a shard's lock is never held while calling out of this
-//! module. Locks are taken in one order: a transaction's footprint, then a shard.
+//! no choice of keys can make two keys share an entry or pile up in one bucket. Locks are taken
+//! in one order: a transaction's footprint, then an index shard or an entry's versions; none is
+//! held while calling out of this module.
 
+use hashbrown::HashTable;
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::{Arc, OnceLock};
 
 use ahash::RandomState;
 
 use crate::delta::Delta;
-use crate::view::{Local, Writes};
+use crate::view::{Local as LocalWrite, Writes};
 use crate::{Storage, TxnIndex};
 
 /// A value as the memory holds it: shared, so that reads and validation do not copy.
 pub(crate) type Value = Option<Arc<[u8]>>;
 
+/// A key's entry: its position in the block's arena.
+pub(crate) type EntryId = u32;
+
 const SHARDS: usize = 64;
 
-type Shard = HashMap<Vec<u8>, Record, RandomState>;
+/// A hash table of entries: each slot holds the key's hash and its entry.
+type Index = HashTable<(u64, EntryId)>;
 
-enum Entry {
+/// A transaction's write of a key.
+enum Version {
     Write(Value),
-    Delta(Delta),
+    /// Being re-executed: readers must wait.
     Estimate,
 }
 
+/// Entries of one key, sorted by transaction: most keys have one, a few (the fee recipient's)
+/// one per transaction, added mostly at the end.
+struct Sorted<T>(Vec<(TxnIndex, T)>);
+
+impl<T> Default for Sorted<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> Sorted<T> {
+    fn insert(&mut self, txn: TxnIndex, item: T) {
+        match self.0.binary_search_by_key(&txn, |(t, _)| *t) {
+            Ok(i) => self.0[i].1 = item,
+            Err(i) => self.0.insert(i, (txn, item)),
+        }
+    }
+
+    fn remove(&mut self, txn: TxnIndex) {
+        if let Ok(i) = self.0.binary_search_by_key(&txn, |(t, _)| *t) {
+            self.0.remove(i);
+        }
+    }
+
+    /// The entries of the transactions before `txn`, the closest first.
+    fn before(&self, txn: TxnIndex) -> impl Iterator<Item = (TxnIndex, &T)> {
+        let end = self.0.partition_point(|(t, _)| *t < txn);
+        self.0[..end].iter().rev().map(|(t, v)| (*t, v))
+    }
+
+    /// The entries of the transactions after `floor` (all with `None`) and before `end`.
+    fn between(&self, floor: Option<TxnIndex>, end: TxnIndex) -> &[(TxnIndex, T)] {
+        let start = floor.map_or(0, |floor| self.0.partition_point(|(t, _)| *t <= floor));
+        let end = self.0.partition_point(|(t, _)| *t < end);
+        &self.0[start..end.max(start)]
+    }
+}
+
+/// One worker's deltas on a key, on a cache line of its own: the fee recipient gets a delta
+/// from every transaction, and a single list would move between the workers' caches at each.
+#[repr(align(64))]
 #[derive(Default)]
-struct Record {
+struct DeltaSlot(Mutex<Sorted<Delta>>);
+
+/// One key of the block. Aligned to a cache line so that entries that different workers write
+/// do not share one.
+#[repr(align(64))]
+struct Entry {
+    key: Box<[u8]>,
     /// The value before the block, once read.
-    base: Option<Value>,
-    versions: BTreeMap<TxnIndex, Entry>,
+    base: OnceLock<Value>,
+    /// Set when the first write or delta is added, and never cleared: while it is not set
+    /// every read resolves to the base without taking a lock. Set once, it does not move a
+    /// cache line between workers at every write.
+    written: AtomicBool,
+    /// Writes (and estimates of writes being redone).
+    versions: Mutex<Sorted<Version>>,
+    /// Deltas, one list per worker (created with the key's first delta).
+    deltas: OnceLock<Box<[DeltaSlot]>>,
+}
+
+impl Entry {
+    fn new(key: &[u8]) -> Self {
+        Self {
+            key: key.into(),
+            base: OnceLock::new(),
+            written: AtomicBool::new(false),
+            versions: Mutex::new(Sorted::default()),
+            deltas: OnceLock::new(),
+        }
+    }
+
+    fn base(&self, storage: &dyn Storage) -> &Value {
+        self.base.get_or_init(|| storage.get(&self.key).map(Arc::from))
+    }
+
+    fn mark_written(&self) {
+        if !self.written.load(Acquire) {
+            self.written.store(true, Release);
+        }
+    }
+
+    /// Changes the writes under their lock.
+    fn update(&self, change: impl FnOnce(&mut Sorted<Version>)) {
+        change(&mut self.versions.lock());
+        self.mark_written();
+    }
+
+    /// Changes worker `slot`'s deltas under their lock.
+    fn update_deltas(&self, workers: usize, slot: usize, change: impl FnOnce(&mut Sorted<Delta>)) {
+        let slots = self.deltas.get_or_init(|| (0..workers).map(|_| DeltaSlot::default()).collect());
+        change(&mut slots[slot].0.lock());
+        self.mark_written();
+    }
+
+    /// The closest write before `end`: `Err` with the writer when it is being redone, else the
+    /// writer and its value (`None`: no write before `end`).
+    fn write_before(&self, end: TxnIndex) -> Result<Option<(TxnIndex, Value)>, TxnIndex> {
+        match self.versions.lock().before(end).next() {
+            None => Ok(None),
+            Some((writer, Version::Estimate)) => Err(writer),
+            Some((writer, Version::Write(value))) => Ok(Some((writer, value.clone()))),
+        }
+    }
+
+    /// The deltas after `floor` and before `end`, the lowest transaction's first.
+    fn deltas_between(&self, floor: Option<TxnIndex>, end: TxnIndex) -> Vec<(TxnIndex, Delta)> {
+        let Some(slots) = self.deltas.get() else { return Vec::new() };
+        let mut deltas = Vec::new();
+        for slot in slots.iter() {
+            deltas.extend_from_slice(slot.0.lock().between(floor, end));
+        }
+        deltas.sort_unstable_by_key(|(txn, _)| *txn);
+        deltas
+    }
+
+    /// Whether a transaction before `end` wrote the key or added to it.
+    fn written_before(&self, end: TxnIndex) -> bool {
+        self.written.load(Acquire)
+            && (self.versions.lock().before(end).next().is_some()
+                || self
+                    .deltas
+                    .get()
+                    .is_some_and(|slots| slots.iter().any(|slot| slot.0.lock().before(end).next().is_some())))
+    }
 }
 
 /// A read's result.
 pub(crate) enum Read {
-    /// The value, resolved through the deltas below it.
+    /// No transaction before wrote the key: its value before the block.
+    Base,
+    /// The value the transactions before left, resolved through their deltas.
     Value(Value),
     /// Transaction `.0` is being re-executed and wrote the key before: wait for it.
     Blocked(TxnIndex),
 }
 
+/// What an execution read of a key, kept for validation.
+pub(crate) enum Seen {
+    /// The value before the block.
+    Base,
+    /// A value the transactions before left.
+    Value(Value),
+}
+
+/// How a transaction wrote a key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Written {
+    Write,
+    /// A delta, in this worker's list.
+    Delta(Delta, usize),
+}
+
 /// One transaction's last recorded reads and written keys.
 #[derive(Default)]
 struct Footprint {
-    reads: Vec<(Vec<u8>, Value)>,
+    reads: Vec<(EntryId, Seen)>,
     /// Prefixes listed with [`MvMemory::keys_before`], and what the listing gave.
     listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
-    /// The keys written, with the delta when the entry is one.
-    written: Vec<(Vec<u8>, Option<Delta>)>,
+    written: Vec<(EntryId, Written)>,
+}
+
+/// One worker's own index of the entries it met during the block (after the first touch of a
+/// key, the worker finds its entry without a shared lock), and its number among the workers.
+pub(crate) struct Local {
+    index: Index,
+    worker: usize,
 }
 
 pub(crate) struct MvMemory {
     hasher: RandomState,
-    shards: Box<[Mutex<Shard>]>,
+    entries: boxcar::Vec<Entry>,
+    shards: Box<[Mutex<Index>]>,
     footprints: Box<[Mutex<Footprint>]>,
-}
-
-/// Where the walk down a key's versions ended.
-enum Walk {
-    Blocked(TxnIndex),
-    /// A write, with the deltas above it (lowest first).
-    Found(Value, Vec<Delta>),
-    /// The bottom: the base value if cached, with the deltas above it.
-    Bottom(Option<Value>, Vec<Delta>),
+    workers: usize,
 }
 
 impl MvMemory {
-    pub(crate) fn new(txns: usize) -> Self {
+    /// The memory of a block of `txns` transactions, executed by `workers` workers.
+    pub(crate) fn new(txns: usize, workers: usize) -> Self {
         Self {
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect(),
+            entries: boxcar::Vec::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Index::new())).collect(),
             footprints: (0..txns).map(|_| Mutex::new(Footprint::default())).collect(),
+            workers: workers.max(1),
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
-        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    /// The own state of worker `worker` (numbered from 0, below the number of workers).
+    pub(crate) fn local(&self, worker: usize) -> Local {
+        assert!(worker < self.workers, "worker {worker} of {}", self.workers);
+        Local { index: Index::new(), worker }
     }
 
-    /// Walks down `record`'s versions below `txn` (under its shard's lock).
-    fn walk(record: Option<&Record>, txn: TxnIndex) -> Walk {
-        let Some(record) = record else { return Walk::Bottom(None, Vec::new()) };
-        let mut deltas = Vec::new();
-        for (&writer, entry) in record.versions.range(..txn).rev() {
-            match entry {
-                Entry::Estimate => return Walk::Blocked(writer),
-                Entry::Write(value) => {
-                    deltas.reverse();
-                    return Walk::Found(value.clone(), deltas);
-                }
-                Entry::Delta(delta) => deltas.push(*delta),
+    fn entry(&self, id: EntryId) -> &Entry {
+        &self.entries[id as usize]
+    }
+
+    /// The entry of `key`, created if the block has none yet. `local` is the calling worker's
+    /// own index.
+    pub(crate) fn id(&self, local: &mut Local, key: &[u8]) -> EntryId {
+        let hash = self.hasher.hash_one(key);
+        let is_key = |&(h, id): &(u64, EntryId)| h == hash && *self.entry(id).key == *key;
+        if let Some(&(_, id)) = local.index.find(hash, is_key) {
+            return id;
+        }
+        // The shard from bits the tables do not start their probes from: within a shard, the
+        // low bits of the hashes still spread over the table.
+        let mut shard = self.shards[(hash >> 32) as usize % SHARDS].lock();
+        let id = match shard.find(hash, is_key) {
+            Some(&(_, id)) => id,
+            None => {
+                let id = EntryId::try_from(self.entries.push(Entry::new(key)))
+                    .expect("fewer than 2^32 keys per block");
+                shard.insert_unique(hash, (hash, id), |&(h, _)| h);
+                id
+            }
+        };
+        drop(shard);
+        local.index.insert_unique(hash, (hash, id), |&(h, _)| h);
+        id
+    }
+
+    /// The value of entry `id` before the block (read from `storage` the first time).
+    pub(crate) fn base(&self, id: EntryId, storage: &dyn Storage) -> &Value {
+        self.entry(id).base(storage)
+    }
+
+    /// The value of entry `id` for transaction `txn`: what the last transaction before it wrote,
+    /// with the deltas added since, or the base value with every delta before.
+    pub(crate) fn read(&self, id: EntryId, txn: TxnIndex, storage: &dyn Storage) -> Read {
+        let entry = self.entry(id);
+        if !entry.written.load(Acquire) {
+            return Read::Base;
+        }
+        let write = match entry.write_before(txn) {
+            Ok(write) => write,
+            Err(writer) => return Read::Blocked(writer),
+        };
+        let deltas = entry.deltas_between(write.as_ref().map(|(writer, _)| *writer), txn);
+        match (write, deltas.is_empty()) {
+            (None, true) => Read::Base,
+            (Some((_, value)), true) => Read::Value(value),
+            (write, false) => {
+                let start = match &write {
+                    Some((_, value)) => value.as_deref(),
+                    None => entry.base(storage).as_deref(),
+                };
+                Read::Value(Some(Arc::from(resolve(start, &deltas))))
             }
         }
-        deltas.reverse();
-        Walk::Bottom(record.base.clone(), deltas)
-    }
-
-    /// The value of `key` for transaction `txn`: what the last transaction before it wrote,
-    /// with the deltas added since, or the base value from `storage` with every delta before.
-    pub(crate) fn read(&self, key: &[u8], txn: TxnIndex, storage: &dyn Storage) -> Read {
-        let shard = self.shard(key);
-        let mut walk = Self::walk(shard.lock().get(key), txn);
-        if let Walk::Bottom(None, _) = walk {
-            // Read the base without holding the lock, cache it, and walk again under the lock:
-            // writes may have arrived meanwhile.
-            let base: Value = storage.get(key).map(Arc::from);
-            let mut locked = shard.lock();
-            let record = locked.entry(key.to_vec()).or_default();
-            record.base.get_or_insert(base);
-            walk = Self::walk(Some(record), txn);
-        }
-        let (value, deltas) = match walk {
-            Walk::Blocked(writer) => return Read::Blocked(writer),
-            Walk::Found(value, deltas) => (value, deltas),
-            Walk::Bottom(base, deltas) => (base.expect("the base is cached"), deltas),
-        };
-        if deltas.is_empty() {
-            return Read::Value(value);
-        }
-        let mut current = value.as_deref().map(<[u8]>::to_vec);
-        for delta in deltas {
-            current = Some(delta.apply(current.as_deref()));
-        }
-        Read::Value(current.map(Arc::from))
     }
 
     /// The keys under `prefix` that transactions before `txn` wrote, in key order (a scan of
-    /// every shard: for rare range deletions).
+    /// every entry: for rare range deletions).
     pub(crate) fn keys_before(&self, prefix: &[u8], txn: TxnIndex) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            keys.extend(
-                shard
-                    .iter()
-                    .filter(|(k, r)| k.starts_with(prefix) && r.versions.range(..txn).next().is_some())
-                    .map(|(k, _)| k.clone()),
-            );
-        }
+        let mut keys: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.key.starts_with(prefix) && entry.written_before(txn))
+            .map(|(_, entry)| entry.key.to_vec())
+            .collect();
         keys.sort();
         keys
     }
 
-    /// Publishes the writes of an execution of `txn` and remembers its reads and listings for
-    /// validation. Returns whether every later transaction must be validated again: when the
-    /// execution wrote a key that the previous one did not, or changed a delta that the previous
-    /// one added (deltas stay visible while their transaction is re-executed, see
-    /// [`MvMemory::mark_estimates`]).
+    /// Publishes the writes of an execution of `txn` by the worker of `local`, and remembers
+    /// its reads and listings for validation. Returns whether every later transaction must be
+    /// validated again: when the execution wrote a key that the previous one did not, or
+    /// changed or moved a delta that the previous one added (deltas stay visible while their
+    /// transaction is re-executed, see [`MvMemory::mark_estimates`]).
+    ///
+    /// New writes are published before stale ones are removed, so that no reader meanwhile
+    /// finds neither.
     pub(crate) fn record(
         &self,
+        local: &mut Local,
         txn: TxnIndex,
-        reads: Vec<(Vec<u8>, Value)>,
+        reads: Vec<(EntryId, Seen)>,
         listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
         writes: Writes,
     ) -> bool {
+        let worker = local.worker;
         let mut written = Vec::with_capacity(writes.len());
-        for (key, local) in writes.into_iter() {
-            let (entry, delta) = match local {
-                Local::Write(value) => (Entry::Write(value.map(Arc::from)), None),
-                Local::Delta(delta) => (Entry::Delta(delta), Some(delta)),
-            };
-            let mut shard = self.shard(&key).lock();
-            match shard.get_mut(key.as_slice()) {
-                Some(record) => {
-                    record.versions.insert(txn, entry);
+        for (key, write) in writes.into_iter() {
+            let id = self.id(local, &key);
+            let entry = self.entry(id);
+            match write {
+                LocalWrite::Write(value) => {
+                    entry.update(|versions| versions.insert(txn, Version::Write(value.map(Arc::from))));
+                    written.push((id, Written::Write));
                 }
-                None => {
-                    let mut record = Record::default();
-                    record.versions.insert(txn, entry);
-                    shard.insert(key.clone(), record);
+                LocalWrite::Delta(delta) => {
+                    entry.update_deltas(self.workers, worker, |deltas| deltas.insert(txn, delta));
+                    written.push((id, Written::Delta(delta, worker)));
                 }
             }
-            drop(shard);
-            written.push((key, delta));
         }
         let mut footprint = self.footprints[txn as usize].lock();
         let revalidate_later = if footprint.written.is_empty() {
             // A first execution: nothing stale to remove.
             !written.is_empty()
         } else {
-            let now: HashMap<&[u8], Option<Delta>> =
-                written.iter().map(|(k, d)| (k.as_slice(), *d)).collect();
+            let now: HashMap<EntryId, Written> = written.iter().copied().collect();
             let mut changed = false;
-            for (key, before) in &footprint.written {
-                match now.get(key.as_slice()) {
-                    Some(delta) => changed |= before.is_some() && delta != before,
-                    None => {
-                        changed |= before.is_some();
-                        if let Some(record) = self.shard(key).lock().get_mut(key.as_slice()) {
-                            record.versions.remove(&txn);
+            for &(id, before) in &footprint.written {
+                let after = now.get(&id).copied();
+                let entry = self.entry(id);
+                match (before, after) {
+                    (Written::Write, Some(Written::Write)) => {}
+                    (Written::Write, _) => entry.update(|versions| versions.remove(txn)),
+                    (Written::Delta(_, slot), after) => {
+                        // Changed, or moved to another worker's list: a reader meanwhile may
+                        // have counted it twice.
+                        changed |= after != Some(before);
+                        if !matches!(after, Some(Written::Delta(_, s)) if s == slot) {
+                            entry.update_deltas(self.workers, slot, |deltas| deltas.remove(txn));
                         }
                     }
                 }
             }
-            let before: HashSet<&[u8]> = footprint.written.iter().map(|(k, _)| k.as_slice()).collect();
-            changed || now.keys().any(|key| !before.contains(key))
+            let before: HashSet<EntryId> = footprint.written.iter().map(|(id, _)| *id).collect();
+            changed || now.keys().any(|id| !before.contains(id))
         };
         *footprint = Footprint { reads, listings, written };
         revalidate_later
@@ -215,66 +387,76 @@ impl MvMemory {
     /// [`MvMemory::record`] has them validated again if it changed.
     pub(crate) fn mark_estimates(&self, txn: TxnIndex) {
         let footprint = self.footprints[txn as usize].lock();
-        for (key, _) in footprint.written.iter().filter(|(_, delta)| delta.is_none()) {
-            if let Some(record) = self.shard(key).lock().get_mut(key.as_slice()) {
-                record.versions.insert(txn, Entry::Estimate);
-            }
+        for (id, _) in footprint.written.iter().filter(|(_, how)| *how == Written::Write) {
+            self.entry(*id).update(|versions| versions.insert(txn, Version::Estimate));
         }
     }
 
     /// Whether every value `txn` last read is still what it would read now.
     pub(crate) fn validate(&self, txn: TxnIndex, storage: &dyn Storage) -> bool {
         let footprint = self.footprints[txn as usize].lock();
-        footprint.reads.iter().all(|(key, seen)| match self.read(key, txn, storage) {
+        footprint.reads.iter().all(|(id, seen)| match self.read(*id, txn, storage) {
             Read::Blocked(_) => false,
-            Read::Value(now) => same(&now, seen),
+            Read::Base => match seen {
+                Seen::Base => true,
+                Seen::Value(seen) => same(self.base(*id, storage), seen),
+            },
+            Read::Value(now) => match seen {
+                Seen::Base => same(&now, self.base(*id, storage)),
+                Seen::Value(seen) => same(&now, seen),
+            },
         }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen)
     }
 
-    /// How many shards [`MvMemory::shard_writes_before`] covers.
-    pub(crate) const SHARDS: usize = SHARDS;
+    /// How many entries the block has: [`MvMemory::writes_before`] takes ranges of `0..len()`.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.count()
+    }
 
-    /// The value of every key of shard `shard` that transactions before `end` wrote, as they
-    /// left it (nothing may run any more). One pass over the shard, without hashing or locking
-    /// per key.
-    pub(crate) fn shard_writes_before(
+    /// The value of every key among entries `ids` that transactions before `end` wrote, as they
+    /// left it (nothing may run any more).
+    pub(crate) fn writes_before(
         &self,
-        shard: usize,
+        ids: Range<usize>,
         end: TxnIndex,
         storage: &dyn Storage,
     ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let shard = self.shards[shard].lock();
         let mut out = Vec::new();
-        for (key, record) in shard.iter() {
-            if record.versions.range(..end).next().is_none() {
+        for id in ids {
+            let entry = &self.entries[id];
+            if !entry.written.load(Acquire) {
                 continue;
             }
-            let mut deltas = Vec::new();
-            let mut value = None;
-            for (txn, entry) in record.versions.range(..end).rev() {
-                match entry {
-                    Entry::Write(written) => {
-                        value = Some(written.clone());
-                        break;
-                    }
-                    Entry::Delta(delta) => deltas.push(*delta),
-                    Entry::Estimate => {
-                        panic!("transaction {txn} is still being re-executed after the block ended")
-                    }
+            let write = entry.write_before(end).unwrap_or_else(|txn| {
+                panic!("transaction {txn} is still being re-executed after the block ended")
+            });
+            let deltas = entry.deltas_between(write.as_ref().map(|(writer, _)| *writer), end);
+            let value = match (write, deltas.is_empty()) {
+                // Only later transactions wrote it.
+                (None, true) => continue,
+                (Some((_, value)), true) => value.as_deref().map(<[u8]>::to_vec),
+                (write, false) => {
+                    let start = match &write {
+                        Some((_, value)) => value.as_deref(),
+                        None => entry.base(storage).as_deref(),
+                    };
+                    Some(resolve(start, &deltas))
                 }
-            }
-            let value = match value {
-                Some(value) => value,
-                None => record.base.clone().unwrap_or_else(|| storage.get(key).map(Arc::from)),
             };
-            let mut current = value.as_deref().map(<[u8]>::to_vec);
-            for delta in deltas.iter().rev() {
-                current = Some(delta.apply(current.as_deref()));
-            }
-            out.push((key.clone(), current));
+            out.push((entry.key.to_vec(), value));
         }
         out
     }
+}
+
+/// `start` with `deltas` applied in order (`deltas` is not empty).
+fn resolve(start: Option<&[u8]>, deltas: &[(TxnIndex, Delta)]) -> Vec<u8> {
+    let (first, rest) = deltas.split_first().expect("at least one delta");
+    let mut current = first.1.apply(start);
+    for (_, delta) in rest {
+        current = delta.apply(Some(&current));
+    }
+    current
 }
 
 /// Whether two reads saw the same value (the same allocation, or equal bytes).
@@ -283,5 +465,74 @@ pub(crate) fn same(a: &Value, b: &Value) -> bool {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a[..] == b[..],
         (None, None) => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::U128;
+
+    struct Empty;
+
+    impl Storage for Empty {
+        fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    fn delta(key: &[u8], amount: u128) -> Writes {
+        let mut writes = Writes::default();
+        writes.add(key.to_vec(), Delta::add(&U128, amount));
+        writes
+    }
+
+    fn value(read: Read, memory: &MvMemory, id: EntryId) -> Option<Vec<u8>> {
+        match read {
+            Read::Base => memory.base(id, &Empty).as_deref().map(<[u8]>::to_vec),
+            Read::Value(value) => value.as_deref().map(<[u8]>::to_vec),
+            Read::Blocked(txn) => panic!("blocked by {txn}"),
+        }
+    }
+
+    #[test]
+    fn a_delta_redone_by_another_worker_moves_and_counts_once() {
+        let memory = MvMemory::new(3, 2);
+        let (mut first, mut second) = (memory.local(0), memory.local(1));
+        assert!(memory.record(&mut first, 0, Vec::new(), Vec::new(), delta(b"fees", 5)));
+        assert!(memory.record(&mut first, 1, Vec::new(), Vec::new(), delta(b"fees", 7)));
+        let id = memory.id(&mut second, b"fees");
+        assert_eq!(value(memory.read(id, 2, &Empty), &memory, id), Some(12u128.to_le_bytes().to_vec()));
+        // Transaction 1 again, on the other worker, with the same delta: it moved, so every
+        // later transaction is validated again; it is counted once.
+        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), delta(b"fees", 7)));
+        assert_eq!(value(memory.read(id, 2, &Empty), &memory, id), Some(12u128.to_le_bytes().to_vec()));
+        // Again on the same worker, unchanged: nothing to validate again.
+        assert!(!memory.record(&mut second, 1, Vec::new(), Vec::new(), delta(b"fees", 7)));
+        // Changed: validated again.
+        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), delta(b"fees", 8)));
+        assert_eq!(value(memory.read(id, 1, &Empty), &memory, id), Some(5u128.to_le_bytes().to_vec()));
+        assert_eq!(
+            memory.writes_before(0..memory.len(), 3, &Empty),
+            vec![(b"fees".to_vec(), Some(13u128.to_le_bytes().to_vec()))]
+        );
+    }
+
+    #[test]
+    fn a_write_hides_the_deltas_below_it_and_an_estimate_blocks() {
+        let memory = MvMemory::new(4, 1);
+        let mut local = memory.local(0);
+        memory.record(&mut local, 0, Vec::new(), Vec::new(), delta(b"k", 5));
+        let mut write = Writes::default();
+        write.write(b"k".to_vec(), Some(100u128.to_le_bytes().to_vec()));
+        memory.record(&mut local, 1, Vec::new(), Vec::new(), write);
+        memory.record(&mut local, 2, Vec::new(), Vec::new(), delta(b"k", 1));
+        let id = memory.id(&mut local, b"k");
+        assert!(matches!(memory.read(id, 0, &Empty), Read::Base));
+        assert_eq!(value(memory.read(id, 3, &Empty), &memory, id), Some(101u128.to_le_bytes().to_vec()));
+        memory.mark_estimates(1);
+        assert!(matches!(memory.read(id, 3, &Empty), Read::Blocked(1)));
+        // Transaction 0's delta is below the estimate: still readable.
+        assert_eq!(value(memory.read(id, 1, &Empty), &memory, id), Some(5u128.to_le_bytes().to_vec()));
     }
 }

@@ -4,16 +4,19 @@ use parking_lot::Mutex;
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
 use hyperion_state::ChangeSet;
 use rayon::prelude::*;
 
 use crate::delta::Delta;
-use crate::mvmemory::{MvMemory, Read, Value};
+use crate::mvmemory::{EntryId, Local, MvMemory, Read, Seen};
 use crate::scheduler::{Scheduler, Task};
-use crate::view::{read_through, View, Writes};
+use crate::view::{hasher, read_through, View, Writes};
 use crate::{Incarnation, Storage, Transactions, TxnIndex};
+
+/// Entries collected per task when the block's writes are gathered at its end.
+const WRITES_CHUNK: usize = 256;
 
 /// The payload a view unwinds with when a read meets a transaction being re-executed.
 struct Blocked(TxnIndex);
@@ -22,39 +25,55 @@ struct ParallelView<'a> {
     txn: TxnIndex,
     memory: &'a MvMemory,
     storage: &'a dyn Storage,
-    /// What this execution read from the memory, key by key (read once: a transaction sees one
-    /// value per key, which is what validation checks).
-    reads: HashMap<Vec<u8>, Value, ahash::RandomState>,
+    reads: Reads<'a>,
     /// Prefixes listed, with what the memory gave (before this transaction's own writes).
     listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
     writes: Writes,
 }
 
-fn read_memory(
-    reads: &mut HashMap<Vec<u8>, Value, ahash::RandomState>,
-    memory: &MvMemory,
-    storage: &dyn Storage,
-    txn: TxnIndex,
-    key: &[u8],
-) -> Option<Vec<u8>> {
-    if let Some(seen) = reads.get(key) {
-        return seen.as_deref().map(<[u8]>::to_vec);
-    }
-    match memory.read(key, txn, storage) {
-        Read::Value(value) => {
-            let copy = value.as_deref().map(<[u8]>::to_vec);
-            reads.insert(key.to_vec(), value);
-            copy
+/// What one execution read from the memory, entry by entry (each read once: a transaction sees
+/// one value per key, which is what validation checks).
+struct Reads<'a> {
+    /// The worker's own index of entries.
+    local: &'a mut Local,
+    seen: Vec<(EntryId, Seen)>,
+    /// Where each entry is in `seen`.
+    positions: HashMap<EntryId, usize, ahash::RandomState>,
+}
+
+impl Reads<'_> {
+    fn read(
+        &mut self,
+        memory: &MvMemory,
+        storage: &dyn Storage,
+        txn: TxnIndex,
+        key: &[u8],
+    ) -> Option<Vec<u8>> {
+        let id = memory.id(self.local, key);
+        let copy = |seen: &Seen| match seen {
+            Seen::Base => memory.base(id, storage).as_deref().map(<[u8]>::to_vec),
+            Seen::Value(value) => value.as_deref().map(<[u8]>::to_vec),
+        };
+        if let Some(&position) = self.positions.get(&id) {
+            return copy(&self.seen[position].1);
         }
-        // Not a panic: `resume_unwind` skips the panic hook; the worker catches it.
-        Read::Blocked(writer) => resume_unwind(Box::new(Blocked(writer))),
+        let seen = match memory.read(id, txn, storage) {
+            Read::Base => Seen::Base,
+            Read::Value(value) => Seen::Value(value),
+            // Not a panic: `resume_unwind` skips the panic hook; the worker catches it.
+            Read::Blocked(writer) => resume_unwind(Box::new(Blocked(writer))),
+        };
+        let value = copy(&seen);
+        self.positions.insert(id, self.seen.len());
+        self.seen.push((id, seen));
+        value
     }
 }
 
 impl View for ParallelView<'_> {
     fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         let (reads, memory, storage, txn) = (&mut self.reads, self.memory, self.storage, self.txn);
-        read_through(&self.writes, key, |key| read_memory(reads, memory, storage, txn, key))
+        read_through(&self.writes, key, |key| reads.read(memory, storage, txn, key))
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
@@ -104,15 +123,19 @@ pub(crate) struct Run<'a, T: Transactions + ?Sized> {
     give_up: GiveUp,
     stop: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The number the next worker to start takes.
+    next_worker: AtomicUsize,
 }
 
 impl<'a, T: Transactions + ?Sized> Run<'a, T> {
-    pub(crate) fn new(storage: &'a dyn Storage, txs: &'a T, give_up: GiveUp) -> Self {
+    /// A run of `txs` over `storage` by `workers` calls of [`Run::work`].
+    pub(crate) fn new(storage: &'a dyn Storage, txs: &'a T, give_up: GiveUp, workers: usize) -> Self {
         let n = txs.len();
         Self {
             txs,
             storage,
-            memory: MvMemory::new(n),
+            memory: MvMemory::new(n, workers),
+            next_worker: AtomicUsize::new(0),
             scheduler: Scheduler::new(n),
             outputs: (0..n).map(|_| Mutex::new(None)).collect(),
             counters: Counters::default(),
@@ -122,13 +145,15 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         }
     }
 
-    /// One worker's loop: tasks until the block is done (or the run stops).
+    /// One worker's loop: tasks until the block is done (or the run stops). Called by as many
+    /// workers as the run was made for, at most.
     pub(crate) fn work(&self) {
         let mut task = None;
         let mut idle = 0u32;
+        let mut local = self.memory.local(self.next_worker.fetch_add(1, Relaxed));
         while !self.stop.load(Relaxed) {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execute(txn, incarnation)) => self.execute(txn, incarnation),
+                Some(Task::Execute(txn, incarnation)) => self.execute(&mut local, txn, incarnation),
                 Some(Task::Validate(txn, incarnation)) => self.validate(txn, incarnation),
                 None if self.scheduler.done() => break,
                 None => {
@@ -153,7 +178,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             && self.counters.aborts.load(Relaxed) * 100 > executions * self.give_up.max_aborts_per_100
     }
 
-    fn execute(&self, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
+    fn execute(&self, local: &mut Local, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
         if incarnation == 0 {
             // A first execution waits for the transaction it surely depends on.
             let hint = self.txs.depends_on(txn as usize).and_then(|h| TxnIndex::try_from(h).ok());
@@ -170,14 +195,18 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 txn,
                 memory: &self.memory,
                 storage: self.storage,
-                reads: HashMap::default(),
+                reads: Reads {
+                    local: &mut *local,
+                    seen: Vec::new(),
+                    positions: HashMap::with_hasher(hasher()),
+                },
                 listings: Vec::new(),
                 writes: Writes::default(),
             };
             match catch_unwind(AssertUnwindSafe(|| self.txs.execute(txn as usize, &mut view))) {
                 Ok(output) => {
-                    let revalidate_later =
-                        self.memory.record(txn, view.reads.into_iter().collect(), view.listings, view.writes);
+                    let ParallelView { reads, listings, writes, .. } = view;
+                    let revalidate_later = self.memory.record(reads.local, txn, reads.seen, listings, writes);
                     *self.outputs[txn as usize].lock() = Some(output);
                     return self.scheduler.finish_execution(txn, incarnation, revalidate_later);
                 }
@@ -235,19 +264,23 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             .enumerate()
             .map(|(txn, slot)| slot.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output")))
             .collect();
-        // The block's writes, shard by shard and sorted on the pool's threads when there are
+        // The block's writes, a range of entries at a time and sorted on the pool's threads when there are
         // some: for blocks of cheap transactions this is a tenth of the block's time.
         let memory = &self.memory;
-        let shard_writes = |shard: usize| memory.shard_writes_before(shard, end, self.storage);
+        let entries = memory.len();
+        let chunk_writes = |chunk: usize| {
+            let ids = chunk * WRITES_CHUNK..((chunk + 1) * WRITES_CHUNK).min(entries);
+            memory.writes_before(ids, end, self.storage)
+        };
+        let chunks = entries.div_ceil(WRITES_CHUNK);
         let writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = match pool {
             Some(pool) => pool.install(|| {
-                let mut writes: Vec<_> =
-                    (0..MvMemory::SHARDS).into_par_iter().flat_map_iter(shard_writes).collect();
+                let mut writes: Vec<_> = (0..chunks).into_par_iter().flat_map_iter(chunk_writes).collect();
                 writes.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 writes
             }),
             None => {
-                let mut writes: Vec<_> = (0..MvMemory::SHARDS).flat_map(shard_writes).collect();
+                let mut writes: Vec<_> = (0..chunks).flat_map(chunk_writes).collect();
                 writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 writes
             }

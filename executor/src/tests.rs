@@ -150,7 +150,7 @@ impl Transactions for Block {
 
 /// Runs the parallel algorithm itself (no fallback) on `threads` workers.
 fn parallel(block: &Block, threads: usize) -> (Vec<Vec<Option<Vec<u8>>>>, hyperion_state::ChangeSet) {
-    let run = Run::new(block, block, GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 });
+    let run = Run::new(block, block, GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 }, threads);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| run.work());

@@ -1,6 +1,7 @@
 //! What a transaction executes against, and the writes it buffers.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use crate::delta::Delta;
 
@@ -38,8 +39,22 @@ pub(crate) enum Local {
 
 /// Buffered writes and deltas over a [`View`]: a transaction's own writes here, and a storage
 /// transaction that can still be rolled back in the runtime.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct Writes(HashMap<Vec<u8>, Local, ahash::RandomState>);
+
+impl Default for Writes {
+    fn default() -> Self {
+        Self(HashMap::with_hasher(hasher()))
+    }
+}
+
+/// The hasher of a transaction's own maps: random per process, made once. Each
+/// `RandomState::new()` adds to one global counter, which workers would otherwise pass between
+/// their caches several times per transaction.
+pub(crate) fn hasher() -> ahash::RandomState {
+    static STATE: OnceLock<ahash::RandomState> = OnceLock::new();
+    STATE.get_or_init(ahash::RandomState::new).clone()
+}
 
 impl Writes {
     /// An empty buffer.

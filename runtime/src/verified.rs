@@ -15,11 +15,21 @@ use parity_scale_codec::Encode;
 /// Signatures remembered: a full pool (8,192) and several blocks' worth.
 pub const CAPACITY: usize = 1 << 16;
 
+/// The cache is split by the first byte of the key: parallel execution looks up every native
+/// extrinsic of a block from several threads, which would otherwise all take one lock.
+const SHARDS: usize = 16;
+const SHARD_CAPACITY: usize = CAPACITY / SHARDS;
+
 /// See the module docs.
 #[derive(Default)]
 pub struct VerifiedSignatures {
-    inner: Mutex<Inner>,
+    shards: [Shard; SHARDS],
 }
+
+/// One part of the cache, on cache lines of its own.
+#[derive(Default)]
+#[repr(align(64))]
+struct Shard(Mutex<Inner>);
 
 #[derive(Default)]
 struct Inner {
@@ -31,12 +41,12 @@ impl VerifiedSignatures {
     /// Whether `xt`'s signature verifies for the chain with `genesis_hash`.
     pub fn verify(&self, xt: &SignedExtrinsic, genesis_hash: Hash) -> bool {
         let key = sp_crypto_hashing::blake2_256(&xt.encode());
-        if self.lock().known.contains(&key) {
+        if self.lock(&key).known.contains(&key) {
             return true;
         }
         let valid = xt.verify(genesis_hash);
         if valid {
-            self.lock().remember(key);
+            self.lock(&key).remember(key);
         }
         valid
     }
@@ -47,35 +57,31 @@ impl VerifiedSignatures {
     /// lookup. Results are the same either way: only what verified is remembered.
     pub fn verify_all<'a>(&self, xts: impl IntoIterator<Item = &'a SignedExtrinsic>, genesis_hash: Hash) {
         let mut pending: Vec<([u8; 32], Public, Vec<u8>, Signature)> = Vec::new();
-        {
-            let inner = self.lock();
-            for xt in xts {
-                let Signer::Ed25519 { public, signature } = &xt.signer else { continue };
-                let key = sp_crypto_hashing::blake2_256(&xt.encode());
-                if !inner.known.contains(&key) {
-                    let payload =
-                        SignedPayload { genesis_hash, nonce: xt.nonce, tip: xt.tip, call: &xt.call };
-                    pending.push((key, *public, payload.to_bytes(), *signature));
-                }
+        for xt in xts {
+            let Signer::Ed25519 { public, signature } = &xt.signer else { continue };
+            let key = sp_crypto_hashing::blake2_256(&xt.encode());
+            if !self.lock(&key).known.contains(&key) {
+                let payload = SignedPayload { genesis_hash, nonce: xt.nonce, tip: xt.tip, call: &xt.call };
+                pending.push((key, *public, payload.to_bytes(), *signature));
             }
         }
         let mut verified = Vec::with_capacity(pending.len());
         verify_halving(&pending, &mut verified);
-        let mut inner = self.lock();
         for key in verified {
-            inner.remember(key);
+            self.lock(&key).remember(key);
         }
     }
 
     /// How many signatures are remembered.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().order.len()
+        self.shards.iter().map(|shard| shard.0.lock().unwrap_or_else(|e| e.into_inner()).order.len()).sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    /// The shard of `key`, locked.
+    fn lock(&self, key: &[u8; 32]) -> std::sync::MutexGuard<'_, Inner> {
         // The sets stay consistent whatever a panicking holder was doing (insert, then push).
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[usize::from(key[0]) % SHARDS].0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -83,7 +89,7 @@ impl Inner {
     fn remember(&mut self, key: [u8; 32]) {
         if self.known.insert(key) {
             self.order.push_back(key);
-            if self.order.len() > CAPACITY {
+            if self.order.len() > SHARD_CAPACITY {
                 if let Some(oldest) = self.order.pop_front() {
                     self.known.remove(&oldest);
                 }
@@ -164,7 +170,7 @@ mod tests {
             assert_eq!(cache.len(), 64 - bad.len(), "bad: {bad:?}");
             for (nonce, xt) in xts.iter().enumerate() {
                 let key = sp_crypto_hashing::blake2_256(&xt.encode());
-                assert_eq!(cache.lock().known.contains(&key), !bad.contains(&(nonce as u64)));
+                assert_eq!(cache.lock(&key).known.contains(&key), !bad.contains(&(nonce as u64)));
                 assert_eq!(cache.verify(xt, Hash([1; 32])), !bad.contains(&(nonce as u64)));
             }
         }
@@ -179,15 +185,25 @@ mod tests {
         let first = signed(0);
         cache.verify(&first, Hash([1; 32]));
         let key = sp_crypto_hashing::blake2_256(&first.encode());
-        for nonce in 1..CAPACITY as u64 {
-            let mut inner = cache.lock();
-            let filler = sp_crypto_hashing::blake2_256(&nonce.to_le_bytes());
+        // Fill the first extrinsic's shard, with keys that fall in it.
+        for nonce in 1..SHARD_CAPACITY as u64 {
+            let mut inner = cache.lock(&key);
+            let mut filler = sp_crypto_hashing::blake2_256(&nonce.to_le_bytes());
+            filler[0] = key[0];
             inner.known.insert(filler);
             inner.order.push_back(filler);
         }
-        // The next insertion evicts the oldest (the first extrinsic).
-        cache.verify(&signed(CAPACITY as u64 + 1), Hash([1; 32]));
-        assert_eq!(cache.len(), CAPACITY);
-        assert!(!cache.lock().known.contains(&key));
+        assert_eq!(cache.len(), SHARD_CAPACITY);
+        // The next insertion into that shard evicts its oldest (the first extrinsic).
+        let next = (SHARD_CAPACITY as u64 + 1..)
+            .map(signed)
+            .find(|xt| {
+                usize::from(sp_crypto_hashing::blake2_256(&xt.encode())[0]) % SHARDS
+                    == usize::from(key[0]) % SHARDS
+            })
+            .expect("some nonce falls in the shard");
+        cache.verify(&next, Hash([1; 32]));
+        assert_eq!(cache.len(), SHARD_CAPACITY);
+        assert!(!cache.lock(&key).known.contains(&key));
     }
 }
