@@ -4,12 +4,18 @@
 use alloy_primitives::{Address, Bytes, Log, TxKind, B256, U256};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
 use revm::context::{BlockEnv as RevmBlockEnv, CfgEnv, Context, ContextSetters, TxEnv};
+use revm::context::{Evm, LocalContext};
+use revm::context_interface::local::{FrameStack, LocalContextTr};
 use revm::context_interface::{ContextTr, JournalTr};
+use revm::handler::instructions::EthInstructions;
+use revm::handler::{EthFrame, EthPrecompiles};
 use revm::handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler};
+use revm::interpreter::interpreter::EthInterpreter;
 use revm::interpreter::interpreter_action::FrameInit;
 use revm::primitives::eip4844::{BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE};
 use revm::state::EvmState as RevmChanges;
-use revm::{ExecuteEvm, MainBuilder, MainContext};
+use revm::{ExecuteEvm, MainContext};
+use std::cell::RefCell;
 use std::marker::PhantomData;
 
 use crate::overlay::BlockState;
@@ -277,8 +283,17 @@ impl Vm {
         tx: TxEnv,
         reward: Reward,
     ) -> Result<std::result::Result<(Executed, RevmChanges), InvalidTx>> {
-        let mut evm =
-            Context::mainnet().with_cfg(cfg).with_block(self.block_env(block)).with_db(state).build_mainnet();
+        let spec = cfg.spec;
+        let mut ctx = Context::mainnet().with_cfg(cfg).with_block(self.block_env(block)).with_db(state);
+        let reused = Reused::take();
+        ctx.local = reused.local;
+        let mut evm = Evm {
+            ctx,
+            inspector: (),
+            instruction: EthInstructions::new_mainnet_with_spec(spec),
+            precompiles: EthPrecompiles::new(spec),
+            frame_stack: reused.frames,
+        };
         let result = match reward {
             Reward::Pay => evm.transact(tx).map(|outcome| (outcome.result, outcome.state)),
             Reward::Defer => {
@@ -288,6 +303,11 @@ impl Vm {
                 result.map(|result| (result, changes))
             }
         };
+        // Back for the thread's next transaction (not after a panic: a new one is made then).
+        Reused::put(Reused {
+            local: std::mem::take(&mut evm.ctx.local),
+            frames: std::mem::take(&mut evm.frame_stack),
+        });
         let (result, changes) = match result {
             Ok(outcome) => outcome,
             Err(EVMError::Transaction(e)) => return Ok(Err(e.into())),
@@ -347,6 +367,36 @@ impl Vm {
             }
             Err(invalid) => Err(invalid),
         })
+    }
+}
+
+/// The parts of a revm instance that do not depend on the database, kept by each thread and
+/// reused by every transaction it executes: the call frames (each with its interpreter's
+/// 1,024-word stack, 32 KiB) and the memory buffer the frames share. Building them for every
+/// transaction cost several large allocations; only the database (a transaction's view of the
+/// block) is bound anew, along with the instruction table and the precompiles (no allocation
+/// to speak of). A thread's parts are taken out for the length of a transaction, so a
+/// transaction that unwinds (a parallel read that must wait) drops them, and the next one
+/// starts with new parts.
+struct Reused {
+    local: LocalContext,
+    frames: FrameStack<EthFrame<EthInterpreter>>,
+}
+
+thread_local! {
+    static REUSED: RefCell<Option<Reused>> = const { RefCell::new(None) };
+}
+
+impl Reused {
+    fn take() -> Self {
+        REUSED
+            .with(|reused| reused.borrow_mut().take())
+            .unwrap_or_else(|| Reused { local: LocalContext::default(), frames: FrameStack::new_prealloc(8) })
+    }
+
+    fn put(mut self) {
+        self.local.clear();
+        REUSED.with(|reused| *reused.borrow_mut() = Some(self));
     }
 }
 
