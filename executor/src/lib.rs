@@ -37,11 +37,14 @@ mod serial;
 mod view;
 
 use hyperion_state::ChangeSet;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
 
 pub use delta::{Delta, DeltaKind, U128, U64};
 pub use view::{View, Writes};
 
+use mvmemory::MvMemory;
 use parallel::{GiveUp, Run};
 
 /// A transaction's position in its block.
@@ -208,6 +211,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Executor {
     config: Config,
     pool: Option<rayon::ThreadPool>,
+    /// The multi-version memory of the last parallel block, emptied in the background and kept
+    /// for the next one with its allocations.
+    spare: Arc<Mutex<Option<MvMemory>>>,
     /// Blocks left to run serially after conflicts, and the current length of that penalty.
     serial_blocks_left: AtomicU32,
     penalty: AtomicU32,
@@ -233,7 +239,13 @@ impl Executor {
         } else {
             None
         };
-        Ok(Self { config, pool, serial_blocks_left: AtomicU32::new(0), penalty: AtomicU32::new(0) })
+        Ok(Self {
+            config,
+            pool,
+            spare: Arc::default(),
+            serial_blocks_left: AtomicU32::new(0),
+            penalty: AtomicU32::new(0),
+        })
     }
 
     /// An executor that runs every block serially.
@@ -274,7 +286,9 @@ impl Executor {
                 max_aborts_per_100: self.config.max_aborts_per_100,
             }
         };
-        let run = Run::new(storage, txs, give_up, self.config.threads);
+        let threads = self.config.threads;
+        let memory = self.spare.lock().take().unwrap_or_else(|| MvMemory::new(0, threads));
+        let run = Run::new(storage, txs, give_up, threads, memory);
         pool.scope(|scope| {
             for _ in 0..self.config.threads {
                 scope.spawn(|_| run.work());
@@ -286,7 +300,12 @@ impl Executor {
             run.counters.aborts.load(Relaxed),
             run.counters.waits.load(Relaxed),
         );
-        let finished = run.finish(Some(pool));
+        let (finished, mut memory) = run.finish(Some(pool));
+        let spare = Arc::clone(&self.spare);
+        pool.spawn(move || {
+            memory.reset(0, threads);
+            spare.lock().get_or_insert(memory);
+        });
         if finished.complete {
             self.penalty.store(0, Relaxed);
             let stats =

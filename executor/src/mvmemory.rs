@@ -226,26 +226,65 @@ pub(crate) struct MvMemory {
     hasher: RandomState,
     entries: boxcar::Vec<Entry>,
     shards: Box<[Mutex<Index>]>,
-    footprints: Box<[Mutex<Footprint>]>,
+    footprints: Vec<Mutex<Footprint>>,
     workers: usize,
+    /// The workers' indexes of the last run, kept with their tables.
+    spare_indexes: Mutex<Vec<Index>>,
 }
 
 impl MvMemory {
     /// The memory of a block of `txns` transactions, executed by `workers` workers.
     pub(crate) fn new(txns: usize, workers: usize) -> Self {
-        Self {
+        let mut memory = Self {
             hasher: RandomState::new(),
             entries: boxcar::Vec::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(Index::new())).collect(),
-            footprints: (0..txns).map(|_| Mutex::new(Footprint::default())).collect(),
-            workers: workers.max(1),
-        }
+            footprints: Vec::new(),
+            workers: 1,
+            spare_indexes: Mutex::new(Vec::new()),
+        };
+        memory.reset(txns, workers);
+        memory
     }
 
-    /// The own state of worker `worker` (numbered from 0, below the number of workers).
-    pub(crate) fn local(&self, worker: usize) -> Local {
+    /// Empties the memory for another block of `txns` transactions on `workers` workers,
+    /// keeping what it allocated: the arena's buckets, the index tables, the footprints' lists.
+    /// A block's first allocations are large, zeroed ones, which the allocator gets from the
+    /// system by remapping pages (a TLB flush on every core); after the first block, none is
+    /// needed.
+    pub(crate) fn reset(&mut self, txns: usize, workers: usize) {
+        self.entries.clear();
+        for shard in self.shards.iter_mut() {
+            shard.get_mut().clear();
+        }
+        self.footprints.truncate(txns);
+        for footprint in &mut self.footprints {
+            let footprint = footprint.get_mut();
+            footprint.reads.clear();
+            footprint.listings.clear();
+            footprint.written.clear();
+        }
+        self.footprints.resize_with(txns, Default::default);
+        self.workers = workers.max(1);
+    }
+
+    /// The own state of worker `worker` (numbered from 0, below the number of workers), sized
+    /// for `txns` transactions.
+    pub(crate) fn local(&self, worker: usize, txns: usize) -> Local {
         assert!(worker < self.workers, "worker {worker} of {}", self.workers);
-        Local { index: Index::new(), worker }
+        let index = match self.spare_indexes.lock().pop() {
+            Some(mut index) => {
+                index.clear();
+                index
+            }
+            None => Index::with_capacity(txns * 4 / self.workers),
+        };
+        Local { index, worker }
+    }
+
+    /// Takes back a worker's own state when it is done, to reuse its table in the next run.
+    pub(crate) fn give_back(&self, local: Local) {
+        self.spare_indexes.lock().push(local.index);
     }
 
     fn entry(&self, id: EntryId) -> &Entry {
@@ -498,7 +537,7 @@ mod tests {
     #[test]
     fn a_delta_redone_by_another_worker_moves_and_counts_once() {
         let memory = MvMemory::new(3, 2);
-        let (mut first, mut second) = (memory.local(0), memory.local(1));
+        let (mut first, mut second) = (memory.local(0, 3), memory.local(1, 3));
         assert!(memory.record(&mut first, 0, Vec::new(), Vec::new(), delta(b"fees", 5)));
         assert!(memory.record(&mut first, 1, Vec::new(), Vec::new(), delta(b"fees", 7)));
         let id = memory.id(&mut second, b"fees");
@@ -521,7 +560,7 @@ mod tests {
     #[test]
     fn a_write_hides_the_deltas_below_it_and_an_estimate_blocks() {
         let memory = MvMemory::new(4, 1);
-        let mut local = memory.local(0);
+        let mut local = memory.local(0, 4);
         memory.record(&mut local, 0, Vec::new(), Vec::new(), delta(b"k", 5));
         let mut write = Writes::default();
         write.write(b"k".to_vec(), Some(100u128.to_le_bytes().to_vec()));

@@ -128,13 +128,21 @@ pub(crate) struct Run<'a, T: Transactions + ?Sized> {
 }
 
 impl<'a, T: Transactions + ?Sized> Run<'a, T> {
-    /// A run of `txs` over `storage` by `workers` calls of [`Run::work`].
-    pub(crate) fn new(storage: &'a dyn Storage, txs: &'a T, give_up: GiveUp, workers: usize) -> Self {
+    /// A run of `txs` over `storage` by `workers` calls of [`Run::work`], in `memory` (emptied
+    /// first: a memory from an earlier run keeps its allocations).
+    pub(crate) fn new(
+        storage: &'a dyn Storage,
+        txs: &'a T,
+        give_up: GiveUp,
+        workers: usize,
+        mut memory: MvMemory,
+    ) -> Self {
         let n = txs.len();
+        memory.reset(n, workers);
         Self {
             txs,
             storage,
-            memory: MvMemory::new(n, workers),
+            memory,
             next_worker: AtomicUsize::new(0),
             scheduler: Scheduler::new(n),
             outputs: (0..n).map(|_| Mutex::new(None)).collect(),
@@ -150,7 +158,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
     pub(crate) fn work(&self) {
         let mut task = None;
         let mut idle = 0u32;
-        let mut local = self.memory.local(self.next_worker.fetch_add(1, Relaxed));
+        let mut local = self.memory.local(self.next_worker.fetch_add(1, Relaxed), self.txs.len());
         while !self.stop.load(Relaxed) {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
                 Some(Task::Execute(txn, incarnation)) => self.execute(&mut local, txn, incarnation),
@@ -170,6 +178,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 self.stop.store(true, SeqCst);
             }
         }
+        self.memory.give_back(local);
     }
 
     fn too_many_aborts(&self) -> bool {
@@ -240,9 +249,9 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
 
     /// What the run produced (re-raising a transaction's panic): everything, or when it gave
     /// up, the longest prefix of transactions whose last executions are still valid: their
-    /// results are what serial execution of that prefix gives. With a `pool`, the block's
-    /// multi-version memory is freed there, in the background.
-    pub(crate) fn finish(self, pool: Option<&rayon::ThreadPool>) -> Finished<T::Output> {
+    /// results are what serial execution of that prefix gives. With a `pool`, the writes are
+    /// gathered on its threads. The multi-version memory is returned for the next run.
+    pub(crate) fn finish(self, pool: Option<&rayon::ThreadPool>) -> (Finished<T::Output>, MvMemory) {
         if let Some(payload) = self.panic.into_inner() {
             resume_unwind(payload);
         }
@@ -289,12 +298,12 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         let changes: ChangeSet = writes.into_iter().collect();
         match pool {
             Some(pool) => {
-                let (memory, scheduler) = (self.memory, self.scheduler);
-                pool.spawn(move || drop((memory, scheduler)));
+                let scheduler = self.scheduler;
+                pool.spawn(move || drop(scheduler));
             }
-            None => drop((self.memory, self.scheduler)),
+            None => drop(self.scheduler),
         }
-        Finished { outputs, changes, complete: done }
+        (Finished { outputs, changes, complete: done }, self.memory)
     }
 }
 

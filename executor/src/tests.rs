@@ -5,6 +5,7 @@
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use std::collections::HashMap;
 
+use crate::mvmemory::MvMemory;
 use crate::parallel::{GiveUp, Run};
 use crate::{execute_serial, Config, Delta, Executor, Mode, SerialReason, Storage, Transactions, View, U128};
 
@@ -150,13 +151,14 @@ impl Transactions for Block {
 
 /// Runs the parallel algorithm itself (no fallback) on `threads` workers.
 fn parallel(block: &Block, threads: usize) -> (Vec<Vec<Option<Vec<u8>>>>, hyperion_state::ChangeSet) {
-    let run = Run::new(block, block, GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 }, threads);
+    let give_up = GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 };
+    let run = Run::new(block, block, give_up, threads, MvMemory::new(0, threads));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| run.work());
         }
     });
-    let finished = run.finish(None);
+    let (finished, _) = run.finish(None);
     assert!(finished.complete, "a run that never gives up finishes");
     (finished.outputs, finished.changes)
 }
