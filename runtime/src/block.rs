@@ -72,14 +72,15 @@ struct Round<'a> {
     runtime: &'a Runtime,
     info: BlockInfo,
     xts: &'a [(&'a Extrinsic, usize)],
-    /// For each extrinsic, the previous extrinsic of its sender (worked out on first use: only
+    /// For each extrinsic, the closest earlier extrinsic it surely depends on: the previous one
+    /// of its sender, or the last one that credited its sender (worked out on first use: only
     /// parallel execution asks).
-    previous_of_sender: OnceLock<Vec<Option<usize>>>,
+    depends_on: OnceLock<Vec<Option<usize>>>,
 }
 
 impl<'a> Round<'a> {
     fn new(runtime: &'a Runtime, info: BlockInfo, xts: &'a [(&'a Extrinsic, usize)]) -> Self {
-        Self { runtime, info, xts, previous_of_sender: OnceLock::new() }
+        Self { runtime, info, xts, depends_on: OnceLock::new() }
     }
 }
 
@@ -95,27 +96,43 @@ impl Transactions for Round<'_> {
         self.runtime.apply(&mut Context::new(view, self.info), xt, len)
     }
 
-    /// The previous extrinsic of the same sender: it sets the nonce this one needs. (An
-    /// Ethereum transaction's sender counts when the EVM pallet knows it without recovering its
-    /// signature, as for transactions the pool admitted.)
+    /// The closest of: the previous extrinsic of the same sender (it sets the nonce this one
+    /// needs), and the last extrinsic that credited the sender (see [`crate::Pallet::credits`]; this
+    /// one pays its fee from that balance). An Ethereum transaction's sender counts when the
+    /// EVM pallet knows it without recovering its signature, as for transactions the pool
+    /// admitted.
     fn depends_on(&self, txn: usize) -> Option<usize> {
-        let previous = self.previous_of_sender.get_or_init(|| {
-            let mut last: HashMap<Address, usize> = HashMap::with_capacity(self.xts.len());
+        let depends_on = self.depends_on.get_or_init(|| {
+            let mut last_sent: HashMap<Address, usize> = HashMap::with_capacity(self.xts.len());
+            let mut last_credited: HashMap<Address, usize> = HashMap::new();
             self.xts
                 .iter()
                 .enumerate()
                 .map(|(index, (xt, _))| {
                     let sender = match xt {
-                        Extrinsic::Native(signed) => Some(signed.sender()),
+                        Extrinsic::Native(signed) => {
+                            let call = &signed.call;
+                            let credited = self
+                                .runtime
+                                .entry_of(call.pallet, call.call)
+                                .ok()
+                                .and_then(|entry| entry.pallet.credits(call.call, &call.args));
+                            if let Some(credited) = credited {
+                                last_credited.insert(credited, index);
+                            }
+                            Some(signed.sender())
+                        }
                         Extrinsic::Ethereum(raw) => {
                             self.runtime.ethereum().ok().and_then(|(_, eth)| eth.known_sender(raw))
                         }
-                    };
-                    sender.and_then(|sender| last.insert(sender, index))
+                    }?;
+                    let sent = last_sent.insert(sender, index);
+                    let credited = last_credited.get(&sender).copied().filter(|&i| i < index);
+                    sent.max(credited)
                 })
                 .collect()
         });
-        previous.get(txn).copied().flatten()
+        depends_on.get(txn).copied().flatten()
     }
 }
 

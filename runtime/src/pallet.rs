@@ -107,6 +107,15 @@ pub trait Pallet: Send + Sync {
     /// Executes a call.
     fn dispatch(&self, ctx: &mut Context<'_>, origin: Origin, call: u8, args: &[u8]) -> CallResult;
 
+    /// The account a call credits when it succeeds, from its arguments alone (a transfer's
+    /// recipient). A later extrinsic of that account in the same block surely depends on this
+    /// one, since it pays its fee from the credited balance: parallel execution runs it after
+    /// this one, and a block that is mostly such a chain runs serially. Only a hint: results
+    /// never depend on it.
+    fn credits(&self, _call: u8, _args: &[u8]) -> Option<Address> {
+        None
+    }
+
     /// Runs at the start of every block, before any extrinsic. Returns the weight used.
     fn on_initialize(&self, _ctx: &mut Context<'_>) -> Weight {
         0

@@ -255,6 +255,12 @@ impl Pallet for Balances {
         Ok(())
     }
 
+    fn credits(&self, call: u8, args: &[u8]) -> Option<Address> {
+        match Self::decode(call, args).ok()? {
+            Call::Transfer { dest, .. } | Call::TransferAll { dest } => Some(dest),
+        }
+    }
+
     fn genesis(&self, ctx: &mut Context<'_>, config: &Value) -> Result<(), GenesisError> {
         let config: BalancesGenesis = if config.is_null() {
             BalancesGenesis::default()

@@ -423,3 +423,40 @@ fn golden_call_encoding() {
     let call = Call::Transfer { dest: Address([0x11; 20]), value: 5 };
     assert_eq!(hex::encode(call.encode()), format!("00{}05000000000000000000000000000000", "11".repeat(20)));
 }
+
+#[test]
+fn a_chain_of_transfers_is_seen_as_one_and_runs_serially() {
+    let env = Env::new();
+    let executor =
+        hyperion_runtime::Executor::new(hyperion_runtime::ExecutorConfig::with_threads(2)).unwrap();
+    let parallel =
+        Runtime::new(Arc::new(Balances::new(INDEX)), vec![(INDEX, Arc::new(Balances::new(INDEX)))])
+            .unwrap()
+            .with_executor(executor);
+    parallel.set_genesis_hash(env.genesis_hash);
+    let transfer = |i: usize| Call::Transfer { dest: addr(NAMES[(i + 1) % 4]), value: UNIT };
+    // Each sender was credited by the extrinsic just before: one chain of 12 (the senders
+    // differ, so only the credits link them).
+    let chain: Vec<Extrinsic> = (0..12).map(|i| env.xt(NAMES[i % 4], (i / 4) as u64, transfer(i))).collect();
+    // Four senders that nobody credits: no chain.
+    let independent: Vec<Extrinsic> = (0..12)
+        .map(|i| {
+            env.xt(
+                NAMES[i % 4],
+                (i / 4) as u64,
+                Call::Transfer { dest: addr(&format!("payee {i}")), value: UNIT },
+            )
+        })
+        .collect();
+    for (xts, chained) in [(chain, true), (independent, false)] {
+        let mut source = VecSource(xts.into_iter(), Vec::new());
+        let built = parallel.build_block(&env.state, &env.head, addr("Dave"), 1, &mut source).unwrap();
+        assert_eq!(built.receipts.len(), 12, "{:?}", source.1);
+        let serial = env.runtime.execute_block(&env.state, &env.head, &built.block).unwrap();
+        let executed = parallel.execute_block(&env.state, &env.head, &built.block).unwrap();
+        assert_eq!(executed.changes, serial.changes);
+        let chain_mode =
+            hyperion_runtime::ExecutionMode::Serial(hyperion_runtime::SerialReason::DependencyChain);
+        assert_eq!(executed.stats.mode == chain_mode, chained, "{:?}", executed.stats.mode);
+    }
+}
