@@ -4,9 +4,13 @@
 //! ```text
 //! key (exact bytes) -> entry { base: the value before the block (read once, kept),
 //!                              written: whether any transaction wrote it (read without a lock),
-//!                              versions: txn -> Write(value) | Delta(delta)
-//!                                             | Estimate (being re-executed: readers must wait) }
+//!                              versions: txn -> Write(value)
+//!                                             | Estimate (being re-executed: readers must wait),
+//!                              deltas: one list per worker, txn -> Delta }
 //! ```
+//!
+//! A read resolves the closest write before the reader, then applies every delta between it and
+//! the reader, from every worker's list, in transaction order.
 //!
 //! Entries live for the whole block in an append-only arena and are named by their position
 //! ([`EntryId`]); nothing is ever removed from it, so a reference to an entry stays valid while
