@@ -387,6 +387,9 @@ thread_local! {
     static REUSED: RefCell<Option<Reused>> = const { RefCell::new(None) };
 }
 
+/// The largest EVM memory buffer a thread keeps between transactions.
+const MAX_KEPT_MEMORY: usize = 1 << 20;
+
 impl Reused {
     fn take() -> Self {
         REUSED
@@ -394,7 +397,13 @@ impl Reused {
             .unwrap_or_else(|| Reused { local: LocalContext::default(), frames: FrameStack::new_prealloc(8) })
     }
 
+    /// Keeps the parts for the thread's next transaction, unless the memory buffer grew past
+    /// [`MAX_KEPT_MEMORY`] (a call that used that much gives it back at once rather than
+    /// when the thread ends).
     fn put(mut self) {
+        if self.local.shared_memory_buffer.borrow().capacity() > MAX_KEPT_MEMORY {
+            return;
+        }
         self.local.clear();
         REUSED.with(|reused| *reused.borrow_mut() = Some(self));
     }
