@@ -173,6 +173,26 @@ impl Entry {
         deltas
     }
 
+    /// The key as the transactions before `end` left it: `Err` with a writer being redone.
+    fn before(&self, end: TxnIndex, storage: &dyn Storage) -> Result<Before, TxnIndex> {
+        if !self.written.load(Acquire) {
+            return Ok(Before::Untouched);
+        }
+        let write = self.write_before(end)?;
+        let deltas = self.deltas_between(write.as_ref().map(|(writer, _)| *writer), end);
+        Ok(match (write, deltas.is_empty()) {
+            (None, true) => Before::Untouched,
+            (Some((_, value)), true) => Before::Written(value),
+            (write, false) => {
+                let start = match &write {
+                    Some((_, value)) => value.as_deref(),
+                    None => self.base(storage).as_deref(),
+                };
+                Before::Resolved(resolve(start, &deltas))
+            }
+        })
+    }
+
     /// Whether a transaction before `end` wrote the key or added to it.
     fn written_before(&self, end: TxnIndex) -> bool {
         self.written.load(Acquire)
@@ -182,6 +202,16 @@ impl Entry {
                     .get()
                     .is_some_and(|slots| slots.iter().any(|slot| slot.0.lock().before(end).next().is_some())))
     }
+}
+
+/// What the transactions before a point left of a key.
+enum Before {
+    /// Nothing: the value is the base.
+    Untouched,
+    /// A write, with no delta after it.
+    Written(Value),
+    /// A write or the base, with the deltas after it applied.
+    Resolved(Vec<u8>),
 }
 
 /// A read's result.
@@ -328,25 +358,11 @@ impl MvMemory {
     /// The value of entry `id` for transaction `txn`: what the last transaction before it wrote,
     /// with the deltas added since, or the base value with every delta before.
     pub(crate) fn read(&self, id: EntryId, txn: TxnIndex, storage: &dyn Storage) -> Read {
-        let entry = self.entry(id);
-        if !entry.written.load(Acquire) {
-            return Read::Base;
-        }
-        let write = match entry.write_before(txn) {
-            Ok(write) => write,
-            Err(writer) => return Read::Blocked(writer),
-        };
-        let deltas = entry.deltas_between(write.as_ref().map(|(writer, _)| *writer), txn);
-        match (write, deltas.is_empty()) {
-            (None, true) => Read::Base,
-            (Some((_, value)), true) => Read::Value(value),
-            (write, false) => {
-                let start = match &write {
-                    Some((_, value)) => value.as_deref(),
-                    None => entry.base(storage).as_deref(),
-                };
-                Read::Value(Some(Arc::from(resolve(start, &deltas))))
-            }
+        match self.entry(id).before(txn, storage) {
+            Err(writer) => Read::Blocked(writer),
+            Ok(Before::Untouched) => Read::Base,
+            Ok(Before::Written(value)) => Read::Value(value),
+            Ok(Before::Resolved(value)) => Read::Value(Some(Arc::from(value))),
         }
     }
 
@@ -467,24 +483,14 @@ impl MvMemory {
         let mut out = Vec::new();
         for id in ids {
             let entry = &self.entries[id];
-            if !entry.written.load(Acquire) {
-                continue;
-            }
-            let write = entry.write_before(end).unwrap_or_else(|txn| {
+            let before = entry.before(end, storage).unwrap_or_else(|txn| {
                 panic!("transaction {txn} is still being re-executed after the block ended")
             });
-            let deltas = entry.deltas_between(write.as_ref().map(|(writer, _)| *writer), end);
-            let value = match (write, deltas.is_empty()) {
-                // Only later transactions wrote it.
-                (None, true) => continue,
-                (Some((_, value)), true) => value.as_deref().map(<[u8]>::to_vec),
-                (write, false) => {
-                    let start = match &write {
-                        Some((_, value)) => value.as_deref(),
-                        None => entry.base(storage).as_deref(),
-                    };
-                    Some(resolve(start, &deltas))
-                }
+            let value = match before {
+                // Only later transactions wrote it, or none.
+                Before::Untouched => continue,
+                Before::Written(value) => value.as_deref().map(<[u8]>::to_vec),
+                Before::Resolved(value) => Some(value),
             };
             out.push((entry.key.to_vec(), value));
         }
