@@ -23,7 +23,6 @@ use hash_db::Hasher;
 use sp_core::{Blake2Hasher, H256};
 use sp_trie::NodeCodec;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use trie_db::node::{NodeHandlePlan, NodePlan};
 use trie_db::NodeCodec as _;
@@ -85,7 +84,7 @@ impl MetisDb {
             }
             // Pinned under the read lock, as `snapshot` does.
             *self.shared.pins.lock().entry(version).or_insert(0) += 1;
-            let pin = MetisSnapshot { shared: self.shared.clone(), version, reads: AtomicU64::new(0) };
+            let pin = MetisSnapshot { shared: self.shared.clone(), version };
             (pin, root, segment)
         };
         let version = pin.version;

@@ -28,6 +28,7 @@
 
 mod compact;
 mod index;
+mod lock;
 mod meta;
 mod nodes;
 mod open;
@@ -37,17 +38,17 @@ mod table;
 mod writer;
 
 use hyperion_primitives::{BlockNumber, Hash};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use sp_core::H256;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::trie::{apply_changes, empty_root, NodeDb, NodeSource, PreparedRoot};
 use crate::{ChangeSet, Error, Result, Snapshot, StateDb, StateRead};
 pub use compact::CompactStats;
 use index::Index;
+use lock::ReadMostly;
 use meta::{Meta, MetaFile};
 use nodes::TrieNodes;
 use segment::{CacheBudget, Segments};
@@ -61,7 +62,7 @@ pub const MAX_VALUE_BYTES: usize = 16 << 20;
 /// Counters and sizes of a [`MetisDb`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetisStats {
-    /// Reads served by snapshots (dropped ones) since the store was opened.
+    /// Reads served by snapshots since the store was opened.
     pub reads: u64,
     /// Live keys in the latest version.
     pub keys: u64,
@@ -104,9 +105,9 @@ struct Inner {
 }
 
 struct Shared {
-    inner: RwLock<Inner>,
-    /// Reads served by snapshots.
-    reads: AtomicU64,
+    /// Readers take no atomic read-modify-write (see `lock.rs`), so that back-to-back reads of
+    /// the store overlap in the processor and reader threads do not share a cache line.
+    inner: ReadMostly<Inner>,
     /// Pinned versions and how many snapshots pin each.
     pins: Mutex<BTreeMap<u64, usize>>,
 }
@@ -176,11 +177,7 @@ impl MetisDb {
             inner.head_offset = meta.head_offset;
         }
         open::remove_leftovers(dir, last.as_ref())?;
-        let shared = Arc::new(Shared {
-            inner: RwLock::new(inner),
-            reads: AtomicU64::new(0),
-            pins: Mutex::new(BTreeMap::new()),
-        });
+        let shared = Arc::new(Shared { inner: ReadMostly::new(inner), pins: Mutex::new(BTreeMap::new()) });
         Ok(Self {
             dir: dir.to_path_buf(),
             prepared: PreparedRoot::default(),
@@ -211,7 +208,7 @@ impl MetisDb {
         let files = (inner.segments.base.len() + inner.segments.log.len()) as u64;
         let head = files.saturating_sub(1) * self.segment_bytes + inner.head_offset;
         MetisStats {
-            reads: self.shared.reads.load(Ordering::Relaxed),
+            reads: self.shared.inner.reads(),
             keys: inner.index.len() as u64,
             segments: (inner.segments.base.len() + inner.segments.log.len()) as u64,
             data_bytes: head,
@@ -308,31 +305,28 @@ impl NodeSource for Snap<'_> {
 struct MetisSnapshot {
     shared: Arc<Shared>,
     version: u64,
-    /// Reads served, added to the store's count when the snapshot is dropped (one shared
-    /// counter bumped by every read would bounce its cache line between reader threads).
-    reads: AtomicU64,
 }
 
 impl StateRead for MetisSnapshot {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.reads.fetch_add(1, Ordering::Relaxed);
         let inner = self.shared.inner.read();
+        inner.count_reads(1);
         Snap { inner: &inner, version: self.version }.get(key)
     }
 
     #[inline]
     fn read(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
         let inner = self.shared.inner.read();
+        inner.count_reads(1);
         f(Snap { inner: &inner, version: self.version }.value(key))
     }
 
     /// One lock per [`READS_PER_LOCK`] keys: a waiting commit is held up by at most that
     /// many reads.
     fn read_many(&self, keys: &[&[u8]], f: &mut dyn FnMut(usize, Option<&[u8]>)) {
-        self.reads.fetch_add(keys.len() as u64, Ordering::Relaxed);
         for (chunk, keys) in keys.chunks(READS_PER_LOCK).enumerate() {
             let inner = self.shared.inner.read();
+            inner.count_reads(keys.len() as u64);
             let segments = &inner.segments;
             inner.index.get_many(keys, self.version, segments, |i, loc| {
                 f(chunk * READS_PER_LOCK + i, loc.map(|loc| segments.key_value(loc).1));
@@ -352,7 +346,6 @@ impl StateRead for MetisSnapshot {
 
 impl Drop for MetisSnapshot {
     fn drop(&mut self) {
-        self.shared.reads.fetch_add(*self.reads.get_mut(), Ordering::Relaxed);
         let mut pins = self.shared.pins.lock();
         let count = pins.get_mut(&self.version).expect("a snapshot's version is pinned");
         *count -= 1;
@@ -374,7 +367,7 @@ impl StateDb for MetisDb {
         }
         // Pinned while the read lock keeps the writer from pruning.
         *self.shared.pins.lock().entry(number).or_insert(0) += 1;
-        Ok(Arc::new(MetisSnapshot { shared: self.shared.clone(), version: number, reads: AtomicU64::new(0) }))
+        Ok(Arc::new(MetisSnapshot { shared: self.shared.clone(), version: number }))
     }
 
     fn root(&self, number: BlockNumber) -> Result<Hash> {
