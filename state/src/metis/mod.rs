@@ -275,8 +275,7 @@ impl Snap<'_> {
 
     #[inline]
     fn value(&self, key: &[u8]) -> Option<&[u8]> {
-        let loc = self.inner.index.get(key, self.version, &self.inner.segments)?;
-        Some(self.inner.segments.key_value(loc).1)
+        self.inner.index.value(key, self.version, &self.inner.segments)
     }
 
     fn all_pairs(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {

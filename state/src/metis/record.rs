@@ -84,7 +84,7 @@ pub(crate) fn encoded_size(key: &[u8], value: &[u8]) -> usize {
 
 /// The key and value of the record at `offset` of `bytes`, a record this store wrote or checked
 /// (no checksum is verified: this is the read path).
-#[inline]
+#[inline(always)]
 pub(crate) fn key_value(bytes: &[u8], offset: usize) -> (&[u8], &[u8]) {
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
     let body_len = u32_at(offset + 4);

@@ -226,7 +226,7 @@ pub(crate) struct Segments {
 
 impl Segments {
     /// The key and value of the record at `loc`.
-    #[inline]
+    #[inline(always)]
     pub fn key_value(&self, loc: Loc) -> (&[u8], &[u8]) {
         record::key_value(self.get(loc.segment).bytes(), loc.offset as usize)
     }
@@ -246,6 +246,11 @@ impl Keys for Segments {
     #[inline]
     fn key(&self, loc: Loc) -> &[u8] {
         self.key_value(loc).0
+    }
+
+    #[inline(always)]
+    fn record(&self, loc: Loc) -> (&[u8], &[u8]) {
+        self.key_value(loc)
     }
 
     /// The record's first two cache lines: its header, the key, and the value's start.
