@@ -89,29 +89,36 @@ pub fn read_latency<R: Reader>(
     Ok(Latency { p50_ns: quantile(&samples, 0.5), p99_ns: quantile(&samples, 0.99), digest })
 }
 
-/// The machine's memory latency: nanoseconds per load in a chain of dependent loads at
-/// random places of a `bytes`-long region, in 2 MiB pages when `huge_pages` (if the kernel
-/// grants them) or 4 KiB ones. A random read that has to touch two places of memory one after
-/// the other (an index, then the value) cannot take less than twice this.
+/// The machine's memory latency: nanoseconds per load in a chain of `loads` dependent loads,
+/// each from another cache line of a `bytes`-long region taken at random, in 2 MiB pages when
+/// `huge_pages` (if the kernel grants them) or 4 KiB ones. A random read that has to touch two
+/// places of memory one after the other (an index, then the value) cannot take less than twice
+/// this, unless it overlaps with the next read. The larger the region, the more of its loads
+/// also miss the TLB (and, in a virtual machine, the host's page tables): measure it at the
+/// size of the store being read.
 pub fn dependent_load_ns(bytes: usize, huge_pages: bool, loads: usize) -> Result<f64> {
-    let slots = bytes / 8;
-    let mut map = memmap2::MmapMut::map_anon(slots * 8).map_err(|e| Error::Check(e.to_string()))?;
+    /// One slot per cache line: no load finds its line already fetched by another.
+    const LINE: usize = 64;
+    let lines = bytes / LINE;
+    assert!(lines > 1 && lines <= u32::MAX as usize, "a probe of {bytes} bytes");
+    let mut map = memmap2::MmapMut::map_anon(lines * LINE).map_err(|e| Error::Check(e.to_string()))?;
     let advice = if huge_pages { memmap2::Advice::HugePage } else { memmap2::Advice::NoHugePage };
     let _ = map.advise(advice);
-    let mut order: Vec<u32> = (0..slots as u32).collect();
+    let mut order: Vec<u32> = (0..lines as u32).collect();
     let mut rng = super::Rng::new(0x6c61_7465_6e63_7921);
-    // Sattolo's shuffle: one cycle through every slot.
+    // Sattolo's shuffle: one cycle through every line.
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i as u64) as usize);
     }
-    for (i, &slot) in order.iter().enumerate() {
+    for (i, &line) in order.iter().enumerate() {
         let next = order[(i + 1) % order.len()] as u64;
-        map[slot as usize * 8..slot as usize * 8 + 8].copy_from_slice(&next.to_le_bytes());
+        map[line as usize * LINE..line as usize * LINE + 8].copy_from_slice(&next.to_le_bytes());
     }
-    let mut at = order[0] as usize;
+    drop(order);
+    let mut at = 0usize;
     let start = Instant::now();
     for _ in 0..loads {
-        at = u64::from_le_bytes(map[at * 8..at * 8 + 8].try_into().expect("8 bytes")) as usize;
+        at = u64::from_le_bytes(map[at * LINE..at * LINE + 8].try_into().expect("8 bytes")) as usize;
     }
     let ns = start.elapsed().as_nanos() as f64 / loads as f64;
     std::hint::black_box(at);

@@ -18,6 +18,9 @@ use super::{
 };
 use crate::{Error, Result};
 
+/// Dependent loads timed to measure the machine's memory latency.
+const PROBE_LOADS: usize = 1 << 20;
+
 /// Anonymous memory of this process in transparent huge pages, MiB (Linux).
 fn huge_pages_mib() -> Option<u64> {
     let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
@@ -35,13 +38,14 @@ pub fn run(size: &Size) -> Result<Outcome> {
     assert!(size.reads > 0 && size.reads.is_multiple_of(READS_PER_SAMPLE as u64), "{size:?}");
     assert!(size.keys > 0 && size.load_block > 0 && size.update_blocks > 0, "{size:?}");
     let start = Instant::now();
-    let floor = |huge| measure::dependent_load_ns(size.probe_bytes, huge, size.probe_bytes / 64);
+    let floor = |huge| measure::dependent_load_ns(size.probe_bytes, huge, PROBE_LOADS);
     let (huge_ns, small_ns) = (floor(true)?, floor(false)?);
     progress(
         start,
         &format!(
             "this machine: a dependent random load in {} MiB takes {huge_ns:.0} ns in 2 MiB pages, \
-             {small_ns:.0} ns in 4 KiB pages (a read touching index then value: at least twice that)",
+             {small_ns:.0} ns in 4 KiB pages (a read that touches an index, then a value, and waits for each: \
+             twice that)",
             size.probe_bytes >> 20
         ),
     );
