@@ -98,7 +98,9 @@ impl<T> ReadMostly<T> {
             }
             slot.depth.store(depth, Ordering::Release);
         }
-        let fallback = self.fallback.read();
+        // Recursive: a thread that already reads through the fallback may read again even if a
+        // writer is queued (a plain `read` would wait behind that writer, which waits for it).
+        let fallback = self.fallback.read_recursive();
         ReadGuard { lock: self, slot: None, _fallback: Some(fallback), _not_send: PhantomData }
     }
 
