@@ -178,16 +178,16 @@ impl Index {
         changes.get(next_change).map(|(_, before)| *before)
     }
 
-    /// [`get`](Self::get) of each of `keys` at `version`, in order, as `f(i, location)`. The
+    /// [`value`](Self::value) of each of `keys` at `version`, in order, as `f(i, value)`. The
     /// lookups go [`GROUP`] at a time, in steps (the keys' histories, then a hash and a request
     /// to memory for every home slot, then for every likely record, then the key comparisons),
     /// so that the cache misses of independent keys overlap instead of following one another.
-    pub fn get_many(
+    pub fn get_many<'r>(
         &self,
         keys: &[&[u8]],
         version: u64,
-        records: &impl Keys,
-        mut f: impl FnMut(usize, Option<Loc>),
+        records: &'r impl Keys,
+        mut f: impl FnMut(usize, Option<&'r [u8]>),
     ) {
         /// Where a key's lookup stands.
         #[derive(Clone, Copy)]
@@ -216,11 +216,11 @@ impl Index {
                 }
             }
             for (i, (key, step)) in keys.iter().zip(steps).enumerate() {
-                let loc = match step {
-                    Step::Known(before) => before,
-                    Step::Latest(tag) => self.latest.get_tagged(key, tag, records),
+                let value = match step {
+                    Step::Known(before) => before.map(|loc| records.record(loc).1),
+                    Step::Latest(tag) => self.latest.get_tagged_value(key, tag, records),
                 };
-                f(group * GROUP + i, loc);
+                f(group * GROUP + i, value);
             }
         }
     }
@@ -291,8 +291,8 @@ mod tests {
     struct KeyList(Vec<&'static [u8]>);
 
     impl Keys for KeyList {
-        fn key(&self, loc: Loc) -> &[u8] {
-            self.0[loc.offset as usize]
+        fn record(&self, loc: Loc) -> (&[u8], &[u8]) {
+            (self.0[loc.offset as usize], &[])
         }
     }
 

@@ -326,9 +326,8 @@ impl StateRead for MetisSnapshot {
         for (chunk, keys) in keys.chunks(READS_PER_LOCK).enumerate() {
             let inner = self.shared.inner.read();
             inner.count_reads(keys.len() as u64);
-            let segments = &inner.segments;
-            inner.index.get_many(keys, self.version, segments, |i, loc| {
-                f(chunk * READS_PER_LOCK + i, loc.map(|loc| segments.key_value(loc).1));
+            inner.index.get_many(keys, self.version, &inner.segments, |i, value| {
+                f(chunk * READS_PER_LOCK + i, value);
             });
         }
     }

@@ -243,11 +243,6 @@ impl Segments {
 }
 
 impl Keys for Segments {
-    #[inline]
-    fn key(&self, loc: Loc) -> &[u8] {
-        self.key_value(loc).0
-    }
-
     #[inline(always)]
     fn record(&self, loc: Loc) -> (&[u8], &[u8]) {
         self.key_value(loc)

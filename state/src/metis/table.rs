@@ -27,13 +27,14 @@ pub(crate) struct Loc {
 
 /// Gives the key stored in the record at a location.
 pub(crate) trait Keys {
-    /// The key of the record at `loc`, which must be a put record.
-    fn key(&self, loc: Loc) -> &[u8];
+    /// The key and value of the record at `loc`, which must be a put record, read together (a
+    /// lookup takes the value from the record whose key it compared, without finding it again).
+    fn record(&self, loc: Loc) -> (&[u8], &[u8]);
 
-    /// The key and value of the record at `loc` (a put record), read together (a lookup then
-    /// takes the value from the record whose key it compared, without finding it again).
-    fn record(&self, loc: Loc) -> (&[u8], &[u8]) {
-        (self.key(loc), &[])
+    /// The key of the record at `loc`.
+    #[inline(always)]
+    fn key(&self, loc: Loc) -> &[u8] {
+        self.record(loc).0
     }
 
     /// Asks the memory for the start of the record at `loc` ahead of a read (a hint).
@@ -121,13 +122,7 @@ impl KeyTable {
     /// The slot holding `key`, if any.
     #[inline]
     fn find(&self, key: &[u8], keys: &impl Keys) -> Option<usize> {
-        self.find_tagged(key, self.tag(key), keys)
-    }
-
-    /// [`find`](Self::find) with the key's tag already computed.
-    #[inline]
-    fn find_tagged(&self, key: &[u8], tag: u64, keys: &impl Keys) -> Option<usize> {
-        self.probe(key, tag, keys).map(|(at, _)| at)
+        self.probe(key, self.tag(key), keys).map(|(at, _)| at)
     }
 
     /// The slot holding `key` (whose tag is `tag`) and the value of the record it points at.
@@ -198,10 +193,10 @@ impl KeyTable {
         }
     }
 
-    /// Last step: [`get`](Self::get) with the tag of the first.
+    /// Last step: [`get_value`](Self::get_value) with the tag of the first.
     #[inline]
-    pub fn get_tagged(&self, key: &[u8], tag: u64, keys: &impl Keys) -> Option<Loc> {
-        self.find_tagged(key, tag, keys).map(|at| self.slots[at].loc)
+    pub fn get_tagged_value<'k>(&self, key: &[u8], tag: u64, keys: &'k impl Keys) -> Option<&'k [u8]> {
+        self.probe(key, tag, keys).map(|(_, value)| value)
     }
 
     /// Points `key` at `loc` (a record of that key); returns where it pointed before.
@@ -323,13 +318,9 @@ mod tests {
     struct KeyList(Vec<Vec<u8>>);
 
     impl Keys for KeyList {
-        fn key(&self, loc: Loc) -> &[u8] {
-            &self.0[loc.offset as usize]
-        }
-
         /// A record's value is its key's last byte: what `get_value` must return.
         fn record(&self, loc: Loc) -> (&[u8], &[u8]) {
-            let key = self.key(loc);
+            let key = &self.0[loc.offset as usize];
             (key, &key[key.len() - 1..])
         }
     }
@@ -360,10 +351,10 @@ mod tests {
                 let tag = table.start_lookup(&key);
                 table.prefetch_record(tag, &records);
                 let found = table.get(&key, &records);
-                let value = table.get_value(&key, &records);
+                let value = found.map(|loc| records.record(loc).1);
                 found == model.get(&key).copied()
-                    && table.get_tagged(&key, tag, &records) == found
-                    && value == found.map(|loc| records.record(loc).1)
+                    && table.get_value(&key, &records) == value
+                    && table.get_tagged_value(&key, tag, &records) == value
             })
     }
 
