@@ -9,6 +9,8 @@ use sp_trie::{DBValue, LayoutV1, MemoryDB, TrieConfiguration, TrieLayout};
 
 use crate::{ChangeSet, Error, Result};
 
+mod split;
+
 /// The trie layout of all Hyperion commitments.
 pub(crate) type Layout = LayoutV1<Blake2Hasher>;
 /// The in-memory trie node store.
@@ -64,12 +66,24 @@ fn is_hashed_value(value: &[u8]) -> bool {
     <Layout as TrieLayout>::MAX_INLINE_VALUE.is_some_and(|threshold| value.len() >= threshold as usize)
 }
 
-/// The value node `hash` read through its key, the lookup's `prefix`.
-fn value_node(source: &dyn NodeSource, hash: &H256, prefix: Prefix) -> Option<DBValue> {
+/// The value node `hash` read through its key: `key_prefix` followed by the lookup's `prefix`
+/// (a value node's prefix is its key, or what follows `key_prefix` in a subtrie).
+fn value_node(source: &dyn NodeSource, hash: &H256, key_prefix: &[u8], prefix: Prefix) -> Option<DBValue> {
     if prefix.1.is_some() {
         return None;
     }
-    source.value(prefix.0).filter(|v| is_hashed_value(v) && Blake2Hasher::hash(v) == *hash)
+    source
+        .value(&full_key(key_prefix, prefix.0))
+        .filter(|v| is_hashed_value(v) && Blake2Hasher::hash(v) == *hash)
+}
+
+/// `key_prefix` followed by `rest`, borrowed when `key_prefix` is empty.
+fn full_key<'a>(key_prefix: &[u8], rest: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    if key_prefix.is_empty() {
+        rest.into()
+    } else {
+        [key_prefix, rest].concat().into()
+    }
 }
 
 /// A [`NodeSource`] as the node database trie-db reads.
@@ -77,32 +91,55 @@ pub(crate) struct NodeDb<'a>(pub &'a dyn NodeSource);
 
 impl HashDBRef<Blake2Hasher, DBValue> for NodeDb<'_> {
     fn get(&self, key: &H256, prefix: Prefix) -> Option<DBValue> {
-        self.0.node(key).or_else(|| value_node(self.0, key, prefix))
+        self.0.node(key).or_else(|| value_node(self.0, key, &[], prefix))
     }
 
     fn contains(&self, key: &H256, prefix: Prefix) -> bool {
-        self.0.has_node(key) || value_node(self.0, key, prefix).is_some()
+        self.0.has_node(key) || value_node(self.0, key, &[], prefix).is_some()
     }
 }
+
+/// Change sets from this size on have their root computed subtrie by subtrie in parallel when
+/// the trie's top allows it (see [`split`]); smaller ones are not worth the tasks.
+const MIN_SPLIT_CHANGES: usize = 256;
 
 /// Applies `changes` to the trie of `root` (whose nodes and values `base` reads) in an overlay;
 /// returns the new root and the overlay, which holds trie nodes only (no value nodes, see
 /// [`NodeSource`]): to be consolidated into the backend's nodes on commit, or dropped.
+///
+/// Large change sets are applied to the 256 subtries below the top two levels in parallel, on
+/// the caller's rayon pool (the global one unless the caller runs in another); the root and the
+/// nodes are the same either way.
 pub(crate) fn apply_changes(
     base: &dyn NodeSource,
     root: Hash,
     changes: &ChangeSet,
 ) -> Result<(Hash, NodeStore)> {
-    let mut db = OverlayDb { base, changes, overlay: NodeStore::default() };
-    let root = sp_trie::delta_trie_root::<Layout, _, _, _, _, _>(
-        &mut db,
-        H256(root.0),
-        changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
-        None,
-        None,
-    )
-    .map_err(|e| Error::Corrupt(format!("{e:?}")))?;
-    Ok((Hash(root.0), db.overlay))
+    if changes.len() >= MIN_SPLIT_CHANGES && rayon::current_num_threads() > 1 {
+        if let Some((root, overlay)) = split::apply(base, H256(root.0), changes)? {
+            return Ok((Hash(root.0), overlay));
+        }
+    }
+    let changes = changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref()));
+    let (root, overlay) = apply_delta(base, H256(root.0), changes, &[])?;
+    Ok((Hash(root.0), overlay))
+}
+
+/// `delta_trie_root` of `changes` on the trie of `root`, in an overlay; `key_prefix` is what
+/// precedes every key of that trie in the state (empty for the state's trie, a first byte for
+/// a subtrie), through which value nodes are read.
+fn apply_delta<'c>(
+    base: &dyn NodeSource,
+    root: H256,
+    changes: impl Iterator<Item = (&'c [u8], Option<&'c [u8]>)>,
+    key_prefix: &[u8],
+) -> Result<(H256, NodeStore)> {
+    let changes: Vec<_> = changes.collect();
+    let mut db = OverlayDb { base, changes: &changes, key_prefix, overlay: NodeStore::default() };
+    let root =
+        sp_trie::delta_trie_root::<Layout, _, _, _, _, _>(&mut db, root, changes.iter().copied(), None, None)
+            .map_err(|e| Error::Corrupt(format!("{e:?}")))?;
+    Ok((root, db.overlay))
 }
 
 /// The trie changes of the last root computed on top of the latest block, kept for the commit
@@ -131,7 +168,10 @@ impl PreparedRoot {
 /// contain that value's hash).
 struct OverlayDb<'a> {
     base: &'a dyn NodeSource,
-    changes: &'a ChangeSet,
+    /// The changes being applied, sorted by key (keys without `key_prefix`).
+    changes: &'a [(&'a [u8], Option<&'a [u8]>)],
+    /// What precedes every key of this trie in the state.
+    key_prefix: &'a [u8],
     overlay: NodeStore,
 }
 
@@ -141,7 +181,10 @@ impl OverlayDb<'_> {
     fn is_new_value(&self, prefix: Prefix, value: &[u8]) -> bool {
         prefix.1.is_none()
             && is_hashed_value(value)
-            && self.changes.get(prefix.0).is_some_and(|new| new.as_deref() == Some(value))
+            && self
+                .changes
+                .binary_search_by(|(key, _)| (*key).cmp(prefix.0))
+                .is_ok_and(|i| self.changes[i].1 == Some(value))
     }
 
     /// Whether removing `hash` at `prefix` removes a value node (which was never stored), not
@@ -150,7 +193,7 @@ impl OverlayDb<'_> {
     fn is_old_value(&self, hash: &H256, prefix: Prefix) -> bool {
         let stored =
             matches!(self.overlay.raw(hash, prefix), Some((_, rc)) if rc > 0) || self.base.has_node(hash);
-        !stored || value_node(self.base, hash, prefix).is_some()
+        !stored || value_node(self.base, hash, self.key_prefix, prefix).is_some()
     }
 }
 
@@ -158,7 +201,7 @@ impl HashDB<Blake2Hasher, DBValue> for OverlayDb<'_> {
     fn get(&self, key: &H256, prefix: Prefix) -> Option<DBValue> {
         match self.overlay.raw(key, prefix) {
             Some((value, rc)) if rc > 0 => Some(value.clone()),
-            _ => NodeDb(self.base).get(key, prefix),
+            _ => self.base.node(key).or_else(|| value_node(self.base, key, self.key_prefix, prefix)),
         }
     }
 

@@ -1,0 +1,185 @@
+//! The split computation against the whole-trie one, on random tries and change sets.
+
+use super::*;
+use crate::trie::trie_root;
+use quickcheck::{QuickCheck, TestResult};
+use sp_trie::DBValue;
+use std::collections::BTreeMap;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A trie's nodes and values.
+#[derive(Default)]
+struct Source {
+    nodes: NodeStore,
+    values: Model,
+}
+
+impl NodeSource for Source {
+    fn node(&self, hash: &H256) -> Option<DBValue> {
+        HashDB::get(&self.nodes, hash, EMPTY_PREFIX)
+    }
+
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.values.get(key).cloned()
+    }
+}
+
+/// splitmix64: random data from a seed, so that a failing case can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+
+    /// Mostly 32-byte hashed keys; now and then a short one (which ends at the top levels or
+    /// just below them).
+    fn key(&mut self) -> Vec<u8> {
+        match self.below(50) {
+            0 => self.bytes(1),
+            1 => self.bytes(2),
+            _ => self.bytes(32),
+        }
+    }
+
+    /// Values around the trie's 33-byte limit for inline values.
+    fn value(&mut self) -> Vec<u8> {
+        let len = [0, 1, 5, 31, 32, 33, 40, 100][self.below(8) as usize];
+        self.bytes(len)
+    }
+}
+
+/// The whole-trie computation.
+fn whole(source: &Source, root: H256, changes: &ChangeSet) -> (H256, NodeStore) {
+    apply_delta(source, root, changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())), &[]).unwrap()
+}
+
+/// The node count changes of an overlay, without the zero ones.
+fn net(mut overlay: NodeStore) -> Vec<(H256, i32, DBValue)> {
+    let mut changes: Vec<_> = overlay
+        .drain()
+        .into_iter()
+        .filter(|(_, (_, rc))| *rc != 0)
+        .map(|(hash, (data, rc))| (hash, rc, if rc > 0 { data } else { Vec::new() }))
+        .collect();
+    changes.sort();
+    changes
+}
+
+/// A random trie of about `keys` keys and a random change set on it: overwrites, inserts,
+/// deletes of present and absent keys, and at times every key of one first byte deleted (a
+/// subtrie that empties) or one of a first nibble kept (a branch left with one child).
+fn case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Model) {
+    let mut rng = Rng(seed);
+    let mut source = Source::default();
+    let base: ChangeSet = (0..keys).map(|_| (rng.key(), Some(rng.value()))).collect();
+    let (root, overlay) = whole(&source, Codec::hashed_null_node(), &base);
+    source.nodes.consolidate(overlay);
+    source.values = base.into_iter().map(|(k, v)| (k, v.expect("puts"))).collect();
+    let present: Vec<Vec<u8>> = source.values.keys().cloned().collect();
+    let mut set = ChangeSet::new();
+    for _ in 0..changes {
+        let key = match rng.below(3) {
+            0 if !present.is_empty() => present[rng.below(present.len() as u64) as usize].clone(),
+            _ => rng.key(),
+        };
+        let value = (rng.below(5) != 0).then(|| rng.value());
+        set.insert(key, value);
+    }
+    match rng.below(8) {
+        0 => {
+            let byte = rng.next() as u8;
+            set.extend(present.iter().filter(|k| k[0] == byte).map(|k| (k.clone(), None)));
+        }
+        1 => {
+            let nibble = rng.next() as u8 & 0xf;
+            let keep = rng.next() as u8 & 0xf;
+            let doomed = present.iter().filter(|k| k[0] >> 4 == nibble && k[0] & 0xf != keep);
+            set.extend(doomed.map(|k| (k.clone(), None)));
+        }
+        _ => {}
+    }
+    let mut after = source.values.clone();
+    for (key, value) in &set {
+        match value {
+            Some(value) => after.insert(key.clone(), value.clone()),
+            None => after.remove(key),
+        };
+    }
+    (source, root, set, after)
+}
+
+/// Where the split applies, it gives the whole-trie root and the same node changes; either
+/// way the root is the model's.
+fn same_as_whole_trie(seed: u64, keys: u16, changes: u16) -> TestResult {
+    let (source, root, set, after) = case(seed, usize::from(keys % 3000), usize::from(changes % 600));
+    let (whole_root, whole_overlay) = whole(&source, root, &set);
+    if whole_root.0 != trie_root(after.iter()).0 {
+        return TestResult::error("the whole-trie root differs from the model's");
+    }
+    let Some((split_root, split_overlay)) = apply(&source, root, &set).unwrap() else {
+        return TestResult::passed();
+    };
+    if split_root != whole_root {
+        return TestResult::error("roots differ");
+    }
+    if net(split_overlay) != net(whole_overlay) {
+        return TestResult::error("node changes differ");
+    }
+    TestResult::passed()
+}
+
+#[test]
+fn split_roots_and_nodes_match_the_whole_trie() {
+    QuickCheck::new().tests(80).quickcheck(same_as_whole_trie as fn(u64, u16, u16) -> TestResult);
+}
+
+/// Large tries take the split path, also when a subtrie empties; changes that reshape the top,
+/// and small tries, do not.
+#[test]
+fn split_applies_where_the_top_is_full_and_stays_so() {
+    let mut taken = 0;
+    for seed in 0..40 {
+        let (source, root, set, _) = case(seed, 4000, 500);
+        if let Some((split_root, overlay)) = apply(&source, root, &set).unwrap() {
+            let (whole_root, whole_overlay) = whole(&source, root, &set);
+            assert_eq!(split_root, whole_root, "seed {seed}");
+            assert_eq!(net(overlay), net(whole_overlay), "seed {seed}");
+            taken += 1;
+        }
+    }
+    assert!(taken >= 25, "the split path was taken {taken} times of 40");
+
+    let (source, root, _, _) = case(7, 4000, 0);
+    let keys = |f: &dyn Fn(u8) -> bool| -> ChangeSet {
+        source.values.keys().filter(|k| f(k[0])).map(|k| (k.clone(), None)).collect()
+    };
+    // Every key of one first byte deleted: its subtrie empties, the branch above keeps 15.
+    let set = keys(&|b| b == 0x42);
+    let (split_root, overlay) = apply(&source, root, &set).unwrap().expect("split");
+    let (whole_root, whole_overlay) = whole(&source, root, &set);
+    assert_eq!((split_root, net(overlay)), (whole_root, net(whole_overlay)));
+    // Every key of first nibble 4 but those of byte 0x42 deleted: the branch merges.
+    let set = keys(&|b| b >> 4 == 4 && b != 0x42);
+    assert!(apply(&source, root, &set).unwrap().is_none());
+    // An empty key's value would be the root's.
+    let mut set = keys(&|b| b == 0x42);
+    set.insert(Vec::new(), Some(vec![1]));
+    assert!(apply(&source, root, &set).unwrap().is_none());
+    // Three keys: the top is not two levels of branches.
+    let (source, root, set, _) = case(7, 3, 40);
+    assert!(apply(&source, root, &set).unwrap().is_none());
+}
