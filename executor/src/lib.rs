@@ -29,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+mod affinity;
 mod delta;
 mod mvmemory;
 mod parallel;
@@ -230,9 +231,16 @@ impl Executor {
     pub fn new(config: Config) -> Result<Self> {
         let config = Config { threads: config.threads.max(1), ..config };
         let pool = if config.threads > 1 || config.force_parallel {
+            let cpus = affinity::allowed_cpus();
+            let pin = cpus.len() >= config.threads;
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(config.threads)
                 .thread_name(|i| format!("mpef-{i}"))
+                .start_handler(move |i| {
+                    if pin {
+                        affinity::pin_current_thread(cpus[i]);
+                    }
+                })
                 .build()
                 .map_err(|e| Error::Threads { threads: config.threads, message: e.to_string() })?;
             Some(pool)
