@@ -3,10 +3,30 @@
 //! When a block starts, the thread that takes it spawns the other workers' tasks and wakes
 //! them. Linux tends to wake a thread on the waker's core, where it waits behind the waker (busy
 //! executing) until the scheduler's next balancing moves it, milliseconds later: as long as a
-//! small block. Workers pinned to distinct cores are woken where they can run at once. The
-//! workers take the cores the process may use, one each, in order; with fewer cores than
-//! workers, or where the system refuses, nothing is pinned (only the timing changes, never a
-//! result).
+//! small block. Workers pinned to distinct cores are woken where they can run at once. A pool's
+//! workers take the cores the process may use, one each, in order, starting after the cores
+//! that the pools made before took (so that two executors in one process spread over the
+//! machine); with fewer cores than workers, or where the system refuses, nothing is pinned (only
+//! the timing changes, never a result).
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// Cores handed to pools so far in this process.
+static CORES_TAKEN: AtomicUsize = AtomicUsize::new(0);
+
+/// The cores for a pool of `threads` workers, one each (empty: do not pin).
+pub(crate) fn cores_for(threads: usize) -> Vec<usize> {
+    let cpus = allowed_cpus();
+    if threads == 0 || cpus.len() < threads {
+        return Vec::new();
+    }
+    cores_from(&cpus, CORES_TAKEN.fetch_add(threads, Relaxed), threads)
+}
+
+/// `threads` of `cpus` (at least that many), from the `first`-th on, wrapping around.
+fn cores_from(cpus: &[usize], first: usize, threads: usize) -> Vec<usize> {
+    (0..threads).map(|i| cpus[(first + i) % cpus.len()]).collect()
+}
 
 /// The cores this process may run on, in order (empty where unknown).
 #[cfg(target_os = "linux")]
@@ -55,5 +75,16 @@ mod tests {
         assert!(set.is_set(last));
         // Other threads keep theirs.
         assert_eq!(allowed_cpus(), cpus);
+    }
+
+    #[test]
+    fn pools_take_distinct_cores_in_turn() {
+        let cpus = [0, 2, 5];
+        assert_eq!(cores_from(&cpus, 0, 2), [0, 2]);
+        assert_eq!(cores_from(&cpus, 2, 2), [5, 0], "the next pool starts after the last core taken");
+        assert_eq!(cores_from(&cpus, 4, 3), [2, 5, 0], "as large as the machine: every core once");
+        let all = allowed_cpus().len();
+        assert!(cores_for(all + 1).is_empty(), "more workers than cores: none pinned");
+        assert_eq!(cores_for(all).len(), all);
     }
 }

@@ -231,14 +231,13 @@ impl Executor {
     pub fn new(config: Config) -> Result<Self> {
         let config = Config { threads: config.threads.max(1), ..config };
         let pool = if config.threads > 1 || config.force_parallel {
-            let cpus = affinity::allowed_cpus();
-            let pin = cpus.len() >= config.threads;
+            let cores = affinity::cores_for(config.threads);
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(config.threads)
                 .thread_name(|i| format!("mpef-{i}"))
                 .start_handler(move |i| {
-                    if pin {
-                        affinity::pin_current_thread(cpus[i]);
+                    if let Some(&core) = cores.get(i) {
+                        affinity::pin_current_thread(core);
                     }
                 })
                 .build()
