@@ -72,15 +72,60 @@ struct Round<'a> {
     runtime: &'a Runtime,
     info: BlockInfo,
     xts: &'a [(&'a Extrinsic, usize)],
-    /// For each extrinsic, the closest earlier extrinsic it surely depends on: the previous one
-    /// of its sender, or the last one that credited its sender (worked out on first use: only
-    /// parallel execution asks).
-    depends_on: OnceLock<Vec<Option<usize>>>,
+    /// The round's sure dependencies (worked out on first use: only parallel execution asks).
+    chains: OnceLock<Chains>,
 }
+
+/// For each extrinsic of a round: the closest earlier extrinsic it surely depends on (the
+/// previous one of its sender, or the last one that credited its sender), and its sender when
+/// it is native (hashed from the signer's key here once, and handed to execution so that it is
+/// not hashed again).
+struct Chains {
+    depends_on: Vec<Option<usize>>,
+    native_senders: Vec<Option<Address>>,
+}
+
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
 impl<'a> Round<'a> {
     fn new(runtime: &'a Runtime, info: BlockInfo, xts: &'a [(&'a Extrinsic, usize)]) -> Self {
-        Self { runtime, info, xts, depends_on: OnceLock::new() }
+        Self { runtime, info, xts, chains: OnceLock::new() }
+    }
+
+    fn chains(&self) -> Chains {
+        let mut last_sent: FastMap<Address, usize> =
+            FastMap::with_capacity_and_hasher(self.xts.len(), Default::default());
+        let mut last_credited: FastMap<Address, usize> = FastMap::default();
+        let mut native_senders = Vec::with_capacity(self.xts.len());
+        let mut depends_on = Vec::with_capacity(self.xts.len());
+        for (index, (xt, _)) in self.xts.iter().enumerate() {
+            let sender = match xt {
+                Extrinsic::Native(signed) => {
+                    let call = &signed.call;
+                    let credited = self
+                        .runtime
+                        .entry_of(call.pallet, call.call)
+                        .ok()
+                        .and_then(|entry| entry.pallet.credits(call.call, &call.args));
+                    if let Some(credited) = credited {
+                        last_credited.insert(credited, index);
+                    }
+                    let sender = signed.sender();
+                    native_senders.push(Some(sender));
+                    Some(sender)
+                }
+                Extrinsic::Ethereum(raw) => {
+                    native_senders.push(None);
+                    self.runtime.ethereum().ok().and_then(|(_, eth)| eth.known_sender(raw))
+                }
+            };
+            depends_on.push(sender.and_then(|sender| {
+                let sent = last_sent.insert(sender, index);
+                let credited = last_credited.get(&sender).copied().filter(|&i| i < index);
+                sent.max(credited)
+            }));
+        }
+        Chains { depends_on, native_senders }
     }
 }
 
@@ -93,7 +138,8 @@ impl Transactions for Round<'_> {
 
     fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
         let (xt, len) = self.xts[txn];
-        self.runtime.apply(&mut Context::new(view, self.info), xt, len)
+        let sender = self.chains.get().and_then(|chains| chains.native_senders[txn]);
+        self.runtime.apply(&mut Context::new(view, self.info), xt, len, sender)
     }
 
     /// The closest of: the previous extrinsic of the same sender (it sets the nonce this one
@@ -102,37 +148,7 @@ impl Transactions for Round<'_> {
     /// EVM pallet knows it without recovering its signature, as for transactions the pool
     /// admitted.
     fn depends_on(&self, txn: usize) -> Option<usize> {
-        let depends_on = self.depends_on.get_or_init(|| {
-            let mut last_sent: HashMap<Address, usize> = HashMap::with_capacity(self.xts.len());
-            let mut last_credited: HashMap<Address, usize> = HashMap::new();
-            self.xts
-                .iter()
-                .enumerate()
-                .map(|(index, (xt, _))| {
-                    let sender = match xt {
-                        Extrinsic::Native(signed) => {
-                            let call = &signed.call;
-                            let credited = self
-                                .runtime
-                                .entry_of(call.pallet, call.call)
-                                .ok()
-                                .and_then(|entry| entry.pallet.credits(call.call, &call.args));
-                            if let Some(credited) = credited {
-                                last_credited.insert(credited, index);
-                            }
-                            Some(signed.sender())
-                        }
-                        Extrinsic::Ethereum(raw) => {
-                            self.runtime.ethereum().ok().and_then(|(_, eth)| eth.known_sender(raw))
-                        }
-                    }?;
-                    let sent = last_sent.insert(sender, index);
-                    let credited = last_credited.get(&sender).copied().filter(|&i| i < index);
-                    sent.max(credited)
-                })
-                .collect()
-        });
-        depends_on.get(txn).copied().flatten()
+        self.chains.get_or_init(|| self.chains()).depends_on.get(txn).copied().flatten()
     }
 }
 

@@ -231,7 +231,7 @@ impl Runtime {
     ) -> std::result::Result<ValidTransaction, InvalidTransaction> {
         Self::check_len(len, &Self::limits(state))?;
         let valid = match xt {
-            Extrinsic::Native(native) => self.check_native(state, native, len)?,
+            Extrinsic::Native(native) => self.check_native(state, native, len, None)?,
             Extrinsic::Ethereum(raw) => self.ethereum()?.1.validate(state, raw)?,
         };
         if valid.nonce < valid.account_nonce {
@@ -255,11 +255,14 @@ impl Runtime {
         Ok(())
     }
 
+    /// Checks a native extrinsic against `state`; `sender`, when given, is `xt.sender()` worked
+    /// out before (it hashes the signer's key).
     fn check_native(
         &self,
         state: &mut dyn StorageRead,
         xt: &SignedExtrinsic,
         len: usize,
+        sender: Option<Address>,
     ) -> std::result::Result<ValidTransaction, InvalidTransaction> {
         let entry = self.entry_of(xt.call.pallet, xt.call.call)?;
         let weight = entry.pallet.call_weight(xt.call.call, &xt.call.args).map_err(|e| match e {
@@ -271,7 +274,8 @@ impl Runtime {
         if !self.verified.verify(xt, self.genesis_hash()) {
             return Err(InvalidTransaction::BadSignature);
         }
-        let sender = xt.sender();
+        let sender = sender.unwrap_or_else(|| xt.sender());
+        debug_assert_eq!(sender, xt.sender(), "a sender worked out before is the extrinsic's");
         let account_nonce = system::ACCOUNT_NONCE.get_or_default(state, &sender);
         let fee = Self::fee_config(state).fee(len, weight);
         let total = fee.saturating_add(xt.tip);
@@ -298,15 +302,17 @@ impl Runtime {
         xt: &Extrinsic,
         len: usize,
     ) -> std::result::Result<Receipt, InvalidTransaction> {
-        self.apply(ctx, xt, len).map(|applied| applied.receipt)
+        self.apply(ctx, xt, len, None).map(|applied| applied.receipt)
     }
 
     /// [`Runtime::apply_extrinsic`], also returning an Ethereum transaction's gas limit.
+    /// `native_sender`, when given, is the sender of a native `xt` worked out before.
     pub(crate) fn apply(
         &self,
         ctx: &mut Context<'_>,
         xt: &Extrinsic,
         len: usize,
+        native_sender: Option<Address>,
     ) -> std::result::Result<Applied, InvalidTransaction> {
         Self::check_len(len, &Self::limits(ctx))?;
         let native = match xt {
@@ -332,7 +338,7 @@ impl Runtime {
                 return Ok(Applied { receipt, gas_limit: Some(outcome.gas_limit) });
             }
         };
-        let valid = self.check_native(ctx, native, len)?;
+        let valid = self.check_native(ctx, native, len, native_sender)?;
         if valid.nonce != valid.account_nonce {
             return Err(if valid.nonce < valid.account_nonce {
                 InvalidTransaction::StaleNonce { expected: valid.account_nonce, got: valid.nonce }
