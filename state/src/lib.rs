@@ -13,6 +13,8 @@
 mod memory;
 mod metis;
 mod proof;
+#[cfg(test)]
+mod test_rng;
 mod trie;
 
 use hyperion_primitives::{BlockNumber, Hash};

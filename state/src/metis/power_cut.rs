@@ -3,6 +3,7 @@
 //! the store must open at the last commit whose meta slot is intact, with that block's state.
 
 use super::*;
+use crate::test_rng::Rng;
 use crate::trie_root;
 use std::collections::BTreeMap;
 
@@ -29,17 +30,6 @@ fn write_image(dir: &Path, image: &Image) {
     std::fs::create_dir_all(dir.join("segments")).unwrap();
     for (path, bytes) in image {
         std::fs::write(dir.join(path), bytes).unwrap();
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 

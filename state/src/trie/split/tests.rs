@@ -1,6 +1,7 @@
 //! The split computation against the whole-trie one, on random tries and change sets.
 
 use super::*;
+use crate::test_rng::Rng;
 use crate::trie::trie_root;
 use quickcheck::{QuickCheck, TestResult};
 use sp_trie::DBValue;
@@ -25,41 +26,20 @@ impl NodeSource for Source {
     }
 }
 
-/// splitmix64: random data from a seed, so that a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+/// Mostly 32-byte hashed keys; now and then a short one (which ends at the top levels or just
+/// below them).
+fn random_key(rng: &mut Rng) -> Vec<u8> {
+    match rng.below(50) {
+        0 => rng.bytes(1),
+        1 => rng.bytes(2),
+        _ => rng.bytes(32),
     }
+}
 
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Mostly 32-byte hashed keys; now and then a short one (which ends at the top levels or
-    /// just below them).
-    fn key(&mut self) -> Vec<u8> {
-        match self.below(50) {
-            0 => self.bytes(1),
-            1 => self.bytes(2),
-            _ => self.bytes(32),
-        }
-    }
-
-    /// Values around the trie's 33-byte limit for inline values.
-    fn value(&mut self) -> Vec<u8> {
-        let len = [0, 1, 5, 31, 32, 33, 40, 100][self.below(8) as usize];
-        self.bytes(len)
-    }
+/// Values around the trie's 33-byte limit for inline values.
+fn random_value(rng: &mut Rng) -> Vec<u8> {
+    let len = [0, 1, 5, 31, 32, 33, 40, 100][rng.below(8) as usize];
+    rng.bytes(len)
 }
 
 /// The whole-trie computation.
@@ -85,7 +65,7 @@ fn net(mut overlay: NodeStore) -> Vec<(H256, i32, DBValue)> {
 fn case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Model) {
     let mut rng = Rng(seed);
     let mut source = Source::default();
-    let base: ChangeSet = (0..keys).map(|_| (rng.key(), Some(rng.value()))).collect();
+    let base: ChangeSet = (0..keys).map(|_| (random_key(&mut rng), Some(random_value(&mut rng)))).collect();
     let (root, overlay) = whole(&source, Codec::hashed_null_node(), &base);
     source.nodes.consolidate(overlay);
     source.values = base.into_iter().map(|(k, v)| (k, v.expect("puts"))).collect();
@@ -94,9 +74,9 @@ fn case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Mod
     for _ in 0..changes {
         let key = match rng.below(3) {
             0 if !present.is_empty() => present[rng.below(present.len() as u64) as usize].clone(),
-            _ => rng.key(),
+            _ => random_key(&mut rng),
         };
-        let value = (rng.below(5) != 0).then(|| rng.value());
+        let value = (rng.below(5) != 0).then(|| random_value(&mut rng));
         set.insert(key, value);
     }
     match rng.below(8) {
