@@ -120,22 +120,25 @@ pub(crate) fn apply_changes(
             return Ok((Hash(root.0), overlay));
         }
     }
-    let changes = changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref()));
-    let (root, overlay) = apply_delta(base, H256(root.0), changes, &[])?;
+    let changes: Vec<Change<'_>> = changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
+    let (root, overlay) = apply_delta(base, H256(root.0), &changes, &[])?;
     Ok((Hash(root.0), overlay))
 }
 
-/// `delta_trie_root` of `changes` on the trie of `root`, in an overlay; `key_prefix` is what
-/// precedes every key of that trie in the state (empty for the state's trie, a first byte for
-/// a subtrie), through which value nodes are read.
-fn apply_delta<'c>(
+/// One change as the trie applies it: a key and its new value (`None`: deleted).
+type Change<'c> = (&'c [u8], Option<&'c [u8]>);
+
+/// `delta_trie_root` of `changes` (sorted by key) on the trie of `root`, in an overlay;
+/// `key_prefix` is what precedes every key of that trie in the state (empty for the state's
+/// trie, a first byte for a subtrie), through which value nodes are read.
+fn apply_delta(
     base: &dyn NodeSource,
     root: H256,
-    changes: impl Iterator<Item = (&'c [u8], Option<&'c [u8]>)>,
+    changes: &[Change<'_>],
     key_prefix: &[u8],
 ) -> Result<(H256, NodeStore)> {
-    let changes: Vec<_> = changes.collect();
-    let mut db = OverlayDb { base, changes: &changes, key_prefix, overlay: NodeStore::default() };
+    debug_assert!(changes.windows(2).all(|w| w[0].0 < w[1].0), "changes sorted by key, each once");
+    let mut db = OverlayDb { base, changes, key_prefix, overlay: NodeStore::default() };
     let root =
         sp_trie::delta_trie_root::<Layout, _, _, _, _, _>(&mut db, root, changes.iter().copied(), None, None)
             .map_err(|e| Error::Corrupt(format!("{e:?}")))?;
@@ -169,7 +172,7 @@ impl PreparedRoot {
 struct OverlayDb<'a> {
     base: &'a dyn NodeSource,
     /// The changes being applied, sorted by key (keys without `key_prefix`).
-    changes: &'a [(&'a [u8], Option<&'a [u8]>)],
+    changes: &'a [Change<'a>],
     /// What precedes every key of this trie in the state.
     key_prefix: &'a [u8],
     overlay: NodeStore,

@@ -16,9 +16,10 @@
 //!
 //! Where the top does not have that shape, or the changes would reshape it (a depth-1 branch
 //! left with one child, a subtrie small enough to be inlined in its parent, a depth-1 branch
-//! that is missing),
-//! [`apply`] returns `None` and the caller computes the root in one pass: the result is always
-//! the one `delta_trie_root` gives over the whole trie, nodes and reference counts included.
+//! that is missing), [`apply`] returns `None` and the caller computes the root in one pass: the
+//! result is always the one `delta_trie_root` gives over the whole trie, nodes and reference
+//! counts included. (The last two reshapes are only seen after the subtries are computed, whose
+//! work is then lost; with many keys they are rare.)
 
 use hash_db::{HashDB, Hasher, Prefix, EMPTY_PREFIX};
 use rayon::prelude::*;
@@ -26,14 +27,14 @@ use sp_core::{Blake2Hasher, H256};
 use trie_db::node::{Node, NodeHandle};
 use trie_db::{ChildReference, NodeCodec, TrieLayout};
 
-use super::{apply_delta, Layout, NodeSource, NodeStore};
+use super::{apply_delta, Change, Layout, NodeSource, NodeStore};
 use crate::{ChangeSet, Result};
 
 type Codec = <Layout as TrieLayout>::Codec;
 type Children = [Option<ChildReference<H256>>; 16];
 
 /// A group's changes: keys without their first byte, in key order.
-type Group<'c> = Vec<(&'c [u8], Option<&'c [u8]>)>;
+type Group<'c> = Vec<Change<'c>>;
 
 /// `changes` applied to the trie of `root`, as the whole-trie computation would give it; `None`
 /// when the trie's top is not split this way (see the module docs).
@@ -69,7 +70,7 @@ pub(super) fn apply(
     let subtries = tasks
         .into_par_iter()
         .map(|(byte, subtrie_root, group)| {
-            let (new_root, overlay) = apply_delta(base, subtrie_root, group.into_iter(), &[byte])?;
+            let (new_root, overlay) = apply_delta(base, subtrie_root, &group, &[byte])?;
             Ok((byte, subtrie_root, new_root, overlay))
         })
         .collect::<Result<Vec<_>>>()?;

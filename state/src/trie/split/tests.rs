@@ -44,7 +44,8 @@ fn random_value(rng: &mut Rng) -> Vec<u8> {
 
 /// The whole-trie computation.
 fn whole(source: &Source, root: H256, changes: &ChangeSet) -> (H256, NodeStore) {
-    apply_delta(source, root, changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())), &[]).unwrap()
+    let changes: Vec<Change<'_>> = changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
+    apply_delta(source, root, &changes, &[]).unwrap()
 }
 
 /// The node count changes of an overlay, without the zero ones.
