@@ -22,9 +22,18 @@ impl BlockOverlay {
         Self { base, changes: ChangeSet::new() }
     }
 
-    /// Takes in the final values of keys written on top of this overlay (by the executor).
-    pub fn absorb(&mut self, changes: ChangeSet) {
-        self.changes.extend(changes);
+    /// Takes in the final values of keys written on top of this overlay (by the executor). The
+    /// smaller of the two maps is merged into the larger (the block hooks write a few keys, the
+    /// extrinsics thousands); where both hold a key, the new value wins.
+    pub fn absorb(&mut self, mut changes: ChangeSet) {
+        if changes.len() > self.changes.len() {
+            std::mem::swap(&mut self.changes, &mut changes);
+            for (key, value) in changes {
+                self.changes.entry(key).or_insert(value);
+            }
+        } else {
+            self.changes.extend(changes);
+        }
     }
 
     /// The writes made so far.
