@@ -39,6 +39,7 @@ mod view;
 
 use hyperion_state::ChangeSet;
 use parking_lot::Mutex;
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -263,6 +264,21 @@ impl Executor {
     /// Its settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// `f` of every index below `n`, in order, computed on the executor's threads in tasks of
+    /// at least `min_len` indices when it has several threads and `n` makes two such tasks (on
+    /// the caller's thread otherwise): for work on a block's transactions that reads no state,
+    /// such as hashing them and checking their signatures before they execute. A panic of `f`
+    /// is re-raised here.
+    pub fn map<R: Send>(&self, n: usize, min_len: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+        let min_len = min_len.max(1);
+        match &self.pool {
+            Some(pool) if self.config.threads > 1 && n >= 2 * min_len => {
+                pool.install(|| (0..n).into_par_iter().with_min_len(min_len).map(f).collect())
+            }
+            _ => (0..n).map(f).collect(),
+        }
     }
 
     /// Executes `txs` over `storage`. The result does not depend on the number of threads or

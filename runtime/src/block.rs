@@ -72,60 +72,106 @@ struct Round<'a> {
     runtime: &'a Runtime,
     info: BlockInfo,
     xts: &'a [(&'a Extrinsic, usize)],
+    /// What was worked out for each extrinsic before the round runs.
+    prepared: Vec<Prepared>,
     /// The round's sure dependencies (worked out on first use: only parallel execution asks).
-    chains: OnceLock<Chains>,
+    depends_on: OnceLock<Vec<Option<usize>>>,
 }
 
-/// For each extrinsic of a round: the closest earlier extrinsic it surely depends on (the
-/// previous one of its sender, or the last one that credited its sender), and its sender when
-/// it is native (hashed from the signer's key here once, and handed to execution so that it is
-/// not hashed again).
-struct Chains {
-    depends_on: Vec<Option<usize>>,
-    native_senders: Vec<Option<Address>>,
+/// What a round works out for each of its extrinsics before running them, for all of them at
+/// once on the executor's threads: work that reads no state, done there instead of inside
+/// execution (where a parallel run would wait for it, and a re-execution would repeat it).
+#[derive(Clone, Copy, Default)]
+struct Prepared {
+    /// A native extrinsic's sender and whether its signature holds (see [`NativeCheck`]).
+    native: Option<NativeCheck>,
+    /// An Ethereum transaction's sender, when the EVM pallet knows it without recovering its
+    /// signature (as for transactions the pool admitted); only looked up for parallel execution.
+    ethereum_sender: Option<Address>,
 }
+
+/// A native extrinsic's sender (hashed from the signer's key) and whether its signature
+/// verifies, worked out before it executes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct NativeCheck {
+    pub(crate) sender: Address,
+    pub(crate) signature_valid: bool,
+}
+
+/// Extrinsics prepared per task on the executor's threads.
+const PREPARED_PER_TASK: usize = 32;
 
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
 impl<'a> Round<'a> {
+    /// The round of `xts`, prepared: senders, and signatures looked up among those already
+    /// verified, the others verified in batches.
     fn new(runtime: &'a Runtime, info: BlockInfo, xts: &'a [(&'a Extrinsic, usize)]) -> Self {
-        Self { runtime, info, xts, chains: OnceLock::new() }
+        let executor = runtime.executor();
+        let parallel = executor.config().threads > 1;
+        let ethereum = runtime.ethereum().ok().map(|(_, handler)| handler);
+        let looked_up: Vec<(Prepared, Option<[u8; 32]>)> =
+            executor.map(xts.len(), PREPARED_PER_TASK, |i| match xts[i].0 {
+                Extrinsic::Native(signed) => {
+                    let (key, known) = runtime.verified.look_up(signed);
+                    let native = NativeCheck { sender: signed.sender(), signature_valid: known };
+                    (Prepared { native: Some(native), ethereum_sender: None }, Some(key))
+                }
+                Extrinsic::Ethereum(raw) => {
+                    let sender = ethereum.filter(|_| parallel).and_then(|handler| handler.known_sender(raw));
+                    (Prepared { native: None, ethereum_sender: sender }, None)
+                }
+            });
+        // The native signatures not verified before, in batches.
+        let (mut natives, mut keys, mut positions, mut pending) = (vec![], vec![], vec![], vec![]);
+        for (i, (prepared, key)) in looked_up.iter().enumerate() {
+            if let (Extrinsic::Native(signed), Some(native), Some(key)) = (xts[i].0, prepared.native, key) {
+                if !native.signature_valid {
+                    pending.push(natives.len());
+                }
+                natives.push(signed);
+                keys.push(*key);
+                positions.push(i);
+            }
+        }
+        let verified =
+            runtime.verified.verify_pending(&natives, &keys, &pending, runtime.genesis_hash(), executor);
+        let mut prepared: Vec<Prepared> = looked_up.into_iter().map(|(prepared, _)| prepared).collect();
+        for native in verified {
+            if let Some(check) = &mut prepared[positions[native]].native {
+                check.signature_valid = true;
+            }
+        }
+        Self { runtime, info, xts, prepared, depends_on: OnceLock::new() }
     }
 
-    fn chains(&self) -> Chains {
+    /// For each extrinsic, the closest earlier extrinsic it surely depends on: the previous one
+    /// of its sender, or the last one that credited its sender.
+    fn depends_on(&self) -> Vec<Option<usize>> {
         let mut last_sent: FastMap<Address, usize> =
             FastMap::with_capacity_and_hasher(self.xts.len(), Default::default());
         let mut last_credited: FastMap<Address, usize> = FastMap::default();
-        let mut native_senders = Vec::with_capacity(self.xts.len());
         let mut depends_on = Vec::with_capacity(self.xts.len());
-        for (index, (xt, _)) in self.xts.iter().enumerate() {
-            let sender = match xt {
-                Extrinsic::Native(signed) => {
-                    let call = &signed.call;
-                    let credited = self
-                        .runtime
-                        .entry_of(call.pallet, call.call)
-                        .ok()
-                        .and_then(|entry| entry.pallet.credits(call.call, &call.args));
-                    if let Some(credited) = credited {
-                        last_credited.insert(credited, index);
-                    }
-                    let sender = signed.sender();
-                    native_senders.push(Some(sender));
-                    Some(sender)
+        for (index, ((xt, _), prepared)) in self.xts.iter().zip(&self.prepared).enumerate() {
+            if let Extrinsic::Native(signed) = xt {
+                let call = &signed.call;
+                let credited = self
+                    .runtime
+                    .entry_of(call.pallet, call.call)
+                    .ok()
+                    .and_then(|entry| entry.pallet.credits(call.call, &call.args));
+                if let Some(credited) = credited {
+                    last_credited.insert(credited, index);
                 }
-                Extrinsic::Ethereum(raw) => {
-                    native_senders.push(None);
-                    self.runtime.ethereum().ok().and_then(|(_, eth)| eth.known_sender(raw))
-                }
-            };
+            }
+            let sender = prepared.native.map(|native| native.sender).or(prepared.ethereum_sender);
             depends_on.push(sender.and_then(|sender| {
                 let sent = last_sent.insert(sender, index);
                 let credited = last_credited.get(&sender).copied().filter(|&i| i < index);
                 sent.max(credited)
             }));
         }
-        Chains { depends_on, native_senders }
+        depends_on
     }
 }
 
@@ -138,8 +184,7 @@ impl Transactions for Round<'_> {
 
     fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
         let (xt, len) = self.xts[txn];
-        let sender = self.chains.get().and_then(|chains| chains.native_senders[txn]);
-        self.runtime.apply(&mut Context::new(view, self.info), xt, len, sender)
+        self.runtime.apply(&mut Context::new(view, self.info), xt, len, self.prepared[txn].native)
     }
 
     /// The closest of: the previous extrinsic of the same sender (it sets the nonce this one
@@ -148,7 +193,7 @@ impl Transactions for Round<'_> {
     /// EVM pallet knows it without recovering its signature, as for transactions the pool
     /// admitted.
     fn depends_on(&self, txn: usize) -> Option<usize> {
-        self.chains.get_or_init(|| self.chains()).depends_on.get(txn).copied().flatten()
+        self.depends_on.get_or_init(|| self.depends_on()).get(txn).copied().flatten()
     }
 }
 
@@ -470,7 +515,6 @@ impl Runtime {
         let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);
         let xts: Vec<(&Extrinsic, usize)> =
             block.extrinsics.iter().map(|xt| (xt, xt.encoded_size())).collect();
-        self.verify_signatures(&block.extrinsics);
         let (outputs, stats) = self.run_round(&mut overlay, info, &xts);
         let mut used = Usage { weight: hook_weight, ..Usage::default() };
         let mut receipts = Vec::with_capacity(xts.len());

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
+use crate::block::NativeCheck;
 use crate::context::{BlockInfo, BlockOverlay, Context, QueryContext, StorageRead};
 use crate::fees::{holders_pool_account, FeeConfig};
 use crate::metadata::{PalletMetadata, RuntimeMetadata};
@@ -58,7 +59,7 @@ pub struct Runtime {
     /// Runs a block's extrinsics (serially unless given threads).
     pub(crate) executor: Executor,
     /// Native signatures already verified (by the pool, or an earlier execution).
-    verified: crate::verified::VerifiedSignatures,
+    pub(crate) verified: crate::verified::VerifiedSignatures,
 }
 
 impl Runtime {
@@ -214,11 +215,14 @@ impl Runtime {
     /// before validating many extrinsics at once (a gossiped batch, a block to import). It
     /// never changes a result: only signatures that hold are remembered.
     pub fn verify_signatures<'a>(&self, xts: impl IntoIterator<Item = &'a Extrinsic>) {
-        let native = xts.into_iter().filter_map(|xt| match xt {
-            Extrinsic::Native(signed) => Some(signed),
-            Extrinsic::Ethereum(_) => None,
-        });
-        self.verified.verify_all(native, self.genesis_hash());
+        let native: Vec<&SignedExtrinsic> = xts
+            .into_iter()
+            .filter_map(|xt| match xt {
+                Extrinsic::Native(signed) => Some(signed),
+                Extrinsic::Ethereum(_) => None,
+            })
+            .collect();
+        self.verified.verify_all(&native, self.genesis_hash(), &self.executor);
     }
 
     /// Checks an extrinsic against `state` for the pool: everything but the exact nonce (a nonce
@@ -262,7 +266,7 @@ impl Runtime {
         state: &mut dyn StorageRead,
         xt: &SignedExtrinsic,
         len: usize,
-        sender: Option<Address>,
+        checked: Option<NativeCheck>,
     ) -> std::result::Result<ValidTransaction, InvalidTransaction> {
         let entry = self.entry_of(xt.call.pallet, xt.call.call)?;
         let weight = entry.pallet.call_weight(xt.call.call, &xt.call.args).map_err(|e| match e {
@@ -271,11 +275,20 @@ impl Runtime {
             }
             _ => InvalidTransaction::BadArguments,
         })?;
-        if !self.verified.verify(xt, self.genesis_hash()) {
+        let (sender, signature_valid) = match checked {
+            Some(checked) => {
+                debug_assert_eq!(
+                    checked.sender,
+                    xt.sender(),
+                    "a sender worked out before is the extrinsic's"
+                );
+                (checked.sender, checked.signature_valid)
+            }
+            None => (xt.sender(), self.verified.verify(xt, self.genesis_hash())),
+        };
+        if !signature_valid {
             return Err(InvalidTransaction::BadSignature);
         }
-        let sender = sender.unwrap_or_else(|| xt.sender());
-        debug_assert_eq!(sender, xt.sender(), "a sender worked out before is the extrinsic's");
         let account_nonce = system::ACCOUNT_NONCE.get_or_default(state, &sender);
         let fee = Self::fee_config(state).fee(len, weight);
         let total = fee.saturating_add(xt.tip);
@@ -306,13 +319,14 @@ impl Runtime {
     }
 
     /// [`Runtime::apply_extrinsic`], also returning an Ethereum transaction's gas limit.
-    /// `native_sender`, when given, is the sender of a native `xt` worked out before.
+    /// `checked`, when given, is the sender of a native `xt` and the verdict on its signature,
+    /// worked out before.
     pub(crate) fn apply(
         &self,
         ctx: &mut Context<'_>,
         xt: &Extrinsic,
         len: usize,
-        native_sender: Option<Address>,
+        checked: Option<NativeCheck>,
     ) -> std::result::Result<Applied, InvalidTransaction> {
         Self::check_len(len, &Self::limits(ctx))?;
         let native = match xt {
@@ -338,7 +352,7 @@ impl Runtime {
                 return Ok(Applied { receipt, gas_limit: Some(outcome.gas_limit) });
             }
         };
-        let valid = self.check_native(ctx, native, len, native_sender)?;
+        let valid = self.check_native(ctx, native, len, checked)?;
         if valid.nonce != valid.account_nonce {
             return Err(if valid.nonce < valid.account_nonce {
                 InvalidTransaction::StaleNonce { expected: valid.account_nonce, got: valid.nonce }

@@ -9,6 +9,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
+use hyperion_executor::Executor;
 use hyperion_primitives::{verify_batch, Hash, Public, Signature, SignedExtrinsic, SignedPayload, Signer};
 use parity_scale_codec::Encode;
 
@@ -40,7 +41,7 @@ struct Inner {
 impl VerifiedSignatures {
     /// Whether `xt`'s signature verifies for the chain with `genesis_hash`.
     pub fn verify(&self, xt: &SignedExtrinsic, genesis_hash: Hash) -> bool {
-        let key = sp_crypto_hashing::blake2_256(&xt.encode());
+        let key = key(xt);
         if self.lock(&key).known.contains(&key) {
             return true;
         }
@@ -51,25 +52,74 @@ impl VerifiedSignatures {
         valid
     }
 
-    /// Verifies the ed25519 signatures of `xts` that are not remembered yet together, as one
-    /// batch, and remembers those that hold (a batch that fails is halved until the bad
-    /// signatures are found). Cheaper than one by one; [`Self::verify`] of each afterwards is a
-    /// lookup. Results are the same either way: only what verified is remembered.
-    pub fn verify_all<'a>(&self, xts: impl IntoIterator<Item = &'a SignedExtrinsic>, genesis_hash: Hash) {
-        let mut pending: Vec<([u8; 32], Public, Vec<u8>, Signature)> = Vec::new();
-        for xt in xts {
-            let Signer::Ed25519 { public, signature } = &xt.signer else { continue };
-            let key = sp_crypto_hashing::blake2_256(&xt.encode());
-            if !self.lock(&key).known.contains(&key) {
-                let payload = SignedPayload { genesis_hash, nonce: xt.nonce, tip: xt.tip, call: &xt.call };
-                pending.push((key, *public, payload.to_bytes(), *signature));
+    /// Whether each of `xts` has a signature that verifies for the chain with `genesis_hash`,
+    /// in order, as [`Self::verify`] of each would say, but cheaper: remembered signatures are
+    /// looked up and the others verified in batches, the work spread over `executor`'s threads.
+    pub fn verify_all(&self, xts: &[&SignedExtrinsic], genesis_hash: Hash, executor: &Executor) -> Vec<bool> {
+        let looked_up: Vec<([u8; 32], bool)> =
+            executor.map(xts.len(), HASHES_PER_TASK, |i| self.look_up(xts[i]));
+        let keys: Vec<[u8; 32]> = looked_up.iter().map(|(key, _)| *key).collect();
+        let mut valid: Vec<bool> = looked_up.iter().map(|(_, known)| *known).collect();
+        let pending: Vec<usize> = (0..xts.len()).filter(|&i| !valid[i]).collect();
+        for i in self.verify_pending(xts, &keys, &pending, genesis_hash, executor) {
+            valid[i] = true;
+        }
+        valid
+    }
+
+    /// The key `xt`'s signature is remembered under, and whether it is.
+    pub(crate) fn look_up(&self, xt: &SignedExtrinsic) -> ([u8; 32], bool) {
+        let key = key(xt);
+        let known = self.lock(&key).known.contains(&key);
+        (key, known)
+    }
+
+    /// Verifies the signatures of `xts[i]` for each `i` of `pending` (not remembered; `keys[i]`
+    /// the key of each, from [`Self::look_up`]) in batches on `executor`'s threads (a batch that
+    /// fails is halved until its bad signatures are found), remembers those that hold, and
+    /// returns their positions.
+    pub(crate) fn verify_pending(
+        &self,
+        xts: &[&SignedExtrinsic],
+        keys: &[[u8; 32]],
+        pending: &[usize],
+        genesis_hash: Hash,
+        executor: &Executor,
+    ) -> Vec<usize> {
+        if pending.is_empty() {
+            return Vec::new();
+        }
+        // Enough batches to keep every thread busy, none smaller than halving needs.
+        let threads = executor.config().threads;
+        let batch = pending.len().div_ceil(threads).clamp(SMALLEST_BATCH, LARGEST_BATCH);
+        let batches: Vec<&[usize]> = pending.chunks(batch).collect();
+        let verified: Vec<Vec<usize>> = executor.map(batches.len(), 1, |b| {
+            let mut verified = Vec::with_capacity(batches[b].len());
+            let mut items: Vec<Item> = Vec::with_capacity(batches[b].len());
+            for &i in batches[b] {
+                let xt = xts[i];
+                match &xt.signer {
+                    Signer::Ed25519 { public, signature } => {
+                        let payload =
+                            SignedPayload { genesis_hash, nonce: xt.nonce, tip: xt.tip, call: &xt.call };
+                        items.push((i, *public, payload.to_bytes(), *signature));
+                    }
+                    // Recovered one by one: secp256k1 signatures have no batch check.
+                    Signer::Ethereum { .. } => {
+                        if xt.verify(genesis_hash) {
+                            verified.push(i);
+                        }
+                    }
+                }
             }
+            verify_halving(&items, &mut verified);
+            verified
+        });
+        let verified: Vec<usize> = verified.into_iter().flatten().collect();
+        for &i in &verified {
+            self.lock(&keys[i]).remember(keys[i]);
         }
-        let mut verified = Vec::with_capacity(pending.len());
-        verify_halving(&pending, &mut verified);
-        for key in verified {
-            self.lock(&key).remember(key);
-        }
+        verified
     }
 
     /// How many signatures are remembered.
@@ -102,14 +152,29 @@ impl Inner {
 /// by one.
 const SMALLEST_BATCH: usize = 8;
 
-/// Pushes onto `verified` the keys of the `items` whose signature holds.
-fn verify_halving(items: &[([u8; 32], Public, Vec<u8>, Signature)], verified: &mut Vec<[u8; 32]>) {
+/// The largest batch verified at once (a block's worth is split over the threads in batches of
+/// at most this many).
+const LARGEST_BATCH: usize = 256;
+
+/// Extrinsics hashed per task when looking them up.
+const HASHES_PER_TASK: usize = 32;
+
+/// A signature to verify: the extrinsic's position, the signer, the signed bytes, the signature.
+type Item = (usize, Public, Vec<u8>, Signature);
+
+/// The key `xt`'s verified signature is remembered under: the hash of its whole encoding.
+fn key(xt: &SignedExtrinsic) -> [u8; 32] {
+    sp_crypto_hashing::blake2_256(&xt.encode())
+}
+
+/// Pushes onto `verified` the positions of the `items` whose signature holds.
+fn verify_halving(items: &[Item], verified: &mut Vec<usize>) {
     if items.len() < SMALLEST_BATCH {
         verified.extend(
             items
                 .iter()
                 .filter(|(_, public, message, signature)| public.verify(message, signature))
-                .map(|(key, ..)| *key),
+                .map(|(i, ..)| *i),
         );
         return;
     }
@@ -118,7 +183,7 @@ fn verify_halving(items: &[([u8; 32], Public, Vec<u8>, Signature)], verified: &m
         .map(|(_, public, message, signature)| (*public, message.as_slice(), *signature))
         .collect();
     if verify_batch(&batch) {
-        verified.extend(items.iter().map(|(key, ..)| *key));
+        verified.extend(items.iter().map(|(i, ..)| *i));
     } else {
         let (left, right) = items.split_at(items.len() / 2);
         verify_halving(left, verified);
@@ -129,7 +194,8 @@ fn verify_halving(items: &[([u8; 32], Public, Vec<u8>, Signature)], verified: &m
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyperion_primitives::{Call, Pair};
+    use hyperion_executor::Config as ExecutorConfig;
+    use hyperion_primitives::{Call, EthPair, Pair};
 
     fn signed(nonce: u64) -> SignedExtrinsic {
         let call = Call { pallet: 1, call: 0, args: vec![1, 2, 3] };
@@ -155,28 +221,62 @@ mod tests {
 
     #[test]
     fn a_batch_remembers_exactly_the_signatures_that_verify() {
-        for bad in [vec![], vec![5], vec![0, 1, 2, 40, 63], (0..64).collect::<Vec<u64>>()] {
+        let executors =
+            [Executor::serial(), Executor::new(ExecutorConfig::with_threads(3)).expect("threads")];
+        for executor in &executors {
+            for bad in [vec![], vec![5], vec![0, 1, 2, 40, 63], (0..64).collect::<Vec<u64>>()] {
+                let cache = VerifiedSignatures::default();
+                let xts: Vec<SignedExtrinsic> = (0..64)
+                    .map(|nonce| {
+                        let mut xt = signed(nonce);
+                        if bad.contains(&nonce) {
+                            xt.tip = 1;
+                        }
+                        xt
+                    })
+                    .collect();
+                let refs: Vec<&SignedExtrinsic> = xts.iter().collect();
+                let valid = cache.verify_all(&refs, Hash([1; 32]), executor);
+                assert_eq!(cache.len(), 64 - bad.len(), "bad: {bad:?}");
+                for (nonce, xt) in xts.iter().enumerate() {
+                    let good = !bad.contains(&(nonce as u64));
+                    assert_eq!(valid[nonce], good);
+                    let key = key(xt);
+                    assert_eq!(cache.lock(&key).known.contains(&key), good);
+                    assert_eq!(cache.verify(xt, Hash([1; 32])), good);
+                }
+                // Now looked up, with the same verdicts.
+                assert_eq!(cache.verify_all(&refs, Hash([1; 32]), executor), valid);
+            }
+            // Ethereum-signed extrinsics among them are checked one by one, with the same result.
             let cache = VerifiedSignatures::default();
-            let xts: Vec<SignedExtrinsic> = (0..64)
+            let eth = EthPair::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+                .expect("a key");
+            let mixed: Vec<SignedExtrinsic> = (0..24u64)
                 .map(|nonce| {
-                    let mut xt = signed(nonce);
-                    if bad.contains(&nonce) {
-                        xt.tip = 1;
+                    let call = Call { pallet: 1, call: 0, args: vec![4] };
+                    let mut xt = match nonce % 3 {
+                        0 => SignedExtrinsic::sign_ethereum(&eth, Hash([1; 32]), nonce, 0, call),
+                        _ => signed(nonce),
+                    };
+                    if nonce % 4 == 0 {
+                        xt.tip = 9;
                     }
                     xt
                 })
                 .collect();
-            cache.verify_all(&xts, Hash([1; 32]));
-            assert_eq!(cache.len(), 64 - bad.len(), "bad: {bad:?}");
-            for (nonce, xt) in xts.iter().enumerate() {
-                let key = sp_crypto_hashing::blake2_256(&xt.encode());
-                assert_eq!(cache.lock(&key).known.contains(&key), !bad.contains(&(nonce as u64)));
-                assert_eq!(cache.verify(xt, Hash([1; 32])), !bad.contains(&(nonce as u64)));
-            }
+            let refs: Vec<&SignedExtrinsic> = mixed.iter().collect();
+            let expected: Vec<bool> = mixed.iter().map(|xt| xt.verify(Hash([1; 32]))).collect();
+            assert!(expected.iter().any(|v| *v) && expected.iter().any(|v| !*v));
+            assert_eq!(cache.verify_all(&refs, Hash([1; 32]), executor), expected);
+            assert_eq!(cache.len(), expected.iter().filter(|v| **v).count());
+
+            let cache = VerifiedSignatures::default();
+            let other_chain = [signed(0), signed(1)];
+            let refs: Vec<&SignedExtrinsic> = other_chain.iter().collect();
+            assert_eq!(cache.verify_all(&refs, Hash([2; 32]), executor), [false, false]);
+            assert_eq!(cache.len(), 0, "signed for another chain");
         }
-        let cache = VerifiedSignatures::default();
-        cache.verify_all(&[signed(0), signed(1)], Hash([2; 32]));
-        assert_eq!(cache.len(), 0, "signed for another chain");
     }
 
     #[test]

@@ -460,3 +460,68 @@ fn a_chain_of_transfers_is_seen_as_one_and_runs_serially() {
         assert_eq!(executed.stats.mode == chain_mode, chained, "{:?}", executed.stats.mode);
     }
 }
+
+#[test]
+fn bad_signatures_in_a_block_are_refused_by_builder_and_importer_at_any_thread_count() {
+    let mut env = Env::new();
+    let eth =
+        EthPair::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").unwrap();
+    let (receipts, _) =
+        env.block(vec![env.xt("Alice", 0, Call::Transfer { dest: eth.address(), value: 10 * UNIT })]);
+    assert!(receipts[0].success);
+    let parallel = |threads| {
+        let executor =
+            hyperion_runtime::Executor::new(hyperion_runtime::ExecutorConfig::with_threads(threads)).unwrap();
+        let runtime =
+            Runtime::new(Arc::new(Balances::new(INDEX)), vec![(INDEX, Arc::new(Balances::new(INDEX)))])
+                .unwrap()
+                .with_executor(executor);
+        runtime.set_genesis_hash(env.genesis_hash);
+        runtime
+    };
+    let tamper = |xt: &Extrinsic| {
+        let Extrinsic::Native(mut tampered) = xt.clone() else { unreachable!() };
+        let Signer::Ed25519 { signature, .. } = &mut tampered.signer else { unreachable!() };
+        signature.0[0] ^= 1;
+        Extrinsic::Native(tampered)
+    };
+    // Four senders, three extrinsics each, one of them Ethereum-signed; the sixth is tampered.
+    let good: Vec<Extrinsic> = (0..12)
+        .map(|i| {
+            let call = Call::Transfer { dest: addr(&format!("payee {i}")), value: UNIT };
+            match i % 4 {
+                3 => env.eth_xt(&eth, (i / 4) as u64, call),
+                0 => env.xt("Alice", (i / 4 + 1) as u64, call),
+                _ => env.xt(NAMES[i % 4], (i / 4) as u64, call),
+            }
+        })
+        .collect();
+    let mut with_bad = good.clone();
+    with_bad[5] = tamper(&good[5]);
+    for runtime in [parallel(1), parallel(2), parallel(4)] {
+        // The builder leaves it out, with the reason (and the later extrinsics of its sender, whose
+        // nonces no longer follow).
+        let mut source = VecSource(with_bad.clone().into_iter(), Vec::new());
+        let built = runtime.build_block(&env.state, &env.head, addr("Dave"), 2, &mut source).unwrap();
+        assert_eq!(source.1.first(), Some(&InvalidTransaction::BadSignature), "{:?}", source.1);
+        assert!(!built.block.extrinsics.contains(&with_bad[5]));
+        assert!(built.block.extrinsics.contains(&good[4]) && built.block.extrinsics.contains(&good[6]));
+
+        // A block that holds it does not import; the same block without the tampering does.
+        let mut block = runtime
+            .build_block(
+                &env.state,
+                &env.head,
+                addr("Dave"),
+                2,
+                &mut VecSource(good.clone().into_iter(), vec![]),
+            )
+            .unwrap()
+            .block;
+        assert_eq!(block.extrinsics.len(), 12);
+        assert!(runtime.execute_block(&env.state, &env.head, &block).is_ok());
+        block.extrinsics[5] = tamper(&block.extrinsics[5]);
+        let refused = runtime.execute_block(&env.state, &env.head, &block).unwrap_err().to_string();
+        assert!(refused.contains("extrinsic 5") && refused.contains("ignature"), "{refused}");
+    }
+}
