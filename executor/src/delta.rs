@@ -17,8 +17,11 @@ use std::fmt;
 pub struct DeltaKind {
     /// A name for logs and errors.
     pub name: &'static str,
-    /// The value after adding `add` and subtracting `sub` (`None`: the key is absent). Must be a
-    /// pure function: the executor may call it several times for the same inputs.
+    /// The value after adding `add`, then subtracting `sub` (`None`: the key is absent). Must be
+    /// a pure function: the executor may call it several times for the same inputs. Additions
+    /// must add up and so must subtractions: adding `a` then `b` gives what adding `a + b` gives,
+    /// and likewise for subtracting (true of saturating and of wrapping arithmetic), so that the
+    /// executor may apply a run of deltas as one (see [`Delta::merged`]).
     pub apply: fn(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8>,
 }
 
@@ -76,6 +79,23 @@ impl Delta {
     /// The value after this delta.
     pub fn apply(&self, value: Option<&[u8]>) -> Vec<u8> {
         (self.kind.apply)(value, self.add, self.sub)
+    }
+
+    /// One delta with the effect of this one followed by `next`, where the rules of
+    /// [`DeltaKind::apply`] make that exact: when this one subtracts nothing (additions in a row
+    /// add up), or `next` adds nothing (subtractions in a row add up), and the sums fit. `None`
+    /// otherwise: the two must be applied one after the other.
+    pub fn merged(self, next: Delta) -> Option<Delta> {
+        if !std::ptr::eq(self.kind, next.kind) {
+            return None;
+        }
+        if self.sub == 0 {
+            Some(Delta { add: self.add.checked_add(next.add)?, sub: next.sub, kind: self.kind })
+        } else if next.add == 0 {
+            Some(Delta { add: self.add, sub: self.sub.checked_add(next.sub)?, kind: self.kind })
+        } else {
+            None
+        }
     }
 }
 

@@ -162,35 +162,31 @@ impl Entry {
         }
     }
 
-    /// The deltas after `floor` and before `end`, the lowest transaction's first.
-    fn deltas_between(&self, floor: Option<TxnIndex>, end: TxnIndex) -> Vec<(TxnIndex, Delta)> {
-        let Some(slots) = self.deltas.get() else { return Vec::new() };
-        let mut deltas = Vec::new();
-        for slot in slots.iter() {
-            deltas.extend_from_slice(slot.0.lock().between(floor, end));
-        }
-        deltas.sort_unstable_by_key(|(txn, _)| *txn);
-        deltas
-    }
-
     /// The key as the transactions before `end` left it: `Err` with a writer being redone.
     fn before(&self, end: TxnIndex, storage: &dyn Storage) -> Result<Before, TxnIndex> {
         if !self.written.load(Acquire) {
             return Ok(Before::Untouched);
         }
         let write = self.write_before(end)?;
-        let deltas = self.deltas_between(write.as_ref().map(|(writer, _)| *writer), end);
-        Ok(match (write, deltas.is_empty()) {
-            (None, true) => Before::Untouched,
-            (Some((_, value)), true) => Before::Written(value),
-            (write, false) => {
-                let start = match &write {
-                    Some((_, value)) => value.as_deref(),
-                    None => self.base(storage).as_deref(),
-                };
-                Before::Resolved(resolve(start, &deltas))
-            }
-        })
+        let unresolved = |write: Option<(TxnIndex, Value)>| match write {
+            None => Before::Untouched,
+            Some((_, value)) => Before::Written(value),
+        };
+        let Some(slots) = self.deltas.get() else { return Ok(unresolved(write)) };
+        // Read before the lists are locked (it may call the storage).
+        let base = if write.is_none() { self.base(storage).as_deref() } else { None };
+        // The deltas after the write and before `end`, merged in transaction order from the
+        // workers' lists, which stay locked meanwhile (in slot order, the only place that holds
+        // more than one): no copy of a hot key's thousand deltas, no sort.
+        let floor = write.as_ref().map(|(writer, _)| *writer);
+        let lists: Vec<_> = slots.iter().map(|slot| slot.0.lock()).collect();
+        let mut deltas = InOrder(lists.iter().map(|list| list.between(floor, end)).collect());
+        let Some(first) = deltas.next() else { return Ok(unresolved(write)) };
+        let start = match &write {
+            Some((_, value)) => value.as_deref(),
+            None => base,
+        };
+        Ok(Before::Resolved(resolve(start, first, deltas)))
     }
 
     /// Whether a transaction before `end` wrote the key or added to it.
@@ -498,14 +494,37 @@ impl MvMemory {
     }
 }
 
-/// `start` with `deltas` applied in order (`deltas` is not empty).
-fn resolve(start: Option<&[u8]>, deltas: &[(TxnIndex, Delta)]) -> Vec<u8> {
-    let (first, rest) = deltas.split_first().expect("at least one delta");
-    let mut current = first.1.apply(start);
-    for (_, delta) in rest {
-        current = delta.apply(Some(&current));
+/// Sorted lists of deltas, merged into one sequence in transaction order (a transaction's
+/// delta is in one list, except while it moves: then both count, see [`MvMemory::record`]).
+struct InOrder<'a>(Vec<&'a [(TxnIndex, Delta)]>);
+
+impl Iterator for InOrder<'_> {
+    type Item = Delta;
+
+    fn next(&mut self) -> Option<Delta> {
+        let lowest = (0..self.0.len()).filter(|&i| !self.0[i].is_empty()).min_by_key(|&i| self.0[i][0].0)?;
+        let (first, rest) = self.0[lowest].split_first()?;
+        self.0[lowest] = rest;
+        Some(first.1)
     }
-    current
+}
+
+/// `start` with `first` and then `rest` applied in order. Runs of deltas that merge (see
+/// [`Delta::merged`]) are applied as one: the fee recipient's thousand credits of a block decode
+/// and encode its value once, not a thousand times.
+fn resolve(start: Option<&[u8]>, first: Delta, rest: impl Iterator<Item = Delta>) -> Vec<u8> {
+    let mut current: Option<Vec<u8>> = None;
+    let mut run = first;
+    for delta in rest {
+        run = match run.merged(delta) {
+            Some(merged) => merged,
+            None => {
+                current = Some(run.apply(current.as_deref().or(start)));
+                delta
+            }
+        };
+    }
+    run.apply(current.as_deref().or(start))
 }
 
 /// Whether two reads saw the same value (the same allocation, or equal bytes).
@@ -534,6 +553,53 @@ mod tests {
         let mut writes = Writes::default();
         writes.add(key.to_vec(), Delta::add(&U128, amount));
         writes
+    }
+
+    /// A `u16` held at most 1,000 (saturating at both ends), for deltas that often saturate.
+    static CAPPED: crate::DeltaKind = crate::DeltaKind {
+        name: "capped",
+        apply: |value, add, sub| {
+            let current = value.and_then(|v| <[u8; 2]>::try_from(v).ok()).map_or(0, u16::from_le_bytes);
+            let added = u128::from(current).saturating_add(add).min(1_000);
+            let value = u16::try_from(added.saturating_sub(sub)).expect("at most 1,000");
+            value.to_le_bytes().to_vec()
+        },
+    };
+
+    #[test]
+    fn runs_of_deltas_resolve_as_applying_them_one_by_one() {
+        let kinds: [&'static crate::DeltaKind; 3] = [&U128, &crate::U64, &CAPPED];
+        let amounts = [0, 1, 7, 400, 999, 1_000, u128::from(u64::MAX), u128::MAX - 1, u128::MAX];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        for _ in 0..3_000 {
+            let kind = kinds[next(kinds.len())];
+            let deltas: Vec<(TxnIndex, Delta)> = (0..1 + next(12))
+                .map(|txn| {
+                    let amount = amounts[next(amounts.len())];
+                    let delta = match next(3) {
+                        0 => Delta::add(kind, amount),
+                        1 => Delta::sub(kind, amount),
+                        _ => Delta { add: amount, sub: amounts[next(amounts.len())], kind },
+                    };
+                    (txn as TxnIndex, delta)
+                })
+                .collect();
+            let start = match next(3) {
+                0 => None,
+                _ => Some(Delta::add(kind, amounts[next(amounts.len())]).apply(None)),
+            };
+            let one_by_one =
+                deltas.iter().fold(start.clone(), |value, (_, delta)| Some(delta.apply(value.as_deref())));
+            let resolved =
+                resolve(start.as_deref(), deltas[0].1, deltas[1..].iter().map(|(_, delta)| *delta));
+            assert_eq!(Some(resolved), one_by_one, "{start:?} {deltas:?}");
+        }
     }
 
     fn value(read: Read, memory: &MvMemory, id: EntryId) -> Option<Vec<u8>> {
