@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod affinity;
+mod arena;
 mod delta;
 mod mvmemory;
 mod parallel;

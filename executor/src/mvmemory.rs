@@ -35,6 +35,7 @@ use std::sync::{Arc, OnceLock};
 
 use ahash::RandomState;
 
+use crate::arena::Arena;
 use crate::delta::Delta;
 use crate::view::{Local as LocalWrite, Writes};
 use crate::{Storage, TxnIndex};
@@ -101,9 +102,8 @@ impl<T> Sorted<T> {
 #[derive(Default)]
 struct DeltaSlot(Mutex<Sorted<Delta>>);
 
-/// One key of the block. Aligned to a cache line so that entries that different workers write
-/// do not share one.
-#[repr(align(64))]
+/// One key of the block (the arena puts each on cache lines of its own, so that entries that
+/// different workers write do not share one).
 struct Entry {
     key: Box<[u8]>,
     /// The value before the block, once read.
@@ -254,7 +254,7 @@ pub(crate) struct Local {
 
 pub(crate) struct MvMemory {
     hasher: RandomState,
-    entries: boxcar::Vec<Entry>,
+    entries: Arena<Entry>,
     shards: Box<[Mutex<Index>]>,
     footprints: Vec<Mutex<Footprint>>,
     workers: usize,
@@ -267,7 +267,7 @@ impl MvMemory {
     pub(crate) fn new(txns: usize, workers: usize) -> Self {
         let mut memory = Self {
             hasher: RandomState::new(),
-            entries: boxcar::Vec::new(),
+            entries: Arena::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(Index::new())).collect(),
             footprints: Vec::new(),
             workers: 1,
@@ -278,7 +278,7 @@ impl MvMemory {
     }
 
     /// Empties the memory for another block of `txns` transactions on `workers` workers,
-    /// keeping what it allocated: the arena's buckets, the index tables, the footprints' lists.
+    /// keeping what it allocated: the arena's segments, the index tables, the footprints' lists.
     /// A block's first allocations are large, zeroed ones, which the allocator gets from the
     /// system by remapping pages (a TLB flush on every core); after the first block, none is
     /// needed.
@@ -465,7 +465,7 @@ impl MvMemory {
 
     /// How many entries the block has: [`MvMemory::writes_before`] takes ranges of `0..len()`.
     pub(crate) fn len(&self) -> usize {
-        self.entries.count()
+        self.entries.len()
     }
 
     /// The value of every key among entries `ids` that transactions before `end` wrote, as they
