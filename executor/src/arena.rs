@@ -18,8 +18,11 @@ const SEGMENTS: usize = 27;
 #[repr(align(64))]
 struct Slot<T>(OnceLock<T>);
 
+/// A segment's slots, allocated when first reached.
+type Segment<T> = OnceLock<Box<[Slot<T>]>>;
+
 pub(crate) struct Arena<T> {
-    segments: Box<[OnceLock<Box<[Slot<T>]>>]>,
+    segments: Box<[Segment<T>]>,
     /// Positions handed out (a pushed value is readable once its push returned).
     len: AtomicUsize,
 }
