@@ -88,6 +88,9 @@ struct Prepared {
     /// An Ethereum transaction's sender, when the EVM pallet knows it without recovering its
     /// signature (as for transactions the pool admitted); only looked up for parallel execution.
     ethereum_sender: Option<Address>,
+    /// The account a native extrinsic surely credits (see [`crate::Pallet::credits`]); only
+    /// worked out for parallel execution.
+    credited: Option<Address>,
 }
 
 /// A native extrinsic's sender (hashed from the signer's key) and whether its signature
@@ -108,18 +111,23 @@ impl<'a> Round<'a> {
     /// verified, the others verified in batches.
     fn new(runtime: &'a Runtime, info: BlockInfo, xts: &'a [(&'a Extrinsic, usize)]) -> Self {
         let executor = runtime.executor();
-        let parallel = executor.config().threads > 1;
+        let parallel = executor.config().threads > 1 || executor.config().force_parallel;
         let ethereum = runtime.ethereum().ok().map(|(_, handler)| handler);
         let looked_up: Vec<(Prepared, Option<[u8; 32]>)> =
             executor.map(xts.len(), PREPARED_PER_TASK, |i| match xts[i].0 {
                 Extrinsic::Native(signed) => {
                     let (key, known) = runtime.verified.look_up(signed);
                     let native = NativeCheck { sender: signed.sender(), signature_valid: known };
-                    (Prepared { native: Some(native), ethereum_sender: None }, Some(key))
+                    let call = &signed.call;
+                    let credited = parallel
+                        .then(|| runtime.entry_of(call.pallet, call.call).ok())
+                        .flatten()
+                        .and_then(|entry| entry.pallet.credits(call.call, &call.args));
+                    (Prepared { native: Some(native), ethereum_sender: None, credited }, Some(key))
                 }
                 Extrinsic::Ethereum(raw) => {
                     let sender = ethereum.filter(|_| parallel).and_then(|handler| handler.known_sender(raw));
-                    (Prepared { native: None, ethereum_sender: sender }, None)
+                    (Prepared { native: None, ethereum_sender: sender, credited: None }, None)
                 }
             });
         // The native signatures not verified before, in batches.
@@ -152,17 +160,9 @@ impl<'a> Round<'a> {
             FastMap::with_capacity_and_hasher(self.xts.len(), Default::default());
         let mut last_credited: FastMap<Address, usize> = FastMap::default();
         let mut depends_on = Vec::with_capacity(self.xts.len());
-        for (index, ((xt, _), prepared)) in self.xts.iter().zip(&self.prepared).enumerate() {
-            if let Extrinsic::Native(signed) = xt {
-                let call = &signed.call;
-                let credited = self
-                    .runtime
-                    .entry_of(call.pallet, call.call)
-                    .ok()
-                    .and_then(|entry| entry.pallet.credits(call.call, &call.args));
-                if let Some(credited) = credited {
-                    last_credited.insert(credited, index);
-                }
+        for (index, prepared) in self.prepared.iter().enumerate() {
+            if let Some(credited) = prepared.credited {
+                last_credited.insert(credited, index);
             }
             let sender = prepared.native.map(|native| native.sender).or(prepared.ethereum_sender);
             depends_on.push(sender.and_then(|sender| {
