@@ -29,7 +29,6 @@
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
@@ -246,10 +245,13 @@ struct Footprint {
 }
 
 /// One worker's own index of the entries it met during the block (after the first touch of a
-/// key, the worker finds its entry without a shared lock), and its number among the workers.
+/// key, the worker finds its entry without a shared lock), its number among the workers, the
+/// pool thread it ran on, and the entries it created.
 pub(crate) struct Local {
     index: Index,
     worker: usize,
+    thread: Option<usize>,
+    created: Vec<EntryId>,
 }
 
 pub(crate) struct MvMemory {
@@ -258,8 +260,10 @@ pub(crate) struct MvMemory {
     shards: Box<[Mutex<Index>]>,
     footprints: Vec<Mutex<Footprint>>,
     workers: usize,
-    /// The workers' indexes of the last run, kept with their tables.
-    spare_indexes: Mutex<Vec<Index>>,
+    /// The workers' own state, given back when they are done (for the block's end), and kept
+    /// from earlier runs with its tables.
+    given_back: Mutex<Vec<Local>>,
+    spare_locals: Mutex<Vec<Local>>,
 }
 
 impl MvMemory {
@@ -271,7 +275,8 @@ impl MvMemory {
             shards: (0..SHARDS).map(|_| Mutex::new(Index::new())).collect(),
             footprints: Vec::new(),
             workers: 1,
-            spare_indexes: Mutex::new(Vec::new()),
+            given_back: Mutex::new(Vec::new()),
+            spare_locals: Mutex::new(Vec::new()),
         };
         memory.reset(txns, workers);
         memory
@@ -296,25 +301,34 @@ impl MvMemory {
         }
         self.footprints.resize_with(txns, Default::default);
         self.workers = workers.max(1);
+        self.spare_locals.get_mut().append(self.given_back.get_mut());
     }
 
     /// The own state of worker `worker` (numbered from 0, below the number of workers), sized
     /// for `txns` transactions.
     pub(crate) fn local(&self, worker: usize, txns: usize) -> Local {
         assert!(worker < self.workers, "worker {worker} of {}", self.workers);
-        let index = match self.spare_indexes.lock().pop() {
-            Some(mut index) => {
-                index.clear();
-                index
+        let thread = rayon::current_thread_index();
+        let spare = self.spare_locals.lock().pop();
+        match spare {
+            Some(mut local) => {
+                local.index.clear();
+                local.created.clear();
+                Local { worker, thread, ..local }
             }
-            None => Index::with_capacity(txns * 4 / self.workers),
-        };
-        Local { index, worker }
+            None => Local {
+                index: Index::with_capacity(txns * 4 / self.workers),
+                worker,
+                thread,
+                created: Vec::with_capacity(txns * 4 / self.workers),
+            },
+        }
     }
 
-    /// Takes back a worker's own state when it is done, to reuse its table in the next run.
+    /// Takes back a worker's own state when it is done: the entries it created are gathered at
+    /// the block's end (see [`MvMemory::writes_by_thread`]), and its tables reused next run.
     pub(crate) fn give_back(&self, local: Local) {
-        self.spare_indexes.lock().push(local.index);
+        self.given_back.lock().push(local);
     }
 
     fn entry(&self, id: EntryId) -> &Entry {
@@ -338,6 +352,7 @@ impl MvMemory {
                 let id = EntryId::try_from(self.entries.push(Entry::new(key)))
                     .expect("fewer than 2^32 keys per block");
                 shard.insert_unique(hash, (hash, id), |&(h, _)| h);
+                local.created.push(id);
                 id
             }
         };
@@ -463,20 +478,20 @@ impl MvMemory {
         }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen)
     }
 
-    /// How many entries the block has: [`MvMemory::writes_before`] takes ranges of `0..len()`.
+    /// How many entries the block has: [`MvMemory::writes_before`] takes positions below it.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// The value of every key among entries `ids` that transactions before `end` wrote, as they
-    /// left it (nothing may run any more).
+    /// left it, added to `out` (nothing may run any more).
     pub(crate) fn writes_before(
         &self,
-        ids: Range<usize>,
+        ids: impl Iterator<Item = usize>,
         end: TxnIndex,
         storage: &dyn Storage,
-    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let mut out = Vec::new();
+        out: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) {
         for id in ids {
             let entry = &self.entries[id];
             let before = entry.before(end, storage).unwrap_or_else(|txn| {
@@ -489,6 +504,36 @@ impl MvMemory {
                 Before::Resolved(value) => Some(value),
             };
             out.push((entry.key.to_vec(), value));
+        }
+    }
+
+    /// The workers' own states, given back at the end of the run (see
+    /// [`MvMemory::writes_by_thread`]); hand them back with [`MvMemory::keep_locals`].
+    pub(crate) fn take_locals(&mut self) -> Vec<Local> {
+        std::mem::take(self.given_back.get_mut())
+    }
+
+    /// Keeps `locals` for the next run's workers.
+    pub(crate) fn keep_locals(&mut self, mut locals: Vec<Local>) {
+        self.spare_locals.get_mut().append(&mut locals);
+    }
+
+    /// [`MvMemory::writes_before`] of the entries that the workers of `locals` which ran on
+    /// thread `thread` of a pool of `threads` created (those of workers that ran elsewhere
+    /// count as thread 0's): called once for each thread of the pool, it covers every entry,
+    /// and each thread reads mostly entries it wrote itself, still in its own cache.
+    pub(crate) fn writes_by_thread(
+        &self,
+        locals: &[Local],
+        thread: usize,
+        threads: usize,
+        end: TxnIndex,
+        storage: &dyn Storage,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mine = locals.iter().filter(|local| local.thread.filter(|&t| t < threads).unwrap_or(0) == thread);
+        let mut out = Vec::with_capacity(mine.clone().map(|local| local.created.len()).sum());
+        for local in mine {
+            self.writes_before(local.created.iter().map(|&id| id as usize), end, storage, &mut out);
         }
         out
     }
@@ -627,10 +672,9 @@ mod tests {
         // Changed: validated again.
         assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), delta(b"fees", 8)));
         assert_eq!(value(memory.read(id, 1, &Empty), &memory, id), Some(5u128.to_le_bytes().to_vec()));
-        assert_eq!(
-            memory.writes_before(0..memory.len(), 3, &Empty),
-            vec![(b"fees".to_vec(), Some(13u128.to_le_bytes().to_vec()))]
-        );
+        let mut writes = Vec::new();
+        memory.writes_before(0..memory.len(), 3, &Empty, &mut writes);
+        assert_eq!(writes, vec![(b"fees".to_vec(), Some(13u128.to_le_bytes().to_vec()))]);
     }
 
     #[test]
