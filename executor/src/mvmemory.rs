@@ -42,6 +42,9 @@ use crate::{Storage, TxnIndex};
 /// A value as the memory holds it: shared, so that reads and validation do not copy.
 pub(crate) type Value = Option<Arc<[u8]>>;
 
+/// A key and the value the block leaves it with (`None`: deleted).
+pub(crate) type KeyWrite = (Vec<u8>, Option<Vec<u8>>);
+
 /// A key's entry: its position in the block's arena.
 pub(crate) type EntryId = u32;
 
@@ -490,7 +493,7 @@ impl MvMemory {
         ids: impl Iterator<Item = usize>,
         end: TxnIndex,
         storage: &dyn Storage,
-        out: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        out: &mut Vec<KeyWrite>,
     ) {
         for id in ids {
             let entry = &self.entries[id];
@@ -529,7 +532,7 @@ impl MvMemory {
         threads: usize,
         end: TxnIndex,
         storage: &dyn Storage,
-    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    ) -> Vec<KeyWrite> {
         let mine = locals.iter().filter(|local| local.thread.filter(|&t| t < threads).unwrap_or(0) == thread);
         let mut out = Vec::with_capacity(mine.clone().map(|local| local.created.len()).sum());
         for local in mine {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, O
 use hyperion_state::ChangeSet;
 
 use crate::delta::Delta;
-use crate::mvmemory::{EntryId, Local, MvMemory, Read, Seen};
+use crate::mvmemory::{EntryId, KeyWrite, Local, MvMemory, Read, Seen};
 use crate::scheduler::{Scheduler, Task};
 use crate::view::{hasher, read_through, View, Writes};
 use crate::{Incarnation, Storage, Transactions, TxnIndex};
@@ -276,7 +276,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         let mut memory = self.memory;
         let locals = memory.take_locals();
         let storage = self.storage;
-        let writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = match pool {
+        let writes: Vec<KeyWrite> = match pool {
             Some(pool) => {
                 let threads = pool.current_num_threads();
                 let runs = pool.broadcast(|context| {
@@ -308,7 +308,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
 }
 
 /// The items of `runs`, each sorted by key with no key in two, merged into one sorted list.
-fn merge_sorted(runs: Vec<Vec<(Vec<u8>, Option<Vec<u8>>)>>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+fn merge_sorted(runs: Vec<Vec<KeyWrite>>) -> Vec<KeyWrite> {
     let mut merged = Vec::with_capacity(runs.iter().map(Vec::len).sum());
     let mut runs: Vec<_> = runs.into_iter().map(|run| run.into_iter().peekable()).collect();
     loop {
