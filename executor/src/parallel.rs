@@ -14,6 +14,10 @@ use crate::scheduler::{Scheduler, Task};
 use crate::view::{hasher, read_through, View, Writes};
 use crate::{Incarnation, Storage, Transactions, TxnIndex};
 
+/// Entries below which the calling thread gathers a block's writes alone: waking the pool's
+/// threads again would cost more than they save.
+pub(crate) const MIN_ENTRIES_TO_SHARE: usize = 1024;
+
 /// The payload a view unwinds with when a read meets a transaction being re-executed.
 struct Blocked(TxnIndex);
 
@@ -270,13 +274,13 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             .map(|(txn, slot)| slot.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output")))
             .collect();
         // The block's writes (for blocks of cheap transactions, a tenth of the block's time).
-        // With a pool, each of its threads gathers and sorts the entries that the workers it ran
-        // created: mostly written by them too, so still in its cache. The sorted runs are then
-        // merged (each key is in one of them).
+        // With a pool and enough entries to pay for waking its threads again, each of them
+        // gathers and sorts the entries that the workers it ran created: mostly written by them
+        // too, so still in its cache. The sorted runs are then merged (each key is in one).
         let mut memory = self.memory;
         let locals = memory.take_locals();
         let storage = self.storage;
-        let writes: Vec<KeyWrite> = match pool {
+        let writes: Vec<KeyWrite> = match pool.filter(|_| memory.len() >= MIN_ENTRIES_TO_SHARE) {
             Some(pool) => {
                 let threads = pool.current_num_threads();
                 let runs = pool.broadcast(|context| {

@@ -287,3 +287,53 @@ fn a_transaction_panic_reaches_the_caller() {
     let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(text.contains("transaction 9 is broken"), "{text}");
 }
+
+/// Transactions over thousands of keys, enough that a block's end is gathered on every thread
+/// of the pool: each writes three keys of its own, adds to a shared one, and reads a key that
+/// an earlier transaction wrote (some of them while that one may still run).
+struct Wide(usize);
+
+impl Transactions for Wide {
+    type Output = Option<Vec<u8>>;
+
+    fn len(&self) -> usize {
+        self.0
+    }
+
+    fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
+        let own = |txn: usize, j: u8| [b"w".as_slice(), &(txn as u32).to_be_bytes(), &[j]].concat();
+        let read = view.read(&own(txn.saturating_sub(1 + txn % 13), txn as u8 % 3));
+        for j in 0..3 {
+            let value = [read.clone().unwrap_or_default(), vec![j, txn as u8]].concat();
+            view.write(own(txn, j), Some(value[value.len().saturating_sub(24)..].to_vec()));
+        }
+        view.add(b"shared".to_vec(), Delta::add(&U128, txn as u128));
+        read
+    }
+}
+
+impl Storage for Wide {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        key.starts_with(b"w").then(|| key[1..].to_vec())
+    }
+}
+
+#[test]
+fn blocks_of_thousands_of_keys_are_gathered_on_every_thread_with_the_serial_result() {
+    let block = Wide(700);
+    let reference = execute_serial(&block, &block);
+    assert!(reference.changes.len() > crate::parallel::MIN_ENTRIES_TO_SHARE);
+    for threads in [2, 3] {
+        let config = Config {
+            serial_blocks_after_conflicts: 0,
+            max_aborts_per_100: 100,
+            ..Config::with_threads(threads)
+        };
+        let executor = Executor::new(config).unwrap();
+        for _ in 0..4 {
+            let output = executor.execute(&block, &block);
+            assert_eq!(output.stats.mode, Mode::Parallel(threads));
+            assert_eq!((&output.outputs, &output.changes), (&reference.outputs, &reference.changes));
+        }
+    }
+}
