@@ -33,16 +33,34 @@ struct ParallelView<'a> {
 
 /// What one execution read from the memory, entry by entry (each read once: a transaction sees
 /// one value per key, which is what validation checks).
-struct Reads<'a> {
+pub(crate) struct Reads<'a> {
     /// The worker's own index of entries.
     local: &'a mut Local,
     seen: Vec<(EntryId, Seen)>,
-    /// Where each entry is in `seen`.
+    /// Where each entry is in `seen`, once it holds more than [`SCANNED_READS`] (below that,
+    /// `seen` is searched: most transactions read a handful of keys, and building a map for
+    /// each execution cost more than the search).
     positions: HashMap<EntryId, usize, ahash::RandomState>,
 }
 
-impl Reads<'_> {
-    fn read(
+/// Reads of one execution that are searched one by one before a map is built.
+const SCANNED_READS: usize = 16;
+
+impl<'a> Reads<'a> {
+    /// No reads yet, by the worker of `local`.
+    pub(crate) fn new(local: &'a mut Local) -> Self {
+        Self { local, seen: Vec::new(), positions: HashMap::with_hasher(hasher()) }
+    }
+
+    /// How many entries were read.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// The value of `key` for transaction `txn`: the one this execution saw before, if it read
+    /// the key already.
+    pub(crate) fn read(
         &mut self,
         memory: &MvMemory,
         storage: &dyn Storage,
@@ -54,7 +72,16 @@ impl Reads<'_> {
             Seen::Base => memory.base(id, storage).as_deref().map(<[u8]>::to_vec),
             Seen::Value(value) => value.as_deref().map(<[u8]>::to_vec),
         };
-        if let Some(&position) = self.positions.get(&id) {
+        let position = if self.seen.len() <= SCANNED_READS {
+            self.seen.iter().position(|(seen, _)| *seen == id)
+        } else {
+            if self.positions.is_empty() {
+                self.positions
+                    .extend(self.seen.iter().enumerate().map(|(position, (id, _))| (*id, position)));
+            }
+            self.positions.get(&id).copied()
+        };
+        if let Some(position) = position {
             return copy(&self.seen[position].1);
         }
         let seen = match memory.read(id, txn, storage) {
@@ -64,7 +91,9 @@ impl Reads<'_> {
             Read::Blocked(writer) => resume_unwind(Box::new(Blocked(writer))),
         };
         let value = copy(&seen);
-        self.positions.insert(id, self.seen.len());
+        if !self.positions.is_empty() {
+            self.positions.insert(id, self.seen.len());
+        }
         self.seen.push((id, seen));
         value
     }
@@ -204,11 +233,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 txn,
                 memory: &self.memory,
                 storage: self.storage,
-                reads: Reads {
-                    local: &mut *local,
-                    seen: Vec::new(),
-                    positions: HashMap::with_hasher(hasher()),
-                },
+                reads: Reads::new(&mut *local),
                 listings: Vec::new(),
                 writes: Writes::default(),
             };

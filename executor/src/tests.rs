@@ -337,3 +337,29 @@ fn blocks_of_thousands_of_keys_are_gathered_on_every_thread_with_the_serial_resu
         }
     }
 }
+
+#[test]
+fn an_execution_sees_one_value_per_key_however_many_it_reads() {
+    use crate::parallel::Reads;
+    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new() };
+    for reads in [5u8, 16, 17, 60] {
+        let memory = MvMemory::new(2, 1);
+        let mut local = memory.local(0, 2);
+        let write = |local: &mut crate::mvmemory::Local, value: u8| {
+            let mut writes = crate::Writes::default();
+            writes.write(key(3), Some(vec![value]));
+            memory.record(local, 0, Vec::new(), Vec::new(), writes);
+        };
+        write(&mut local, 1);
+        let mut seen = Reads::new(&mut local);
+        for k in 0..reads {
+            let value = seen.read(&memory, &block, 1, &key(k));
+            assert_eq!(value, (k == 3).then(|| vec![1]), "{reads} reads");
+        }
+        // Transaction 0 runs again and writes another value: this execution still sees its first.
+        let mut other = memory.local(0, 2);
+        write(&mut other, 2);
+        assert_eq!(seen.read(&memory, &block, 1, &key(3)), Some(vec![1]), "{reads} reads");
+        assert_eq!(seen.len(), usize::from(reads), "each key is recorded once");
+    }
+}
