@@ -49,7 +49,7 @@ const SCANNED_READS: usize = 16;
 impl<'a> Reads<'a> {
     /// No reads yet, by the worker of `local`.
     pub(crate) fn new(local: &'a mut Local) -> Self {
-        Self { local, seen: Vec::new(), positions: HashMap::with_hasher(hasher()) }
+        Self { local, seen: Vec::with_capacity(SCANNED_READS), positions: HashMap::with_hasher(hasher()) }
     }
 
     /// How many entries were read.
