@@ -374,6 +374,8 @@ impl Runtime {
             parent_hash: parent.hash(),
             genesis_hash: self.genesis_hash(),
         };
+        // Its threads start while the block hooks run.
+        self.executor.wake();
         let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
         let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);
         let mut block = Collected {
@@ -511,6 +513,8 @@ impl Runtime {
             parent_hash: header.parent_hash,
             genesis_hash: self.genesis_hash(),
         };
+        // Its threads start while the block hooks run.
+        self.executor.wake();
         let mut overlay = BlockOverlay::new(state.snapshot(parent.number)?);
         let (limits, gas_limit, hook_weight, hook_events) = self.initialize(&mut overlay, info);
         let xts: Vec<(&Extrinsic, usize)> =
