@@ -62,3 +62,60 @@ pub enum Error {
 
 /// This crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A scratch directory for a suite's databases, removed when dropped, named
+/// `{prefix}{pid}-{random}` in the system's temporary directory. Directories of earlier runs
+/// with this prefix whose process is gone (killed: nothing removed them) are removed first, so
+/// that interrupted runs of the state suite, which writes gigabytes, do not fill the disk.
+pub fn scratch_dir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    remove_abandoned(&std::env::temp_dir(), prefix);
+    tempfile::Builder::new().prefix(&format!("{prefix}{}-", std::process::id())).tempdir()
+}
+
+/// Removes the directories `{prefix}{pid}-...` under `parent` whose process no longer runs
+/// (Linux: no `/proc/{pid}`; elsewhere nothing is removed).
+fn remove_abandoned(parent: &std::path::Path, prefix: &str) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(prefix))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if gone && entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            // Best effort: another run may be removing it too.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_dirs_of_dead_processes_are_removed_and_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let prefix = "hyperion-bench-test-";
+        // A pid above the kernel's largest (4,194,304) never runs.
+        let dead = parent.path().join(format!("{prefix}4294967000-abc"));
+        let live = parent.path().join(format!("{prefix}{}-def", std::process::id()));
+        let other = parent.path().join("hyperion-bench-other-4294967000-ghi");
+        for dir in [&dead, &live, &other] {
+            std::fs::create_dir_all(dir.join("metis")).unwrap();
+        }
+        remove_abandoned(parent.path(), prefix);
+        if std::path::Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "a dead process's directory is removed");
+        }
+        assert!(live.exists() && other.exists(), "a live process's and another prefix's stay");
+    }
+}

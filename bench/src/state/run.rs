@@ -51,7 +51,7 @@ pub fn run(size: &Size) -> Result<Outcome> {
     );
     let memory_cache = (size.keys as usize).saturating_mul(MEMORY_CACHE_BYTES_PER_KEY);
 
-    let dir = tempfile::Builder::new().prefix("hyperion-bench-state").tempdir()?;
+    let dir = crate::scratch_dir("hyperion-bench-state-")?;
     let path = dir.path().join("metis");
     // The same memory budget as (a)'s cache, for MetisDB's copies of its segments, up to what
     // the machine holds.
@@ -62,7 +62,7 @@ pub fn run(size: &Size) -> Result<Outcome> {
     let memory = TrieStore::new(MemoryNodes::default(), memory_cache.min(MEMORY_CACHE_MAX_BYTES));
     let memory = drive("sp-trie over memory", memory, size, start)?;
 
-    let dir = tempfile::Builder::new().prefix("hyperion-bench-state").tempdir()?;
+    let dir = crate::scratch_dir("hyperion-bench-state-")?;
     let parity =
         TrieStore::new(ParityNodes::open(&dir.path().join("paritydb"), Mode::Durable)?, PARITY_CACHE_BYTES);
     let parity = drive("sp-trie over parity-db", parity, size, start)?;
