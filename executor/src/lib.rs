@@ -128,7 +128,8 @@ pub struct Stats {
     /// Executions aborted, by a failed validation or a dependency.
     pub aborts: u64,
     /// First executions held back until the transaction they surely depend on had executed
-    /// (see [`Transactions::depends_on`]).
+    /// (see [`Transactions::depends_on`]), or the one just before them, after conflicts among
+    /// the transactions just before.
     pub waits: u64,
 }
 

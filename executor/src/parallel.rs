@@ -14,6 +14,10 @@ use crate::scheduler::{Scheduler, Task};
 use crate::view::{hasher, read_through, View, Writes};
 use crate::{Incarnation, Storage, Transactions, TxnIndex};
 
+/// How far back a first execution looks for aborted transactions before deciding to wait for
+/// the transaction just before it.
+const CONFLICT_LOOKBACK: TxnIndex = 4;
+
 /// Entries below which the calling thread gathers a block's writes alone: waking the pool's
 /// threads again would cost more than they save.
 pub(crate) const MIN_ENTRIES_TO_SHARE: usize = 1024;
@@ -154,6 +158,8 @@ pub(crate) struct Run<'a, T: Transactions + ?Sized> {
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// The number the next worker to start takes.
     next_worker: AtomicUsize,
+    /// Transactions that were aborted at least once in this run.
+    conflicted: Box<[AtomicBool]>,
 }
 
 impl<'a, T: Transactions + ?Sized> Run<'a, T> {
@@ -179,6 +185,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             give_up,
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
+            conflicted: (0..n).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -218,8 +225,13 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
 
     fn execute(&self, local: &mut Local, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
         if incarnation == 0 {
-            // A first execution waits for the transaction it surely depends on.
+            // A first execution waits for the transaction it surely depends on, or, right after
+            // transactions that conflicted (a run of transactions that each depend on the one
+            // before: a popular contract's storage), for the one before it.
             let hint = self.txs.depends_on(txn as usize).and_then(|h| TxnIndex::try_from(h).ok());
+            let recent_conflict = (txn.saturating_sub(CONFLICT_LOOKBACK)..txn)
+                .any(|earlier| self.conflicted[earlier as usize].load(Relaxed));
+            let hint = hint.or((recent_conflict && txn > 0).then(|| txn - 1));
             if let Some(earlier) = hint.filter(|&h| h < txn) {
                 if self.scheduler.add_dependency(txn, earlier) {
                     self.counters.waits.fetch_add(1, Relaxed);
@@ -247,6 +259,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 Err(payload) => match payload.downcast::<Blocked>() {
                     Ok(blocked) => {
                         self.counters.aborts.fetch_add(1, Relaxed);
+                        self.conflicted[txn as usize].store(true, Relaxed);
                         if self.scheduler.add_dependency(txn, blocked.0) {
                             return None;
                         }
@@ -267,6 +280,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             !self.memory.validate(txn, self.storage) && self.scheduler.try_validation_abort(txn, incarnation);
         if aborted {
             self.counters.aborts.fetch_add(1, Relaxed);
+            self.conflicted[txn as usize].store(true, Relaxed);
             self.memory.mark_estimates(txn);
         }
         self.scheduler.finish_validation(txn, aborted)
