@@ -312,11 +312,13 @@ impl Executor {
             self.serial_blocks_left.store(left - 1, Relaxed);
             return serial(storage, txs, SerialReason::RecentConflicts, 0);
         }
-        // The threads start while the block's chains are worked out and its memory prepared.
-        self.wake();
         if !force && longest_chain(txs) * 100 > txs.len() * self.config.max_chain_per_100 {
             return serial(storage, txs, SerialReason::DependencyChain, 0);
         }
+        // All threads start at once while the memory is prepared, instead of each waking the
+        // next when it takes its first task. (Not before the block is known to run in parallel:
+        // threads woken for nothing spin a while, on the cores a serial block runs on.)
+        self.wake();
         let give_up = if force {
             GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 }
         } else {
