@@ -32,6 +32,7 @@
 mod affinity;
 mod arena;
 mod delta;
+mod merge;
 mod mvmemory;
 mod parallel;
 mod scheduler;

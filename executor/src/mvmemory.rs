@@ -37,6 +37,7 @@ use ahash::RandomState;
 
 use crate::arena::Arena;
 use crate::delta::Delta;
+use crate::merge::merged;
 use crate::view::{Local as LocalWrite, Writes};
 use crate::{Storage, TxnIndex};
 
@@ -183,7 +184,10 @@ impl Entry {
         // more than one): no copy of a hot key's thousand deltas, no sort.
         let floor = write.as_ref().map(|(writer, _)| *writer);
         let lists: Vec<_> = slots.iter().map(|slot| slot.0.lock()).collect();
-        let mut deltas = InOrder(lists.iter().map(|list| list.between(floor, end)).collect());
+        // (A transaction's delta is in one list, except while it moves to another worker's:
+        // then both count, see `record`.)
+        let runs = lists.iter().map(|list| list.between(floor, end).iter());
+        let mut deltas = merged(runs, |a, b| a.0 < b.0).map(|(_, delta)| *delta);
         let Some(first) = deltas.next() else { return Ok(unresolved(write)) };
         let start = match &write {
             Some((_, value)) => value.as_deref(),
@@ -540,21 +544,6 @@ impl MvMemory {
             self.writes_before(local.created.iter().map(|&id| id as usize), end, storage, &mut out);
         }
         out
-    }
-}
-
-/// Sorted lists of deltas, merged into one sequence in transaction order (a transaction's
-/// delta is in one list, except while it moves: then both count, see [`MvMemory::record`]).
-struct InOrder<'a>(Vec<&'a [(TxnIndex, Delta)]>);
-
-impl Iterator for InOrder<'_> {
-    type Item = Delta;
-
-    fn next(&mut self) -> Option<Delta> {
-        let lowest = (0..self.0.len()).filter(|&i| !self.0[i].is_empty()).min_by_key(|&i| self.0[i][0].0)?;
-        let (first, rest) = self.0[lowest].split_first()?;
-        self.0[lowest] = rest;
-        Some(first.1)
     }
 }
 

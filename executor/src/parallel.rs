@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, O
 use hyperion_state::ChangeSet;
 
 use crate::delta::Delta;
+use crate::merge::merged;
 use crate::mvmemory::{EntryId, KeyWrite, Local, MvMemory, Read, Seen};
 use crate::scheduler::{Scheduler, Task};
 use crate::view::{hasher, read_through, View, Writes};
@@ -229,9 +230,10 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             // transactions that conflicted (a run of transactions that each depend on the one
             // before: a popular contract's storage), for the one before it.
             let hint = self.txs.depends_on(txn as usize).and_then(|h| TxnIndex::try_from(h).ok());
-            let recent_conflict = (txn.saturating_sub(CONFLICT_LOOKBACK)..txn)
-                .any(|earlier| self.conflicted[earlier as usize].load(Relaxed));
-            let hint = hint.or((recent_conflict && txn > 0).then(|| txn - 1));
+            let hint = hint.or_else(|| {
+                let mut earlier = txn.saturating_sub(CONFLICT_LOOKBACK)..txn;
+                earlier.any(|earlier| self.conflicted[earlier as usize].load(Relaxed)).then(|| txn - 1)
+            });
             if let Some(earlier) = hint.filter(|&h| h < txn) {
                 if self.scheduler.add_dependency(txn, earlier) {
                     self.counters.waits.fetch_add(1, Relaxed);
@@ -327,7 +329,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                     run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                     run
                 });
-                merge_sorted(runs)
+                merged(runs.into_iter().map(Vec::into_iter), |a, b| a.0 < b.0).collect()
             }
             None => {
                 let mut writes = Vec::new();
@@ -347,24 +349,6 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             None => drop(self.scheduler),
         }
         (Finished { outputs, changes, complete: done }, memory)
-    }
-}
-
-/// The items of `runs`, each sorted by key with no key in two, merged into one sorted list.
-fn merge_sorted(runs: Vec<Vec<KeyWrite>>) -> Vec<KeyWrite> {
-    let mut merged = Vec::with_capacity(runs.iter().map(Vec::len).sum());
-    let mut runs: Vec<_> = runs.into_iter().map(|run| run.into_iter().peekable()).collect();
-    loop {
-        let mut lowest: Option<(usize, &Vec<u8>)> = None;
-        for (i, run) in runs.iter_mut().enumerate() {
-            if let Some((key, _)) = run.peek() {
-                if lowest.is_none_or(|(_, low)| key < low) {
-                    lowest = Some((i, key));
-                }
-            }
-        }
-        let Some((i, _)) = lowest else { return merged };
-        merged.extend(runs[i].next());
     }
 }
 
