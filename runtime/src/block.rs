@@ -13,7 +13,9 @@
 //! executes them together, and starts the next round from what they actually used.
 
 use hyperion_executor::{Stats, Transactions, View};
-use hyperion_primitives::{Address, Block, EventRecord, Extrinsic, Hash, Header, Receipt, Weight};
+use hyperion_primitives::{
+    Address, Block, EventRecord, Extrinsic, Hash, Header, Receipt, SignedExtrinsic, Weight,
+};
 use hyperion_state::{ordered_root, ChangeSet, StateDb};
 use parity_scale_codec::Encode;
 use std::collections::HashMap;
@@ -131,22 +133,20 @@ impl<'a> Round<'a> {
                 }
             });
         // The native signatures not verified before, in batches.
-        let (mut natives, mut keys, mut positions, mut pending) = (vec![], vec![], vec![], vec![]);
-        for (i, (prepared, key)) in looked_up.iter().enumerate() {
-            if let (Extrinsic::Native(signed), Some(native), Some(key)) = (xts[i].0, prepared.native, key) {
-                if !native.signature_valid {
-                    pending.push(natives.len());
+        let pending: Vec<(usize, &SignedExtrinsic, [u8; 32])> = looked_up
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (prepared, key))| match (xts[i].0, prepared.native, key) {
+                (Extrinsic::Native(signed), Some(native), Some(key)) if !native.signature_valid => {
+                    Some((i, signed, *key))
                 }
-                natives.push(signed);
-                keys.push(*key);
-                positions.push(i);
-            }
-        }
-        let verified =
-            runtime.verified.verify_pending(&natives, &keys, &pending, runtime.genesis_hash(), executor);
+                _ => None,
+            })
+            .collect();
+        let verified = runtime.verified.verify_pending(&pending, runtime.genesis_hash(), executor);
         let mut prepared: Vec<Prepared> = looked_up.into_iter().map(|(prepared, _)| prepared).collect();
-        for native in verified {
-            if let Some(check) = &mut prepared[positions[native]].native {
+        for i in verified {
+            if let Some(check) = &mut prepared[i].native {
                 check.signature_valid = true;
             }
         }

@@ -58,10 +58,14 @@ impl VerifiedSignatures {
     pub fn verify_all(&self, xts: &[&SignedExtrinsic], genesis_hash: Hash, executor: &Executor) -> Vec<bool> {
         let looked_up: Vec<([u8; 32], bool)> =
             executor.map(xts.len(), HASHES_PER_TASK, |i| self.look_up(xts[i]));
-        let keys: Vec<[u8; 32]> = looked_up.iter().map(|(key, _)| *key).collect();
+        let pending: Vec<(usize, &SignedExtrinsic, [u8; 32])> = looked_up
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, known))| !known)
+            .map(|(i, (key, _))| (i, xts[i], *key))
+            .collect();
         let mut valid: Vec<bool> = looked_up.iter().map(|(_, known)| *known).collect();
-        let pending: Vec<usize> = (0..xts.len()).filter(|&i| !valid[i]).collect();
-        for i in self.verify_pending(xts, &keys, &pending, genesis_hash, executor) {
+        for i in self.verify_pending(&pending, genesis_hash, executor) {
             valid[i] = true;
         }
         valid
@@ -74,15 +78,13 @@ impl VerifiedSignatures {
         (key, known)
     }
 
-    /// Verifies the signatures of `xts[i]` for each `i` of `pending` (not remembered; `keys[i]`
-    /// the key of each, from [`Self::look_up`]) in batches on `executor`'s threads (a batch that
+    /// Verifies the signatures of `pending` (extrinsics not remembered, each with its position
+    /// and its key from [`Self::look_up`]) in batches on `executor`'s threads (a batch that
     /// fails is halved until its bad signatures are found), remembers those that hold, and
     /// returns their positions.
     pub(crate) fn verify_pending(
         &self,
-        xts: &[&SignedExtrinsic],
-        keys: &[[u8; 32]],
-        pending: &[usize],
+        pending: &[(usize, &SignedExtrinsic, [u8; 32])],
         genesis_hash: Hash,
         executor: &Executor,
     ) -> Vec<usize> {
@@ -92,12 +94,14 @@ impl VerifiedSignatures {
         // Enough batches to keep every thread busy, none smaller than halving needs.
         let threads = executor.config().threads;
         let batch = pending.len().div_ceil(threads).clamp(SMALLEST_BATCH, LARGEST_BATCH);
-        let batches: Vec<&[usize]> = pending.chunks(batch).collect();
-        let verified: Vec<Vec<usize>> = executor.map(batches.len(), 1, |b| {
-            let mut verified = Vec::with_capacity(batches[b].len());
-            let mut items: Vec<Item> = Vec::with_capacity(batches[b].len());
-            for &i in batches[b] {
-                let xt = xts[i];
+        // Items are named by their place in `pending`.
+        let batches = pending.len().div_ceil(batch);
+        let verified: Vec<Vec<usize>> = executor.map(batches, 1, |b| {
+            let places = b * batch..((b + 1) * batch).min(pending.len());
+            let mut verified = Vec::with_capacity(places.len());
+            let mut items: Vec<Item> = Vec::with_capacity(places.len());
+            for i in places {
+                let xt = pending[i].1;
                 match &xt.signer {
                     Signer::Ed25519 { public, signature } => {
                         let payload =
@@ -115,11 +119,15 @@ impl VerifiedSignatures {
             verify_halving(&items, &mut verified);
             verified
         });
-        let verified: Vec<usize> = verified.into_iter().flatten().collect();
-        for &i in &verified {
-            self.lock(&keys[i]).remember(keys[i]);
-        }
         verified
+            .into_iter()
+            .flatten()
+            .map(|place| {
+                let (position, _, key) = pending[place];
+                self.lock(&key).remember(key);
+                position
+            })
+            .collect()
     }
 
     /// How many signatures are remembered.
@@ -159,7 +167,8 @@ const LARGEST_BATCH: usize = 256;
 /// Extrinsics hashed per task when looking them up.
 const HASHES_PER_TASK: usize = 32;
 
-/// A signature to verify: the extrinsic's position, the signer, the signed bytes, the signature.
+/// A signature to verify: its place in the pending list, the signer, the signed bytes, the
+/// signature.
 type Item = (usize, Public, Vec<u8>, Signature);
 
 /// The key `xt`'s verified signature is remembered under: the hash of its whole encoding.
@@ -167,7 +176,7 @@ fn key(xt: &SignedExtrinsic) -> [u8; 32] {
     sp_crypto_hashing::blake2_256(&xt.encode())
 }
 
-/// Pushes onto `verified` the positions of the `items` whose signature holds.
+/// Pushes onto `verified` the places of the `items` whose signature holds.
 fn verify_halving(items: &[Item], verified: &mut Vec<usize>) {
     if items.len() < SMALLEST_BATCH {
         verified.extend(
