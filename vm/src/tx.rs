@@ -8,6 +8,7 @@ use alloy_primitives::{Address, B256, U256};
 use revm::context::TxEnv;
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
 use revm::context_interface::either::Either;
+use revm::context_interface::Transaction as _;
 
 use crate::spec::Fork;
 
@@ -128,6 +129,18 @@ impl EthTransaction {
     /// The wei it sends.
     pub fn value(&self) -> U256 {
         self.envelope.value()
+    }
+
+    /// Its call data (a creation's init code).
+    pub fn input(&self) -> &[u8] {
+        self.envelope.input()
+    }
+
+    /// The most it can take from its sender: gas limit × max fee per gas, plus the value and
+    /// any blob fee; what the sender's balance must cover for it to run. `None` when that
+    /// overflows 256 bits (it can never run).
+    pub fn max_cost(&self) -> Option<U256> {
+        self.tx_env().max_balance_spending().ok()
     }
 
     /// The sender's nonce it uses.
