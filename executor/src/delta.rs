@@ -23,6 +23,11 @@ pub struct DeltaKind {
     /// and likewise for subtracting (true of saturating and of wrapping arithmetic), so that the
     /// executor may apply a run of deltas as one (see [`Delta::merged`]).
     pub apply: fn(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8>,
+    /// Whether `add` and `sub` change separate parts of the value (a nonce counted up and a
+    /// balance counted down, say), so that a delta's subtraction never changes what a later
+    /// addition does: any two deltas then merge into one, `(a1, s1)` then `(a2, s2)` being
+    /// `(a1 + a2, s1 + s2)`. When false, only additions in a row or subtractions in a row merge.
+    pub independent: bool,
 }
 
 impl fmt::Debug for DeltaKind {
@@ -83,13 +88,20 @@ impl Delta {
 
     /// One delta with the effect of this one followed by `next`, where the rules of
     /// [`DeltaKind::apply`] make that exact: when this one subtracts nothing (additions in a row
-    /// add up), or `next` adds nothing (subtractions in a row add up), and the sums fit. `None`
+    /// add up), or `next` adds nothing (subtractions in a row add up), or the kind's additions
+    /// and subtractions are [independent](DeltaKind::independent), and the sums fit. `None`
     /// otherwise: the two must be applied one after the other.
     pub fn merged(self, next: Delta) -> Option<Delta> {
         if !std::ptr::eq(self.kind, next.kind) {
             return None;
         }
-        if self.sub == 0 {
+        if self.kind.independent {
+            Some(Delta {
+                add: self.add.checked_add(next.add)?,
+                sub: self.sub.checked_add(next.sub)?,
+                kind: self.kind,
+            })
+        } else if self.sub == 0 {
             Some(Delta { add: self.add.checked_add(next.add)?, sub: next.sub, kind: self.kind })
         } else if next.add == 0 {
             Some(Delta { add: self.add, sub: self.sub.checked_add(next.sub)?, kind: self.kind })
@@ -100,7 +112,7 @@ impl Delta {
 }
 
 /// A little-endian `u128` (SCALE's encoding), absent meaning zero; saturating.
-pub static U128: DeltaKind = DeltaKind { name: "u128", apply: apply_u128 };
+pub static U128: DeltaKind = DeltaKind { name: "u128", apply: apply_u128, independent: false };
 
 fn apply_u128(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8> {
     let current = value.and_then(|v| <[u8; 16]>::try_from(v).ok()).map_or(0, u128::from_le_bytes);
@@ -108,7 +120,7 @@ fn apply_u128(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8> {
 }
 
 /// A little-endian `u64` (SCALE's encoding), absent meaning zero; saturating.
-pub static U64: DeltaKind = DeltaKind { name: "u64", apply: apply_u64 };
+pub static U64: DeltaKind = DeltaKind { name: "u64", apply: apply_u64, independent: false };
 
 fn apply_u64(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8> {
     let current = value.and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, u64::from_le_bytes);

@@ -10,6 +10,12 @@
 //!   to the proposer and the Holders Mining pool, value credits, the total issuance). Deltas do
 //!   not conflict with each other; a transaction that reads such a key sees every earlier delta
 //!   applied in order. The fee recipient is therefore not a serialization point.
+//! - **Assumptions** ([`View::assume`]): a transaction may assume a condition on a key's value
+//!   instead of reading it (a payment's sender has its nonce and enough balance) and write its
+//!   change as a delta. Validation checks the condition on the value the transaction would
+//!   read; while transactions before it have yet to execute, a condition that does not hold
+//!   yet is checked again once they have, instead of failing. A sender's run of payments in
+//!   one block then runs in parallel instead of as one chain.
 //! - **Exact keys**: the memory is keyed by the state keys themselves, hashed with a random
 //!   per-process key, never by a truncated hash.
 //! - **Adaptive fallback**: small blocks run serially, and so does the rest of a block whose
@@ -31,6 +37,7 @@
 
 mod affinity;
 mod arena;
+mod assume;
 mod delta;
 mod merge;
 mod mvmemory;
@@ -45,6 +52,7 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
+pub use assume::{Assumption, Condition};
 pub use delta::{Delta, DeltaKind, U128, U64};
 pub use view::{View, Writes};
 

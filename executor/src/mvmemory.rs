@@ -6,11 +6,17 @@
 //!                              written: whether any transaction wrote it (read without a lock),
 //!                              versions: txn -> Write(value)
 //!                                             | Estimate (being re-executed: readers must wait),
+//!                                        + a few (txn, value resolved before txn),
 //!                              deltas: one list per worker, txn -> Delta }
 //! ```
 //!
 //! A read resolves the closest write before the reader, then applies every delta between it and
-//! the reader, from every worker's list, in transaction order.
+//! the reader, from every worker's list, in transaction order. An entry keeps a few resolved
+//! values (the value before some transaction) and starts the next resolution from the closest
+//! one: validating a sender's thousand payments one after the other then applies each delta a
+//! few times, not half a million deltas. A change of a write drops the values resolved past
+//! it at once; a change of a delta (under its worker's list only) is noted, and the values
+//! past it are dropped by the next resolution, which holds every list.
 //!
 //! Entries live for the whole block in an append-only arena and are named by their position
 //! ([`EntryId`]); nothing is ever removed from it, so a reference to an entry stays valid while
@@ -30,12 +36,13 @@
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
 use ahash::RandomState;
 
 use crate::arena::Arena;
+use crate::assume::Assumption;
 use crate::delta::Delta;
 use crate::merge::merged;
 use crate::view::{Local as LocalWrite, Writes};
@@ -116,11 +123,32 @@ struct Entry {
     /// every read resolves to the base without taking a lock. Set once, it does not move a
     /// cache line between workers at every write.
     written: AtomicBool,
-    /// Writes (and estimates of writes being redone).
-    versions: Mutex<Sorted<Version>>,
+    /// Writes (and estimates of writes being redone), and values resolved through deltas.
+    versions: Mutex<Versions>,
     /// Deltas, one list per worker (created with the key's first delta).
     deltas: OnceLock<Box<[DeltaSlot]>>,
+    /// The latest point before which a value is kept resolved (0: none): a delta changed
+    /// before it makes that value stale, and is noted in `stale_from`. Both are read and
+    /// written only under a delta list's lock (all of them, to keep a value).
+    resolved_up_to: AtomicU32,
+    /// The first transaction whose delta changed since values were last kept (`u32::MAX`:
+    /// none).
+    stale_from: AtomicU32,
 }
+
+/// A key's writes, and a few of its values resolved through the deltas, as the transactions
+/// before some point left it: a sender's payments (deltas) are validated one after the other,
+/// each against the value through every payment before it; resolved from the start each time,
+/// a block of a thousand payments would apply half a million deltas.
+#[derive(Default)]
+struct Versions {
+    writes: Sorted<Version>,
+    /// `(end, value)`: the value before transaction `end`, oldest first.
+    resolved: Vec<(TxnIndex, Arc<[u8]>)>,
+}
+
+/// Resolved values an entry keeps.
+const RESOLVED_KEPT: usize = 4;
 
 impl Entry {
     fn new(key: &[u8]) -> Self {
@@ -128,8 +156,10 @@ impl Entry {
             key: key.into(),
             base: OnceLock::new(),
             written: AtomicBool::new(false),
-            versions: Mutex::new(Sorted::default()),
+            versions: Mutex::new(Versions::default()),
             deltas: OnceLock::new(),
+            resolved_up_to: AtomicU32::new(0),
+            stale_from: AtomicU32::new(u32::MAX),
         }
     }
 
@@ -143,27 +173,31 @@ impl Entry {
         }
     }
 
-    /// Changes the writes under their lock.
-    fn update(&self, change: impl FnOnce(&mut Sorted<Version>)) {
-        change(&mut self.versions.lock());
+    /// Changes `txn`'s write under the writes' lock (dropping the values resolved past it).
+    fn update(&self, txn: TxnIndex, change: impl FnOnce(&mut Sorted<Version>)) {
+        let mut versions = self.versions.lock();
+        change(&mut versions.writes);
+        versions.resolved.retain(|(end, _)| *end <= txn);
+        drop(versions);
         self.mark_written();
     }
 
-    /// Changes worker `slot`'s deltas under their lock.
-    fn update_deltas(&self, workers: usize, slot: usize, change: impl FnOnce(&mut Sorted<Delta>)) {
+    /// Changes `txn`'s delta in worker `slot`'s list under its lock.
+    fn update_deltas(
+        &self,
+        workers: usize,
+        slot: usize,
+        txn: TxnIndex,
+        change: impl FnOnce(&mut Sorted<Delta>),
+    ) {
         let slots = self.deltas.get_or_init(|| (0..workers).map(|_| DeltaSlot::default()).collect());
-        change(&mut slots[slot].0.lock());
-        self.mark_written();
-    }
-
-    /// The closest write before `end`: `Err` with the writer when it is being redone, else the
-    /// writer and its value (`None`: no write before `end`).
-    fn write_before(&self, end: TxnIndex) -> Result<Option<(TxnIndex, Value)>, TxnIndex> {
-        match self.versions.lock().before(end).next() {
-            None => Ok(None),
-            Some((writer, Version::Estimate)) => Err(writer),
-            Some((writer, Version::Write(value))) => Ok(Some((writer, value.clone()))),
+        let mut list = slots[slot].0.lock();
+        change(&mut list);
+        if txn < self.resolved_up_to.load(Relaxed) {
+            self.stale_from.fetch_min(txn, Relaxed);
         }
+        drop(list);
+        self.mark_written();
     }
 
     /// The key as the transactions before `end` left it: `Err` with a writer being redone.
@@ -171,35 +205,77 @@ impl Entry {
         if !self.written.load(Acquire) {
             return Ok(Before::Untouched);
         }
-        let write = self.write_before(end)?;
+        // Read before anything is locked (it may call the storage).
+        let slots = self.deltas.get();
+        let base = slots.map(|_| self.base(storage));
+        // Locked until the value is resolved, so that no write changes meanwhile.
+        let mut versions = self.versions.lock();
+        let write = match versions.writes.before(end).next() {
+            None => None,
+            Some((writer, Version::Estimate)) => return Err(writer),
+            Some((writer, Version::Write(value))) => Some((writer, value.clone())),
+        };
         let unresolved = |write: Option<(TxnIndex, Value)>| match write {
             None => Before::Untouched,
             Some((_, value)) => Before::Written(value),
         };
-        let Some(slots) = self.deltas.get() else { return Ok(unresolved(write)) };
-        // Read before the lists are locked (it may call the storage).
-        let base = if write.is_none() { self.base(storage).as_deref() } else { None };
+        let Some(slots) = slots else { return Ok(unresolved(write)) };
         // The deltas after the write and before `end`, merged in transaction order from the
         // workers' lists, which stay locked meanwhile (in slot order, the only place that holds
         // more than one): no copy of a hot key's thousand deltas, no sort.
-        let floor = write.as_ref().map(|(writer, _)| *writer);
         let lists: Vec<_> = slots.iter().map(|slot| slot.0.lock()).collect();
+        let stale_from = self.stale_from.swap(u32::MAX, Relaxed);
+        versions.resolved.retain(|(resolved_end, _)| *resolved_end <= stale_from);
+        // Start from the latest value kept after the write, if any.
+        let floor = write.as_ref().map(|(writer, _)| *writer);
+        let kept = versions
+            .resolved
+            .iter()
+            .enumerate()
+            .filter(|(_, (resolved_end, _))| *resolved_end <= end && floor.is_none_or(|f| *resolved_end > f))
+            .max_by_key(|(_, (resolved_end, _))| *resolved_end)
+            .map(|(position, (resolved_end, value))| (position, *resolved_end, Arc::clone(value)));
         // (A transaction's delta is in one list, except while it moves to another worker's:
         // then both count, see `record`.)
-        let runs = lists.iter().map(|list| list.between(floor, end).iter());
-        let mut deltas = merged(runs, |a, b| a.0 < b.0).map(|(_, delta)| *delta);
-        let Some(first) = deltas.next() else { return Ok(unresolved(write)) };
-        let start = match &write {
-            Some((_, value)) => value.as_deref(),
-            None => base,
+        let after = match &kept {
+            Some((_, resolved_end, _)) => resolved_end.checked_sub(1),
+            None => floor,
         };
-        Ok(Before::Resolved(resolve(start, first, deltas)))
+        let runs = lists.iter().map(|list| list.between(after, end).iter());
+        let mut deltas = merged(runs, |a, b| a.0 < b.0).map(|(_, delta)| *delta);
+        let Some(first) = deltas.next() else {
+            return Ok(match kept {
+                Some((_, _, value)) => Before::Resolved(value),
+                None => unresolved(write),
+            });
+        };
+        let start = match (&kept, &write) {
+            (Some((_, _, value)), _) => Some(&value[..]),
+            (None, Some((_, value))) => value.as_deref(),
+            (None, None) => base.and_then(|base| base.as_deref()),
+        };
+        let value: Arc<[u8]> = Arc::from(resolve(start, first, deltas));
+        // Kept for the next resolution: in place of the one it started from (resolutions move
+        // forward), else in place of the oldest.
+        match kept {
+            Some((position, _, _)) => versions.resolved[position] = (end, Arc::clone(&value)),
+            None => {
+                if versions.resolved.len() == RESOLVED_KEPT {
+                    versions.resolved.remove(0);
+                }
+                versions.resolved.push((end, Arc::clone(&value)));
+            }
+        }
+        let up_to = versions.resolved.iter().map(|(resolved_end, _)| *resolved_end).max().unwrap_or(0);
+        self.resolved_up_to.store(up_to, Relaxed);
+        drop(lists);
+        Ok(Before::Resolved(value))
     }
 
     /// Whether a transaction before `end` wrote the key or added to it.
     fn written_before(&self, end: TxnIndex) -> bool {
         self.written.load(Acquire)
-            && (self.versions.lock().before(end).next().is_some()
+            && (self.versions.lock().writes.before(end).next().is_some()
                 || self
                     .deltas
                     .get()
@@ -214,7 +290,7 @@ enum Before {
     /// A write, with no delta after it.
     Written(Value),
     /// A write or the base, with the deltas after it applied.
-    Resolved(Vec<u8>),
+    Resolved(Arc<[u8]>),
 }
 
 /// A read's result.
@@ -249,7 +325,21 @@ struct Footprint {
     reads: Vec<(EntryId, Seen)>,
     /// Prefixes listed with [`MvMemory::keys_before`], and what the listing gave.
     listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// What it assumed of keys it did not read (see [`crate::View::assume`]).
+    assumed: Vec<(EntryId, Assumption)>,
     written: Vec<(EntryId, Written)>,
+}
+
+/// What a validation found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Validity {
+    /// Every read is what the transaction would read now, every assumption holds.
+    Valid,
+    /// A read changed (or waits for a transaction being re-executed).
+    Invalid,
+    /// Every read stands, but an assumption does not hold (yet), or its key waits for this
+    /// transaction, being re-executed.
+    Unproven(Option<TxnIndex>),
 }
 
 /// One worker's own index of the entries it met during the block (after the first touch of a
@@ -305,6 +395,7 @@ impl MvMemory {
             let footprint = footprint.get_mut();
             footprint.reads.clear();
             footprint.listings.clear();
+            footprint.assumed.clear();
             footprint.written.clear();
         }
         self.footprints.resize_with(txns, Default::default);
@@ -381,7 +472,7 @@ impl MvMemory {
             Err(writer) => Read::Blocked(writer),
             Ok(Before::Untouched) => Read::Base,
             Ok(Before::Written(value)) => Read::Value(value),
-            Ok(Before::Resolved(value)) => Read::Value(Some(Arc::from(value))),
+            Ok(Before::Resolved(value)) => Read::Value(Some(value)),
         }
     }
 
@@ -399,7 +490,7 @@ impl MvMemory {
     }
 
     /// Publishes the writes of an execution of `txn` by the worker of `local`, and remembers
-    /// its reads and listings for validation. Returns whether every later transaction must be
+    /// its reads, listings and assumptions for validation. Returns whether every later transaction must be
     /// validated again: when the execution wrote a key that the previous one did not, or
     /// changed or moved a delta that the previous one added (deltas stay visible while their
     /// transaction is re-executed, see [`MvMemory::mark_estimates`]).
@@ -412,6 +503,7 @@ impl MvMemory {
         txn: TxnIndex,
         reads: Vec<(EntryId, Seen)>,
         listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+        assumed: Vec<(EntryId, Assumption)>,
         writes: Writes,
     ) -> bool {
         let worker = local.worker;
@@ -421,11 +513,11 @@ impl MvMemory {
             let entry = self.entry(id);
             match write {
                 LocalWrite::Write(value) => {
-                    entry.update(|versions| versions.insert(txn, Version::Write(value.map(Arc::from))));
+                    entry.update(txn, |versions| versions.insert(txn, Version::Write(value.map(Arc::from))));
                     written.push((id, Written::Write));
                 }
                 LocalWrite::Delta(delta) => {
-                    entry.update_deltas(self.workers, worker, |deltas| deltas.insert(txn, delta));
+                    entry.update_deltas(self.workers, worker, txn, |deltas| deltas.insert(txn, delta));
                     written.push((id, Written::Delta(delta, worker)));
                 }
             }
@@ -442,13 +534,13 @@ impl MvMemory {
                 let entry = self.entry(id);
                 match (before, after) {
                     (Written::Write, Some(Written::Write)) => {}
-                    (Written::Write, _) => entry.update(|versions| versions.remove(txn)),
+                    (Written::Write, _) => entry.update(txn, |versions| versions.remove(txn)),
                     (Written::Delta(_, slot), after) => {
                         // Changed, or moved to another worker's list: a reader meanwhile may
                         // have counted it twice.
                         changed |= after != Some(before);
                         if !matches!(after, Some(Written::Delta(_, s)) if s == slot) {
-                            entry.update_deltas(self.workers, slot, |deltas| deltas.remove(txn));
+                            entry.update_deltas(self.workers, slot, txn, |deltas| deltas.remove(txn));
                         }
                     }
                 }
@@ -456,7 +548,7 @@ impl MvMemory {
             let before: HashSet<EntryId> = footprint.written.iter().map(|(id, _)| *id).collect();
             changed || now.keys().any(|id| !before.contains(id))
         };
-        *footprint = Footprint { reads, listings, written };
+        *footprint = Footprint { reads, listings, assumed, written };
         revalidate_later
     }
 
@@ -466,24 +558,41 @@ impl MvMemory {
     pub(crate) fn mark_estimates(&self, txn: TxnIndex) {
         let footprint = self.footprints[txn as usize].lock();
         for (id, _) in footprint.written.iter().filter(|(_, how)| *how == Written::Write) {
-            self.entry(*id).update(|versions| versions.insert(txn, Version::Estimate));
+            self.entry(*id).update(txn, |versions| versions.insert(txn, Version::Estimate));
         }
     }
 
-    /// Whether every value `txn` last read is still what it would read now.
-    pub(crate) fn validate(&self, txn: TxnIndex, storage: &dyn Storage) -> bool {
+    /// Whether every value `txn` last read is still what it would read now, and whether what
+    /// it assumed holds.
+    pub(crate) fn validate(&self, txn: TxnIndex, storage: &dyn Storage) -> Validity {
         let footprint = self.footprints[txn as usize].lock();
-        footprint.reads.iter().all(|(id, seen)| match self.read(*id, txn, storage) {
-            Read::Blocked(_) => false,
-            Read::Base => match seen {
-                Seen::Base => true,
-                Seen::Value(seen) => same(self.base(*id, storage), seen),
-            },
-            Read::Value(now) => match seen {
-                Seen::Base => same(&now, self.base(*id, storage)),
-                Seen::Value(seen) => same(&now, seen),
-            },
-        }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen)
+        let reads_stand =
+            footprint.reads.iter().all(|(id, seen)| match self.read(*id, txn, storage) {
+                Read::Blocked(_) => false,
+                Read::Base => match seen {
+                    Seen::Base => true,
+                    Seen::Value(seen) => same(self.base(*id, storage), seen),
+                },
+                Read::Value(now) => match seen {
+                    Seen::Base => same(&now, self.base(*id, storage)),
+                    Seen::Value(seen) => same(&now, seen),
+                },
+            }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen);
+        if !reads_stand {
+            return Validity::Invalid;
+        }
+        let mut validity = Validity::Valid;
+        for (id, assumption) in &footprint.assumed {
+            let holds = match self.read(*id, txn, storage) {
+                Read::Blocked(writer) => return Validity::Unproven(Some(writer)),
+                Read::Base => assumption.holds(self.base(*id, storage).as_deref()),
+                Read::Value(value) => assumption.holds(value.as_deref()),
+            };
+            if !holds {
+                validity = Validity::Unproven(None);
+            }
+        }
+        validity
     }
 
     /// How many entries the block has: [`MvMemory::writes_before`] takes positions below it.
@@ -509,7 +618,7 @@ impl MvMemory {
                 // Only later transactions wrote it, or none.
                 Before::Untouched => continue,
                 Before::Written(value) => value.as_deref().map(<[u8]>::to_vec),
-                Before::Resolved(value) => Some(value),
+                Before::Resolved(value) => Some(value.to_vec()),
             };
             out.push((entry.key.to_vec(), value));
         }
@@ -602,11 +711,31 @@ mod tests {
             let value = u16::try_from(added.saturating_sub(sub)).expect("at most 1,000");
             value.to_le_bytes().to_vec()
         },
+        independent: false,
+    };
+
+    /// A count that additions raise and a level that subtractions lower (both `u64`,
+    /// saturating): independent parts, so that any two deltas merge.
+    static COUNT_AND_LEVEL: crate::DeltaKind = crate::DeltaKind {
+        name: "count and level",
+        apply: |value, add, sub| {
+            let (count, level) =
+                value.and_then(|v| <[u8; 16]>::try_from(v).ok()).map_or((0, u64::MAX), |v| {
+                    (
+                        u64::from_le_bytes(v[..8].try_into().unwrap()),
+                        u64::from_le_bytes(v[8..].try_into().unwrap()),
+                    )
+                });
+            let count = count.saturating_add(u64::try_from(add).unwrap_or(u64::MAX));
+            let level = level.saturating_sub(u64::try_from(sub).unwrap_or(u64::MAX));
+            [count.to_le_bytes(), level.to_le_bytes()].concat()
+        },
+        independent: true,
     };
 
     #[test]
     fn runs_of_deltas_resolve_as_applying_them_one_by_one() {
-        let kinds: [&'static crate::DeltaKind; 3] = [&U128, &crate::U64, &CAPPED];
+        let kinds: [&'static crate::DeltaKind; 4] = [&U128, &crate::U64, &CAPPED, &COUNT_AND_LEVEL];
         let amounts = [0, 1, 7, 400, 999, 1_000, u128::from(u64::MAX), u128::MAX - 1, u128::MAX];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move |below: usize| {
@@ -652,18 +781,18 @@ mod tests {
     fn a_delta_redone_by_another_worker_moves_and_counts_once() {
         let memory = MvMemory::new(3, 2);
         let (mut first, mut second) = (memory.local(0, 3), memory.local(1, 3));
-        assert!(memory.record(&mut first, 0, Vec::new(), Vec::new(), delta(b"fees", 5)));
-        assert!(memory.record(&mut first, 1, Vec::new(), Vec::new(), delta(b"fees", 7)));
+        assert!(memory.record(&mut first, 0, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 5)));
+        assert!(memory.record(&mut first, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)));
         let id = memory.id(&mut second, b"fees");
         assert_eq!(value(memory.read(id, 2, &Empty), &memory, id), Some(12u128.to_le_bytes().to_vec()));
         // Transaction 1 again, on the other worker, with the same delta: it moved, so every
         // later transaction is validated again; it is counted once.
-        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), delta(b"fees", 7)));
+        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)));
         assert_eq!(value(memory.read(id, 2, &Empty), &memory, id), Some(12u128.to_le_bytes().to_vec()));
         // Again on the same worker, unchanged: nothing to validate again.
-        assert!(!memory.record(&mut second, 1, Vec::new(), Vec::new(), delta(b"fees", 7)));
+        assert!(!memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)));
         // Changed: validated again.
-        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), delta(b"fees", 8)));
+        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 8)));
         assert_eq!(value(memory.read(id, 1, &Empty), &memory, id), Some(5u128.to_le_bytes().to_vec()));
         let mut writes = Vec::new();
         memory.writes_before(0..memory.len(), 3, &Empty, &mut writes);
@@ -674,11 +803,11 @@ mod tests {
     fn a_write_hides_the_deltas_below_it_and_an_estimate_blocks() {
         let memory = MvMemory::new(4, 1);
         let mut local = memory.local(0, 4);
-        memory.record(&mut local, 0, Vec::new(), Vec::new(), delta(b"k", 5));
+        memory.record(&mut local, 0, Vec::new(), Vec::new(), Vec::new(), delta(b"k", 5));
         let mut write = Writes::default();
         write.write(b"k".to_vec(), Some(100u128.to_le_bytes().to_vec()));
-        memory.record(&mut local, 1, Vec::new(), Vec::new(), write);
-        memory.record(&mut local, 2, Vec::new(), Vec::new(), delta(b"k", 1));
+        memory.record(&mut local, 1, Vec::new(), Vec::new(), Vec::new(), write);
+        memory.record(&mut local, 2, Vec::new(), Vec::new(), Vec::new(), delta(b"k", 1));
         let id = memory.id(&mut local, b"k");
         assert!(matches!(memory.read(id, 0, &Empty), Read::Base));
         assert_eq!(value(memory.read(id, 3, &Empty), &memory, id), Some(101u128.to_le_bytes().to_vec()));

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, O
 
 use hyperion_state::ChangeSet;
 
+use crate::assume::Assumption;
 use crate::delta::Delta;
 use crate::merge::merged;
-use crate::mvmemory::{EntryId, KeyWrite, Local, MvMemory, Read, Seen};
+use crate::mvmemory::{EntryId, KeyWrite, Local, MvMemory, Read, Seen, Validity};
 use crate::scheduler::{Scheduler, Task};
 use crate::view::{hasher, read_through, View, Writes};
 use crate::{Incarnation, Storage, Transactions, TxnIndex};
@@ -28,11 +29,15 @@ struct Blocked(TxnIndex);
 
 struct ParallelView<'a> {
     txn: TxnIndex,
+    incarnation: Incarnation,
     memory: &'a MvMemory,
+    scheduler: &'a Scheduler,
     storage: &'a dyn Storage,
     reads: Reads<'a>,
     /// Prefixes listed, with what the memory gave (before this transaction's own writes).
     listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// What the execution assumed of keys it did not read.
+    assumed: Vec<(EntryId, Assumption)>,
     writes: Writes,
 }
 
@@ -77,16 +82,7 @@ impl<'a> Reads<'a> {
             Seen::Base => memory.base(id, storage).as_deref().map(<[u8]>::to_vec),
             Seen::Value(value) => value.as_deref().map(<[u8]>::to_vec),
         };
-        let position = if self.seen.len() <= SCANNED_READS {
-            self.seen.iter().position(|(seen, _)| *seen == id)
-        } else {
-            if self.positions.is_empty() {
-                self.positions
-                    .extend(self.seen.iter().enumerate().map(|(position, (id, _))| (*id, position)));
-            }
-            self.positions.get(&id).copied()
-        };
-        if let Some(position) = position {
+        if let Some(position) = self.position(id) {
             return copy(&self.seen[position].1);
         }
         let seen = match memory.read(id, txn, storage) {
@@ -101,6 +97,19 @@ impl<'a> Reads<'a> {
         }
         self.seen.push((id, seen));
         value
+    }
+
+    /// Where entry `id` is among the reads, if this execution read it.
+    fn position(&mut self, id: EntryId) -> Option<usize> {
+        if self.seen.len() <= SCANNED_READS {
+            self.seen.iter().position(|(seen, _)| *seen == id)
+        } else {
+            if self.positions.is_empty() {
+                self.positions
+                    .extend(self.seen.iter().enumerate().map(|(position, (id, _))| (*id, position)));
+            }
+            self.positions.get(&id).copied()
+        }
     }
 }
 
@@ -126,6 +135,28 @@ impl View for ParallelView<'_> {
         keys.dedup();
         self.listings.push((prefix.to_vec(), before));
         keys
+    }
+
+    fn assume(&mut self, key: &[u8], assumption: Assumption) -> bool {
+        let id = self.memory.id(self.reads.local, key);
+        if self.writes.get(key).is_some() || self.reads.position(id).is_some() {
+            // Its own writes, or a value it read already: the exact answer.
+            return assumption.holds(self.read(key).as_deref());
+        }
+        // A first execution assumes without looking: the sender's earlier transactions may not
+        // have executed yet. Later ones look, so that an assumption that does not hold ends in
+        // a read, unless a transaction before it, yet to execute, may still make it hold.
+        let holds = self.incarnation == 0
+            || match self.memory.read(id, self.txn, self.storage) {
+                Read::Blocked(writer) => resume_unwind(Box::new(Blocked(writer))),
+                Read::Base => assumption.holds(self.memory.base(id, self.storage).as_deref()),
+                Read::Value(value) => assumption.holds(value.as_deref()),
+            }
+            || self.scheduler.pending_before(self.txn);
+        if holds {
+            self.assumed.push((id, assumption));
+        }
+        holds
     }
 }
 
@@ -245,16 +276,20 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             self.counters.executions.fetch_add(1, Relaxed);
             let mut view = ParallelView {
                 txn,
+                incarnation,
                 memory: &self.memory,
+                scheduler: &self.scheduler,
                 storage: self.storage,
                 reads: Reads::new(&mut *local),
                 listings: Vec::new(),
+                assumed: Vec::new(),
                 writes: Writes::default(),
             };
             match catch_unwind(AssertUnwindSafe(|| self.txs.execute(txn as usize, &mut view))) {
                 Ok(output) => {
-                    let ParallelView { reads, listings, writes, .. } = view;
-                    let revalidate_later = self.memory.record(reads.local, txn, reads.seen, listings, writes);
+                    let ParallelView { reads, listings, assumed, writes, .. } = view;
+                    let revalidate_later =
+                        self.memory.record(reads.local, txn, reads.seen, listings, assumed, writes);
                     *self.outputs[txn as usize].lock() = Some(output);
                     return self.scheduler.finish_execution(txn, incarnation, revalidate_later);
                 }
@@ -278,8 +313,17 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
 
     fn validate(&self, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
         self.counters.validations.fetch_add(1, Relaxed);
-        let aborted =
-            !self.memory.validate(txn, self.storage) && self.scheduler.try_validation_abort(txn, incarnation);
+        let valid = match self.memory.validate(txn, self.storage) {
+            Validity::Valid => true,
+            Validity::Invalid => false,
+            // Its sender's earlier transactions, say, not all executed yet: validated again
+            // once they are, instead of running it again now, still too early. Likewise while
+            // a transaction that wrote the key is re-executed: an assumption does not depend on
+            // what exactly it writes.
+            Validity::Unproven(None) => self.scheduler.defer_validation(txn),
+            Validity::Unproven(Some(writer)) => self.scheduler.defer_until(writer),
+        };
+        let aborted = !valid && self.scheduler.try_validation_abort(txn, incarnation);
         if aborted {
             self.counters.aborts.fetch_add(1, Relaxed);
             self.conflicted[txn as usize].store(true, Relaxed);
@@ -303,7 +347,10 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         } else {
             // The workers have stopped: validate in order, each against the prefix before it.
             (0..n)
-                .find(|&txn| !self.scheduler.is_executed(txn) || !self.memory.validate(txn, self.storage))
+                .find(|&txn| {
+                    !self.scheduler.is_executed(txn)
+                        || self.memory.validate(txn, self.storage) != Validity::Valid
+                })
                 .unwrap_or(n)
         };
         let outputs = self

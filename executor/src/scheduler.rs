@@ -30,6 +30,9 @@ enum Status {
 struct TxnState {
     incarnation: Incarnation,
     status: Status,
+    /// A later transaction's validation was deferred until this one executes: when it does,
+    /// every later transaction is validated again (see [`Scheduler::defer_validation`]).
+    revalidate_on_finish: bool,
 }
 
 /// Work for a worker thread.
@@ -65,7 +68,13 @@ impl Scheduler {
             active: AtomicUsize::new(0),
             done: AtomicBool::new(txns == 0),
             states: (0..txns)
-                .map(|_| Mutex::new(TxnState { incarnation: 0, status: Status::ReadyToExecute }))
+                .map(|_| {
+                    Mutex::new(TxnState {
+                        incarnation: 0,
+                        status: Status::ReadyToExecute,
+                        revalidate_on_finish: false,
+                    })
+                })
                 .collect(),
             dependents: (0..txns).map(|_| Mutex::new(Vec::new())).collect(),
         }
@@ -74,6 +83,32 @@ impl Scheduler {
     /// Whether `txn`'s last execution finished and was not aborted.
     pub(crate) fn is_executed(&self, txn: TxnIndex) -> bool {
         self.states[txn as usize].lock().status == Status::Executed
+    }
+
+    /// Whether a transaction before `txn` has not executed yet (or is being executed again).
+    pub(crate) fn pending_before(&self, txn: TxnIndex) -> bool {
+        (0..txn).rev().any(|earlier| !self.is_executed(earlier))
+    }
+
+    /// Defers the validation of `txn` until the closest transaction before it that has not
+    /// executed yet has (see [`Scheduler::defer_until`]). Returns false when all of them have
+    /// executed: nothing to wait for, the validation stands. For a condition that the
+    /// transactions before `txn` are still making true (its sender's earlier transactions,
+    /// executed after it), failing the validation would only run `txn` again too early.
+    pub(crate) fn defer_validation(&self, txn: TxnIndex) -> bool {
+        (0..txn).rev().any(|earlier| self.defer_until(earlier))
+    }
+
+    /// Defers a validation until `earlier` has executed: once it has, every transaction after
+    /// it is validated again, as when an execution writes a key its previous one did not.
+    /// Returns false when `earlier` has executed already.
+    pub(crate) fn defer_until(&self, earlier: TxnIndex) -> bool {
+        let mut state = self.states[earlier as usize].lock();
+        if state.status == Status::Executed {
+            return false;
+        }
+        state.revalidate_on_finish = true;
+        true
     }
 
     /// Whether every transaction is executed and validated.
@@ -177,18 +212,20 @@ impl Scheduler {
 
     /// An execution of `txn` finished; `revalidate_later` says whether every later transaction
     /// must be validated again (it wrote a key its previous execution did not, or changed a
-    /// delta). Returns the follow-up task for the same worker, if any.
+    /// delta; they are also when a later validation was deferred until this execution). Returns
+    /// the follow-up task for the same worker, if any.
     pub(crate) fn finish_execution(
         &self,
         txn: TxnIndex,
         incarnation: Incarnation,
         revalidate_later: bool,
     ) -> Option<Task> {
-        {
+        let revalidate_later = {
             let mut state = self.states[txn as usize].lock();
             assert_eq!((state.status, state.incarnation), (Status::Executing, incarnation));
             state.status = Status::Executed;
-        }
+            revalidate_later | std::mem::take(&mut state.revalidate_on_finish)
+        };
         let dependents = std::mem::take(&mut *self.dependents[txn as usize].lock());
         if let Some(&lowest) = dependents.iter().min() {
             for &dependent in &dependents {
@@ -302,6 +339,44 @@ mod tests {
         assert_eq!(s.finish_validation(1, false), None);
         assert_eq!(s.next_task(), None);
         assert!(s.done());
+    }
+
+    #[test]
+    fn a_deferred_validation_is_done_again_once_the_transaction_before_has_executed() {
+        let s = Scheduler::new(3);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        assert_eq!(s.next_task(), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
+        assert!(!s.pending_before(0));
+        assert!(s.pending_before(1), "0 is still executing");
+        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
+        assert!(s.defer_validation(1));
+        assert_eq!(s.finish_validation(1, false), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(2, 0)));
+        assert_eq!(s.finish_execution(2, 0, false), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(2, 0)));
+        assert_eq!(s.finish_validation(2, false), None);
+        // 0 writes nothing new, yet 1 and 2 are validated again after it.
+        assert_eq!(s.finish_execution(0, 0, false), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
+        assert_eq!(s.next_task(), Some(Task::Validate(2, 0)));
+        assert!(!s.defer_validation(2), "everything before 2 has executed");
+        for txn in 0..3 {
+            assert_eq!(s.finish_validation(txn, false), None);
+        }
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
+        // Without a deferral, an execution that writes nothing new validates itself alone.
+        let s = Scheduler::new(2);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        assert_eq!(s.next_task(), None);
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
+        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
+        assert_eq!(s.finish_validation(1, false), None);
+        assert_eq!(s.finish_execution(0, 0, false), Some(Task::Validate(0, 0)));
     }
 
     #[test]

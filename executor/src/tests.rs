@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use crate::mvmemory::MvMemory;
 use crate::parallel::{GiveUp, Run};
-use crate::{execute_serial, Config, Delta, Executor, Mode, SerialReason, Storage, Transactions, View, U128};
+use crate::{
+    execute_serial, Assumption, Condition, Config, Delta, DeltaKind, Executor, Mode, SerialReason, Storage,
+    Transactions, View, U128,
+};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -27,6 +30,12 @@ enum Op {
     Work(u16),
     /// Deletes every key of a group (the keys sharing their first byte after `k`).
     Wipe(u8),
+    /// A payment from an account: with the nonce given, and a balance of at least the cost,
+    /// one more nonce and the cost taken off; refused otherwise. It assumes the condition
+    /// instead of reading the account when it can (see [`View::assume`]).
+    Spend(u8, u64, u64),
+    /// Reads an account and writes it back with more balance.
+    Fund(u8, u64),
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +54,41 @@ fn group(k: u8) -> Vec<u8> {
     vec![b'k', k >> 4]
 }
 
+/// An account's key: its value is a nonce and a balance (`u64`s, little-endian).
+fn account(a: u8) -> Vec<u8> {
+    vec![b'a', a]
+}
+
+fn record(value: Option<&[u8]>) -> (u64, u64) {
+    let value = value.and_then(|v| <[u8; 16]>::try_from(v).ok()).unwrap_or_default();
+    let half = |range: std::ops::Range<usize>| u64::from_le_bytes(value[range].try_into().expect("8 bytes"));
+    (half(0..8), half(8..16))
+}
+
+fn encode(nonce: u64, balance: u64) -> Vec<u8> {
+    [nonce.to_le_bytes(), balance.to_le_bytes()].concat()
+}
+
+/// An account's nonce is `a` and its balance at least `b`.
+static SPENDABLE: Condition = Condition {
+    name: "spendable",
+    holds: |value, nonce, cost| {
+        let (n, balance) = record(value);
+        u128::from(n) == nonce && u128::from(balance) >= cost
+    },
+};
+
+/// `add` more nonce, `sub` less balance.
+static SPENT: DeltaKind = DeltaKind {
+    name: "spent",
+    apply: |value, add, sub| {
+        let (nonce, balance) = record(value);
+        let narrow = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
+        encode(nonce.saturating_add(narrow(add)), balance.saturating_sub(narrow(sub)))
+    },
+    independent: true,
+};
+
 fn number(value: Option<&[u8]>) -> u128 {
     value.and_then(|v| <[u8; 16]>::try_from(v).ok()).map_or(0, u128::from_le_bytes)
 }
@@ -55,10 +99,25 @@ impl Arbitrary for Block {
         let keys = *g.choose(&[1u8, 2, 4, 16, 64, 255]).expect("non-empty");
         let pick = |g: &mut Gen| u8::arbitrary(g) % keys;
         let count = usize::arbitrary(g) % 48;
+        // Payments from one to a few accounts: mostly with the right nonces, now and then not.
+        let accounts = *g.choose(&[1u8, 2, 8]).expect("non-empty");
+        let mut nonces = [0u64; 8];
+        let mut spend = |g: &mut Gen| {
+            let from = u8::arbitrary(g) % accounts;
+            let nonce = &mut nonces[usize::from(from)];
+            let wrong = u8::arbitrary(g) % 8 == 0;
+            let used = if wrong { u64::arbitrary(g) % 4 } else { *nonce };
+            *nonce += u64::from(!wrong);
+            Op::Spend(from, used, u64::arbitrary(g) % 300)
+        };
+        let payments = u8::arbitrary(g) % 3 == 0;
         let txs = (0..count)
             .map(|_| {
                 (0..1 + usize::arbitrary(g) % 6)
-                    .map(|_| match u8::arbitrary(g) % 10 {
+                    .map(|_| match u8::arbitrary(g) % if payments { 40 } else { 13 } {
+                        10 | 13.. => spend(g),
+                        11 => Op::Fund(u8::arbitrary(g) % accounts, u64::arbitrary(g) % 500),
+                        12 => Op::Work(u16::arbitrary(g) % 2000),
                         9 => Op::AddRead(pick(g), pick(g)),
                         8 => Op::Wipe(pick(g)),
                         0 | 1 => Op::Read(pick(g)),
@@ -76,6 +135,11 @@ impl Arbitrary for Block {
         for k in 0..keys {
             if bool::arbitrary(g) {
                 base.insert(key(k), u128::from(u32::arbitrary(g)).to_le_bytes().to_vec());
+            }
+        }
+        for a in 0..accounts {
+            if u8::arbitrary(g) % 4 != 0 {
+                base.insert(account(a), encode(0, u64::arbitrary(g) % 3000));
             }
         }
         let hints = (0..count)
@@ -138,6 +202,28 @@ impl Transactions for Block {
                     for i in 0..rounds {
                         acc = std::hint::black_box(acc.rotate_left(7) ^ u128::from(i));
                     }
+                }
+                Op::Spend(a, nonce, cost) => {
+                    let assumption = Assumption::new(&SPENDABLE, nonce.into(), cost.into());
+                    let paid = if view.assume(&account(a), assumption) {
+                        view.add(account(a), Delta { add: 1, sub: cost.into(), kind: &SPENT });
+                        true
+                    } else {
+                        let value = view.read(&account(a));
+                        let (n, balance) = record(value.as_deref());
+                        let paid = n == nonce && balance >= cost;
+                        if paid {
+                            view.write(account(a), Some(encode(n + 1, balance - cost)));
+                        }
+                        paid
+                    };
+                    seen.push(Some(vec![u8::from(paid)]));
+                }
+                Op::Fund(a, amount) => {
+                    let value = view.read(&account(a));
+                    let (nonce, balance) = record(value.as_deref());
+                    view.write(account(a), Some(encode(nonce, balance.saturating_add(amount))));
+                    seen.push(value);
                 }
             }
         }
@@ -348,7 +434,7 @@ fn an_execution_sees_one_value_per_key_however_many_it_reads() {
         let write = |local: &mut crate::mvmemory::Local, value: u8| {
             let mut writes = crate::Writes::default();
             writes.write(key(3), Some(vec![value]));
-            memory.record(local, 0, Vec::new(), Vec::new(), writes);
+            memory.record(local, 0, Vec::new(), Vec::new(), Vec::new(), writes);
         };
         write(&mut local, 1);
         let mut seen = Reads::new(&mut local);

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::assume::Assumption;
 use crate::delta::Delta;
 
 /// The state as one transaction of a block sees it: the block's state before the transaction,
@@ -26,6 +27,22 @@ pub trait View {
     /// needs to delete a whole range, such as a self-destructed contract's storage. In
     /// parallel execution the answer is validated like a read.
     fn written_keys(&mut self, prefix: &[u8]) -> Vec<Vec<u8>>;
+    /// Whether `key`'s value, as this transaction would read it, satisfies `assumption`, asked
+    /// without making the transaction depend on the exact value. On `true` the caller goes on
+    /// as if it had read some value that satisfies the assumption, and must then do exactly
+    /// what it would have done with the real one while using no more than the assumption: it
+    /// does not read the key, and changes it only through deltas (a transfer's sender: one
+    /// more nonce, the cost taken off the balance, whatever the balance). The executor keeps
+    /// such an execution only once the assumption holds on the value it would have read. On
+    /// `false` the assumption does not hold, or may not yet: the caller reads the key.
+    ///
+    /// Serial execution reads the key and answers (the default); parallel execution answers
+    /// `true` at a transaction's first execution without reading anything, so that a sender's
+    /// transactions do not wait for each other, and checks the assumption when it validates the
+    /// transaction (see [`crate::Condition`]).
+    fn assume(&mut self, key: &[u8], assumption: Assumption) -> bool {
+        assumption.holds(self.read(key).as_deref())
+    }
 }
 
 /// One buffered write of a transaction.

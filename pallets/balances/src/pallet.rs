@@ -25,7 +25,8 @@ pub const TOTAL_BURNED: StorageValue<Balance> = StorageValue::new(PREFIX, "Total
 /// in, fee shares, deposits) reach an account without reading it, so that many transactions
 /// can pay the same account in parallel. Saturating: the sum of all balances is the total
 /// issuance, a `u128`, so a credit never overflows.
-pub static FREE: DeltaKind = DeltaKind { name: "Balances.Accounts.free", apply: apply_free };
+pub static FREE: DeltaKind =
+    DeltaKind { name: "Balances.Accounts.free", apply: apply_free, independent: false };
 
 fn apply_free(value: Option<&[u8]>, add: Balance, sub: Balance) -> Vec<u8> {
     let mut data = value.and_then(|mut v| AccountData::decode(&mut v).ok()).unwrap_or_default();
