@@ -3,74 +3,20 @@
 //! cases.
 
 use alloy_eips::eip2718::Encodable2718;
-use hyperion_executor::{
-    execute_serial, Assumption, Condition, Config, Delta, DeltaKind, Executor, Transactions, View,
-};
+use hyperion_executor::{execute_serial, Config, Delta, Executor, Transactions, View};
 use hyperion_state::{ChangeSet, Snapshot, StateRead};
 use hyperion_vm::fixtures::{block_dirs, block_hashes, load, load_block, pre_state, MainnetBlock};
-use hyperion_vm::keys::{account_key, code_hash_key, diff_to_changes, storage_prefix_of, KeyRead};
+use hyperion_vm::keys::{account_key, code_hash_key, diff_to_changes, storage_prefix_of};
 use hyperion_vm::{
-    BlockEnv, BlockState, CodeCache, EthTransaction, EvmLedger, Fork, KeyedState, Log, Vm, B256, U256,
+    BlockEnv, BlockState, CodeCache, EthTransaction, EvmLedger, Fork, KeyedState, Log, Vm, B256,
 };
-use parity_scale_codec::{Decode, Encode};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::transfer::{plain_transfer_cost, Transfer, LEDGER_BALANCE};
 use crate::{median, Error, Goal, Result, Row};
-
-/// `+add −sub` on an account's balance under [`EvmLedger`]'s record `(balance BE, nonce)`.
-static LEDGER_BALANCE: DeltaKind =
-    DeltaKind { name: "EvmLedger balance", apply: apply_balance, independent: false };
-
-/// A sender's payment on its [`EvmLedger`] record: `add` more nonce, `sub` less balance.
-static LEDGER_PAID: DeltaKind = DeltaKind { name: "EvmLedger payment", apply: apply_paid, independent: true };
-
-/// An [`EvmLedger`] record's nonce is `a` and its balance at least `b`: what a transaction
-/// with nonce `a` and maximum cost `b` needs of its sender to run.
-static LEDGER_CAN_PAY: Condition = Condition { name: "EvmLedger can pay", holds: can_pay };
-
-fn ledger_record(value: Option<&[u8]>) -> (U256, u64) {
-    let (balance, nonce) = value.and_then(|mut v| <([u8; 32], u64)>::decode(&mut v).ok()).unwrap_or_default();
-    (U256::from_be_bytes(balance), nonce)
-}
-
-fn encode_ledger_record(balance: U256, nonce: u64) -> Vec<u8> {
-    (balance.to_be_bytes::<32>(), nonce).encode()
-}
-
-fn apply_balance(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8> {
-    let (balance, nonce) = ledger_record(value);
-    encode_ledger_record(balance.saturating_add(U256::from(add)).saturating_sub(U256::from(sub)), nonce)
-}
-
-fn apply_paid(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8> {
-    let (balance, nonce) = ledger_record(value);
-    let nonce = nonce.saturating_add(u64::try_from(add).unwrap_or(u64::MAX));
-    encode_ledger_record(balance.saturating_sub(U256::from(sub)), nonce)
-}
-
-fn can_pay(value: Option<&[u8]>, nonce: u128, cost: u128) -> bool {
-    let (balance, own) = ledger_record(value);
-    u128::from(own) == nonce && balance >= U256::from(cost)
-}
-
-/// The executor's view as the VM's keys, with one key standing in for another value: the
-/// sender's record when the transaction only assumed what it needs of it.
-struct ViewKeys<'a> {
-    view: &'a mut dyn View,
-    stand_in: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl KeyRead for ViewKeys<'_> {
-    fn get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        match &self.stand_in {
-            Some((stood_for, value)) if stood_for.as_slice() == key => Some(value.clone()),
-            _ => self.view.read(key),
-        }
-    }
-}
 
 /// A state with nothing in it: `diff_to_changes` lists no slots to wipe (done here instead).
 struct Nothing;
@@ -89,13 +35,8 @@ impl StateRead for Nothing {
 /// zero: an empty coinbase is then not touched), a wiped account's storage deleted key by key
 /// (the keys before the block, listed from `base`, and those the block wrote so far).
 ///
-/// A plain transfer (no call data) to an account without code does not read its sender's
-/// record: it assumes the record has the
-/// transaction's nonce and a balance that covers its maximum cost (see [`View::assume`]), runs
-/// against a stand-in record that has exactly that, and writes the payment (one more nonce,
-/// the cost taken off) as a delta. Nothing in such a transaction can see more of the balance
-/// than the assumption: no code runs. A sender's run of payments (an exchange's hot wallet, a
-/// mining pool paying out) then runs in parallel instead of as one chain.
+/// A plain transfer to an account without code reads neither its sender's record nor its
+/// recipient's (see [`super::transfer`]).
 pub struct EthBlock {
     /// The rules.
     pub vm: Vm,
@@ -109,9 +50,8 @@ pub struct EthBlock {
     pub base: Snapshot,
     /// For each transaction, the previous one of its sender.
     pub previous_of_sender: Vec<Option<usize>>,
-    /// For each transaction that may assume what it needs of its sender instead of reading it
-    /// (a plain transfer), its maximum cost.
-    pub assumable_cost: Vec<Option<u128>>,
+    /// For each plain transfer, its maximum cost (see [`plain_transfer_cost`]).
+    pub transfer_cost: Vec<Option<u128>>,
     /// Contract code analysed by earlier transactions (of this block and earlier runs).
     pub code_cache: Arc<CodeCache>,
 }
@@ -128,17 +68,9 @@ impl EthBlock {
         let mut last = std::collections::HashMap::new();
         let previous_of_sender: Vec<Option<usize>> =
             txs.iter().enumerate().map(|(i, tx)| last.insert(tx.sender(), i)).collect();
-        let assumable_cost = txs
-            .iter()
-            .map(|tx| {
-                // Not blob or set-code transactions: they carry more than a transfer.
-                let plain = tx.to().is_some() && tx.input().is_empty() && tx.tx_type() <= 2;
-                let cost = tx.max_cost().and_then(|cost| u128::try_from(cost).ok());
-                cost.filter(|_| plain)
-            })
-            .collect();
+        let transfer_cost = txs.iter().map(plain_transfer_cost).collect();
         let code_cache = Arc::new(CodeCache::default());
-        Self { vm, env, txs, hashes, base, previous_of_sender, assumable_cost, code_cache }
+        Self { vm, env, txs, hashes, base, previous_of_sender, transfer_cost, code_cache }
     }
 }
 
@@ -154,12 +86,9 @@ impl Transactions for EthBlock {
 
     fn execute(&self, txn: usize, view: &mut dyn View) -> Outcome {
         let tx = &self.txs[txn];
-        let assumed = self.assume_sender(txn, view);
-        let sender_key = account_key(tx.sender());
-        let stand_in =
-            assumed.map(|cost| (sender_key.clone(), encode_ledger_record(U256::from(cost), tx.nonce())));
-        let keyed = KeyedState::new(ViewKeys { view: &mut *view, stand_in }, EvmLedger)
-            .with_block_hashes(self.hashes.clone());
+        let transfer = Transfer::plan(tx, self.transfer_cost[txn], view);
+        let keyed =
+            KeyedState::new(transfer.keys(tx, view), EvmLedger).with_block_hashes(self.hashes.clone());
         let mut state = BlockState::new(keyed).with_code_cache(self.code_cache.clone());
         let (executed, reward) = self
             .vm
@@ -178,36 +107,15 @@ impl Transactions for EthBlock {
         changes.extend(diff_to_changes(&diff, &EvmLedger, &Nothing).map_err(|e| e.to_string())?);
         drop_unchanged_code_hashes(&mut changes, diff.accounts.keys().copied(), view);
         let reward = u128::try_from(reward).map_err(|_| "a reward beyond u128".to_string())?;
-        let mut reward_to_pay = reward;
-        let payment = match assumed {
-            Some(cost) => {
-                let after = changes.remove(&sender_key).flatten();
-                let (balance, nonce) = ledger_record(after.as_deref());
-                let cost = U256::from(cost);
-                if after.is_none() || nonce < tx.nonce() || balance > cost {
-                    return Err(format!("a transfer left its sender's stand-in record at {after:?}"));
-                }
-                let debit = u128::try_from(cost - balance).expect("at most the cost, a u128");
-                // A coinbase sender's fee comes back to it in the same transaction: one delta.
-                // (The fee is part of the cost paid, so it never exceeds the debit.)
-                let debit = if tx.sender() == self.env.beneficiary {
-                    reward_to_pay = 0;
-                    debit.checked_sub(reward).ok_or("a reward beyond the sender's payment")?
-                } else {
-                    debit
-                };
-                Some(Delta { add: u128::from(nonce - tx.nonce()), sub: debit, kind: &LEDGER_PAID })
-            }
-            None => None,
-        };
+        let (deltas, reward) = transfer.settle(tx, &mut changes, self.env.beneficiary, reward)?;
         for (key, value) in changes {
             view.write(key, value);
         }
-        if let Some(payment) = payment {
-            view.add(sender_key, payment);
+        for (key, delta) in deltas {
+            view.add(key, delta);
         }
-        if reward_to_pay != 0 {
-            view.add(account_key(self.env.beneficiary), Delta::add(&LEDGER_BALANCE, reward_to_pay));
+        if reward != 0 {
+            view.add(account_key(self.env.beneficiary), Delta::add(&LEDGER_BALANCE, reward));
         }
         Ok((executed.success(), executed.gas_used, executed.logs))
     }
@@ -215,7 +123,7 @@ impl Transactions for EthBlock {
     fn depends_on(&self, txn: usize) -> Option<usize> {
         // A transfer that assumes what it needs of its sender does not wait for the sender's
         // previous transaction.
-        match self.assumable_cost.get(txn) {
+        match self.transfer_cost.get(txn) {
             Some(Some(_)) => None,
             _ => self.previous_of_sender.get(txn).copied().flatten(),
         }
@@ -236,22 +144,6 @@ fn drop_unchanged_code_hashes(
         if changes.get(&key).is_some_and(|after| *after == view.read(&key)) {
             changes.remove(&key);
         }
-    }
-}
-
-impl EthBlock {
-    /// The maximum cost of transaction `txn` when it runs on an assumption about its sender's
-    /// record instead of reading it: when it may (see [`EthBlock`]), its recipient has no code,
-    /// and the view grants the assumption.
-    fn assume_sender(&self, txn: usize, view: &mut dyn View) -> Option<u128> {
-        let cost = self.assumable_cost[txn]?;
-        let tx = &self.txs[txn];
-        let to = tx.to()?;
-        if view.read(&code_hash_key(to)).is_some() {
-            return None;
-        }
-        let assumption = Assumption::new(&LEDGER_CAN_PAY, u128::from(tx.nonce()), cost);
-        view.assume(&account_key(tx.sender()), assumption).then_some(cost)
     }
 }
 

@@ -21,6 +21,7 @@
 //! untimed, and check that both sides computed the header's state and receipts.
 
 pub mod mainnet;
+mod transfer;
 
 use hyperion_primitives::{Address, Block, Call, Extrinsic, Header, Pair, SignedExtrinsic, UNIT};
 use hyperion_runtime::{ExecutedBlock, ExecutionStats, Executor, ExecutorConfig, Runtime};
