@@ -121,6 +121,11 @@ impl Writes {
         }
     }
 
+    /// Whether `key` is buffered (written, deleted or added to).
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.0.contains_key(key)
+    }
+
     /// How many keys are buffered.
     pub fn len(&self) -> usize {
         self.0.len()

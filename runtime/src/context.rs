@@ -5,7 +5,7 @@
 //! `hyperion-executor`). [`Context`] adds one level of storage transaction on top, so that a
 //! failed call can be undone while its fee stays paid.
 
-use hyperion_executor::{Delta, Storage, View, Writes};
+use hyperion_executor::{Assumption, Delta, Storage, View, Writes};
 use hyperion_primitives::{Address, BlockNumber, EventRecord, Hash};
 use hyperion_state::{ChangeSet, Snapshot};
 use parity_scale_codec::Encode;
@@ -150,6 +150,17 @@ impl<'a> Context<'a> {
         self.events.push(EventRecord { pallet, event: encoded[0], data: encoded[1..].to_vec() });
         if self.pending.is_none() {
             self.committed_events = self.events.len();
+        }
+    }
+
+    /// Whether `key`'s value satisfies `assumption`, asked without making the transaction
+    /// depend on the exact value (see [`View::assume`]): on `true`, the caller must not read the
+    /// key, must change it only through deltas, and must do what it would have done with any
+    /// value that satisfies the assumption. A key the open storage transaction changed is read.
+    pub fn assume(&mut self, key: &[u8], assumption: Assumption) -> bool {
+        match &self.pending {
+            Some(pending) if pending.contains(key) => assumption.holds(self.read_raw(key).as_deref()),
+            _ => self.view.assume(key, assumption),
         }
     }
 

@@ -35,8 +35,8 @@ pub use context::{BlockInfo, BlockOverlay, Context, QueryContext, StorageRead, S
 pub use executive::{Runtime, ValidTransaction};
 pub use fees::{holders_pool_account, FeeConfig, FeeSplit};
 pub use hyperion_executor::{
-    Config as ExecutorConfig, Delta, DeltaKind, Executor, Mode as ExecutionMode, SerialReason,
-    Stats as ExecutionStats, View, U128, U64,
+    Assumption, Condition, Config as ExecutorConfig, Delta, DeltaKind, Executor, Mode as ExecutionMode,
+    SerialReason, Stats as ExecutionStats, View, U128, U64,
 };
 pub use metadata::{PalletMetadata, RuntimeMetadata};
 pub use pallet::{CallError, CallResult, GenesisError, Origin, Pallet, QueryError};

@@ -13,6 +13,7 @@ use crate::metadata::{
 };
 use crate::pallet::{CallError, CallResult, GenesisError, Origin, Pallet, QueryError};
 use crate::storage::{Blake2_128Concat, StorageHasher, StorageMap, StorageValue};
+use crate::Condition;
 
 /// Storage prefix of the system pallet.
 pub const PREFIX: &str = "System";
@@ -20,6 +21,16 @@ pub const PREFIX: &str = "System";
 /// Next nonce of each account (shared by native and Ethereum transactions).
 pub const ACCOUNT_NONCE: StorageMap<Address, Nonce, Blake2_128Concat> =
     StorageMap::new(PREFIX, "AccountNonce");
+/// An account's [`ACCOUNT_NONCE`] is `a` (the second parameter is unused): what a transaction
+/// with nonce `a` needs of its sender, assumed instead of read (see
+/// [`Context::assume`]); the transaction then adds one with a [`crate::U64`] delta.
+pub static NONCE_IS: Condition = Condition { name: "System.AccountNonce is", holds: nonce_is };
+
+fn nonce_is(value: Option<&[u8]>, nonce: u128, _: u128) -> bool {
+    let current = value.and_then(|mut v| Nonce::decode(&mut v).ok()).unwrap_or_default();
+    u128::from(current) == nonce
+}
+
 /// The fee parameters.
 pub const FEE_CONFIG: StorageValue<FeeConfig> = StorageValue::new(PREFIX, "FeeConfig");
 /// The block limits.

@@ -41,6 +41,37 @@ pub trait Currency: Send + Sync {
     /// Destroys `amount` of `who`'s free balance for good and records it as burned.
     fn burn(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError>;
 
+    /// Whether `who`'s free balance is at least `amount`, asked without making the transaction
+    /// depend on the exact balance (see [`Context::assume`]). On `true` the transaction may take
+    /// up to `amount` with [`Currency::withdraw_assumed`] and [`Currency::burn_assumed`], which
+    /// do not read the balance, and must not read it itself. The default reads the balance.
+    fn assume_free_at_least(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> bool {
+        self.free_balance(ctx, who) >= amount
+    }
+
+    /// [`Currency::withdraw`] without reading the balance (as deltas): only for amounts that
+    /// a granted [`Currency::assume_free_at_least`] of the same transaction covers. The
+    /// default is [`Currency::withdraw`].
+    fn withdraw_assumed(
+        &self,
+        ctx: &mut Context<'_>,
+        who: &Address,
+        amount: Balance,
+    ) -> Result<(), DispatchError> {
+        self.withdraw(ctx, who, amount)
+    }
+
+    /// [`Currency::burn`] without reading the balance, as [`Currency::withdraw_assumed`]. The
+    /// default is [`Currency::burn`].
+    fn burn_assumed(
+        &self,
+        ctx: &mut Context<'_>,
+        who: &Address,
+        amount: Balance,
+    ) -> Result<(), DispatchError> {
+        self.burn(ctx, who, amount)
+    }
+
     /// Sets `who`'s free balance to `free`, changing the issuance by the difference: for the
     /// EVM, which reports the balances a transaction left rather than the transfers it made.
     fn set_free(&self, ctx: &mut Context<'_>, who: &Address, free: Balance) -> Result<(), DispatchError>;

@@ -2,8 +2,9 @@
 
 use hyperion_primitives::{Address, Balance, DispatchError, Weight};
 use hyperion_runtime::{
-    decode_call, query_arg, Blake2_128Concat, CallResult, Context, Currency, Delta, DeltaKind, GenesisError,
-    Origin, Pallet, PalletMetadata, QueryContext, QueryError, StorageMap, StorageRead, StorageValue,
+    decode_call, query_arg, Assumption, Blake2_128Concat, CallResult, Condition, Context, Currency, Delta,
+    DeltaKind, GenesisError, Origin, Pallet, PalletMetadata, QueryContext, QueryError, StorageMap,
+    StorageRead, StorageValue,
 };
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,16 @@ fn apply_free(value: Option<&[u8]>, add: Balance, sub: Balance) -> Vec<u8> {
     let mut data = value.and_then(|mut v| AccountData::decode(&mut v).ok()).unwrap_or_default();
     data.free = data.free.saturating_add(add).saturating_sub(sub);
     data.encode()
+}
+
+/// An account's free balance ([`ACCOUNTS`]) is at least `a` (the second parameter is unused):
+/// what a transaction that takes at most `a` needs, assumed instead of read (see
+/// [`Currency::assume_free_at_least`]).
+pub static FREE_AT_LEAST: Condition =
+    Condition { name: "Balances.Accounts.free at least", holds: free_at_least };
+
+fn free_at_least(value: Option<&[u8]>, amount: Balance, _: Balance) -> bool {
+    value.and_then(|mut v| AccountData::decode(&mut v).ok()).unwrap_or_default().free >= amount
 }
 
 /// `+add −sub` on [`TOTAL_ISSUANCE`] or [`TOTAL_BURNED`].
@@ -343,6 +354,35 @@ impl Currency for Balances {
 
     fn burn(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> Result<(), DispatchError> {
         self.destroy(ctx, who, amount)?;
+        TOTAL_BURNED.add(ctx, total_delta(amount, 0));
+        ctx.deposit_event_of(self.index, &Event::Burned { who: *who, amount });
+        Ok(())
+    }
+
+    fn assume_free_at_least(&self, ctx: &mut Context<'_>, who: &Address, amount: Balance) -> bool {
+        ctx.assume(&ACCOUNTS.key(who), Assumption::new(&FREE_AT_LEAST, amount, 0))
+    }
+
+    fn withdraw_assumed(
+        &self,
+        ctx: &mut Context<'_>,
+        who: &Address,
+        amount: Balance,
+    ) -> Result<(), DispatchError> {
+        ACCOUNTS.add(ctx, who, Delta::sub(&FREE, amount));
+        Self::change_issuance(ctx, 0, amount);
+        ctx.deposit_event_of(self.index, &Event::Withdraw { who: *who, amount });
+        Ok(())
+    }
+
+    fn burn_assumed(
+        &self,
+        ctx: &mut Context<'_>,
+        who: &Address,
+        amount: Balance,
+    ) -> Result<(), DispatchError> {
+        ACCOUNTS.add(ctx, who, Delta::sub(&FREE, amount));
+        Self::change_issuance(ctx, 0, amount);
         TOTAL_BURNED.add(ctx, total_delta(amount, 0));
         ctx.deposit_event_of(self.index, &Event::Burned { who: *who, amount });
         Ok(())

@@ -33,6 +33,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod transact;
+mod transfer;
 
 pub use config::{
     next_base_fee, EvmConfig, EvmGenesis, GenesisAccount, DEFAULT_GAS_LIMIT, GWEI, OLDEST_FORK,

@@ -31,33 +31,56 @@ impl KeyRead for Keys<'_> {
 
 /// The state the EVM reads on a Hyperion chain: balances from the ledger (`Currency`, free
 /// balance), nonces from the system pallet, code and storage under the EVM's keys
-/// ([`hyperion_vm::keys`]), block hashes kept by this pallet.
+/// ([`hyperion_vm::keys`]), block hashes kept by this pallet; with [`StandIns`] for what a
+/// plain transfer does not read.
 pub struct ChainState<'a> {
     storage: &'a mut dyn StorageRead,
     currency: &'a dyn Currency,
+    stand_ins: StandIns,
+}
+
+/// What a plain transfer runs against instead of reading it (see `transact`): its sender's
+/// balance and nonce as it assumed them, and a recipient's balance as zero (credited by a
+/// delta, whatever it was).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StandIns {
+    /// The sender, with the balance and nonce it stands in with.
+    pub sender: Option<(hyperion_vm::Address, U256, u64)>,
+    /// An account whose balance reads as zero.
+    pub zero_balance: Option<hyperion_vm::Address>,
 }
 
 impl<'a> ChainState<'a> {
     /// Reads `storage` (a block's context, or a snapshot's query context).
     pub fn new(storage: &'a mut dyn StorageRead, currency: &'a dyn Currency) -> Self {
-        Self { storage, currency }
+        Self { storage, currency, stand_ins: StandIns::default() }
+    }
+
+    /// With `stand_ins` for what it must not read.
+    pub fn with_stand_ins(mut self, stand_ins: StandIns) -> Self {
+        self.stand_ins = stand_ins;
+        self
     }
 }
 
 impl EvmState for ChainState<'_> {
     fn account(&mut self, address: hyperion_vm::Address) -> hyperion_vm::Result<Option<Account>> {
         let who = to_native(address);
-        let balance = self.currency.free_balance(self.storage, &who);
-        let nonce = ACCOUNT_NONCE.get_or_default(self.storage, &who);
         let code_hash = read_code_hash(&mut Keys(self.storage), address)?;
-        if balance == 0 && nonce == 0 && code_hash.is_none() {
+        let (balance, nonce) = match self.stand_ins.sender {
+            Some((sender, balance, nonce)) if sender == address => (balance, nonce),
+            _ => {
+                let balance = match self.stand_ins.zero_balance {
+                    Some(zero) if zero == address => 0,
+                    _ => self.currency.free_balance(self.storage, &who),
+                };
+                (U256::from(balance), ACCOUNT_NONCE.get_or_default(self.storage, &who))
+            }
+        };
+        if balance.is_zero() && nonce == 0 && code_hash.is_none() {
             return Ok(None);
         }
-        Ok(Some(Account {
-            balance: U256::from(balance),
-            nonce,
-            code_hash: code_hash.unwrap_or(KECCAK_EMPTY),
-        }))
+        Ok(Some(Account { balance, nonce, code_hash: code_hash.unwrap_or(KECCAK_EMPTY) }))
     }
 
     fn code(&mut self, code_hash: B256) -> hyperion_vm::Result<Option<hyperion_vm::Bytes>> {

@@ -8,7 +8,10 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Bytes, Signature, TxKind, U256};
 use hyperion_primitives::{Address, Extrinsic, Hash, Header, Receipt, UNIT};
 use hyperion_runtime::system::ACCOUNT_NONCE;
-use hyperion_runtime::{holders_pool_account, InvalidTransaction, Runtime, StorageRead, TransactionSource};
+use hyperion_runtime::{
+    holders_pool_account, Executor, ExecutorConfig, InvalidTransaction, Runtime, StorageRead,
+    TransactionSource,
+};
 use hyperion_state::{MemoryStateDb, Snapshot, StateDb};
 use hyperion_vm::keys::{read_storage, KeyRead};
 use k256::ecdsa::SigningKey;
@@ -90,12 +93,24 @@ impl Env {
     }
 
     fn try_with_evm(edit: impl FnOnce(&mut Value)) -> Result<Self, String> {
+        Self::try_with(edit, ExecutorConfig::with_threads(1))
+    }
+
+    /// With the executor running the parallel algorithm on `threads` threads, whatever the
+    /// block (1: the serial executor).
+    fn with_threads(threads: usize) -> Self {
+        let config = ExecutorConfig { force_parallel: threads > 1, ..ExecutorConfig::with_threads(threads) };
+        Self::try_with(|_| {}, config).unwrap()
+    }
+
+    fn try_with(edit: impl FnOnce(&mut Value), executor: ExecutorConfig) -> Result<Self, String> {
         let balances = Arc::new(Balances::new(BALANCES));
         let evm = Arc::new(Evm::new(EVM, balances.clone()));
         let runtime = Runtime::new(balances.clone(), vec![(BALANCES, balances), (EVM, evm.clone())])
             .unwrap()
             .with_ethereum(EVM, evm)
-            .unwrap();
+            .unwrap()
+            .with_executor(Executor::new(executor).unwrap());
         let mut genesis = runtime.default_genesis();
         let endow = |n: u8| json!([eth_addr(n), (100 * UNIT).to_string()]);
         genesis.insert("balances".into(), json!({ "balances": [endow(1), endow(2)] }));
@@ -254,6 +269,74 @@ fn an_ethereum_transfer_moves_ledger_balances_and_splits_the_fee() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A sender's run of plain transfers (one of its transactions a contract call, one with a used
+/// nonce), and deposits from another sender to one address, in one block: at every thread count the builder and the
+/// importer give the balances of running them one by one, with the same receipts and state.
+/// The transfers take the path that assumes their sender's nonce and balance instead of reading
+/// them: their sender's balance is withdrawn as an amount, not set.
+#[test]
+fn plain_transfers_assume_their_sender_with_one_result_at_any_thread_count() {
+    let recipient = |i: u64| eth_addr(100 + i as u8);
+    let run = |threads: usize| {
+        let mut env = Env::with_threads(threads);
+        let mut xts = Vec::new();
+        for nonce in 0..30u64 {
+            let tx = match nonce {
+                15 => Tx {
+                    nonce,
+                    to: Some(contract(1)),
+                    value: 0,
+                    input: vec![7; 32],
+                    gas_limit: 100_000,
+                    ..Tx::default()
+                },
+                _ => Tx { nonce, to: Some(recipient(nonce)), value: UNIT / 10, ..Tx::default() },
+            };
+            xts.push(eth(tx.sign(1)));
+            if nonce % 3 == 0 {
+                xts.push(eth(Tx { nonce: nonce / 3, value: UNIT / 100, ..Tx::default() }.sign(2)));
+            }
+        }
+        // A transfer whose nonce was used: its assumption does not hold, it is refused.
+        xts.push(eth(Tx { nonce: 3, to: Some(recipient(3)), ..Tx::default() }.sign(1)));
+        let (receipts, rejected) = env.block(xts);
+        assert_eq!(rejected, [InvalidTransaction::StaleNonce { expected: 30, got: 3 }]);
+        assert!(receipts.iter().all(|r| r.success), "{receipts:?}");
+        (env, receipts)
+    };
+    let (serial, receipts) = run(1);
+    let (alice, bob) = (eth_addr(1), eth_addr(2));
+    let fees = |sender: Address| -> u128 {
+        receipts.iter().filter(|r| evm_sender(r) == Some(sender)).map(|r| r.fee).sum()
+    };
+    assert_eq!(serial.nonce(&alice), 30);
+    assert_eq!(serial.nonce(&bob), 10);
+    assert_eq!(serial.free(&alice), 100 * UNIT - 29 * UNIT / 10 - fees(alice));
+    assert_eq!(serial.free(&bob), 100 * UNIT - 10 * UNIT / 100 - fees(bob));
+    assert_eq!(serial.free(&eth_addr(9)), 10 * UNIT / 100);
+    assert!((0..30).filter(|&n| n != 15).all(|n| serial.free(&recipient(n)) == UNIT / 10));
+    // Balances' events 1 and 6: Withdraw, BalanceSet.
+    let withdrawn = |receipt: &Receipt| {
+        receipt.events.iter().any(|e| e.pallet == BALANCES && e.event == 1)
+            && !receipt.events.iter().any(|e| e.pallet == BALANCES && e.event == 6)
+    };
+    assert!(withdrawn(&receipts[0]), "a plain transfer withdraws from its sender: {:?}", receipts[0].events);
+    for threads in [2, 4] {
+        let (parallel, parallel_receipts) = run(threads);
+        assert_eq!(parallel_receipts, receipts, "{threads} threads");
+        assert_eq!(parallel.changes, serial.changes, "{threads} threads");
+        assert_eq!(parallel.head.state_root, serial.head.state_root, "{threads} threads");
+    }
+}
+
+/// The sender of the transaction of `receipt`.
+fn evm_sender(receipt: &Receipt) -> Option<Address> {
+    evm_events(receipt).iter().find_map(|event| match event {
+        Event::Executed { from, .. } => Some(*from),
+        _ => None,
+    })
 }
 
 #[test]

@@ -14,6 +14,7 @@ use hyperion_vm::{
 
 use crate::pallet::{Error, Event, Evm, BASE_FEE, GAS_USED};
 use crate::state::{to_eth, to_native, write_diff, ChainState};
+use crate::transfer::Transfer;
 
 fn refuse(message: impl Into<String>) -> InvalidTransaction {
     InvalidTransaction::Ethereum(message.into())
@@ -75,6 +76,14 @@ impl Evm {
         raw: &[u8],
     ) -> Result<(EthTransaction, ValidTransaction), InvalidTransaction> {
         let tx = self.decode(raw)?;
+        let base_fee = Self::check_terms(state, &tx)?;
+        let valid = self.check_sender(state, &tx, base_fee)?;
+        Ok((tx, valid))
+    }
+
+    /// Checks what `tx` says against the chain's rules (type, chain id, gas, fees against the
+    /// base fee), not its sender's account; returns the base fee.
+    fn check_terms(state: &mut dyn StorageRead, tx: &EthTransaction) -> Result<u128, InvalidTransaction> {
         let config = Self::config(state);
         let fork = config.fork();
         match tx.tx_type() {
@@ -103,6 +112,17 @@ impl Evm {
         if tx.max_priority_fee_per_gas() > tx.max_fee_per_gas() {
             return Err(refuse("max priority fee per gas higher than max fee per gas"));
         }
+        Ok(base_fee)
+    }
+
+    /// Checks `tx`'s sender in `state`: an account without code (or delegated), with the funds
+    /// for the maximum cost.
+    fn check_sender(
+        &self,
+        state: &mut dyn StorageRead,
+        tx: &EthTransaction,
+        base_fee: u128,
+    ) -> Result<ValidTransaction, InvalidTransaction> {
         let sender = to_native(tx.sender());
         let mut chain = ChainState::new(state, self.currency.as_ref());
         let account =
@@ -119,15 +139,14 @@ impl Evm {
             return Err(refuse("insufficient funds for gas * price + value"));
         }
         let tip_per_gas = tx.max_priority_fee_per_gas().min(tx.max_fee_per_gas() - base_fee);
-        let valid = ValidTransaction {
+        Ok(ValidTransaction {
             sender,
             nonce: tx.nonce(),
             account_nonce: ACCOUNT_NONCE.get_or_default(state, &sender),
             fee: max_gas_cost,
             tip: tip_per_gas.saturating_mul(u128::from(tx.gas_limit())),
             weight: tx.gas_limit(),
-        };
-        Ok((tx, valid))
+        })
     }
 
     fn block_env(ctx: &mut Context<'_>, gas_limit: u64) -> BlockEnv {
@@ -136,20 +155,27 @@ impl Evm {
         block_env(info.number, info.timestamp_ms, info.proposer, info.parent_hash, gas_limit, base_fee)
     }
 
-    /// Charges the base-fee part of the gas (`base_part`, already returned to the sender by
-    /// `write_diff`) with the chain's fee split; the tip is paid to the proposer after this.
+    /// Charges the base-fee part of the gas (`base_part`, left with the sender by `write_diff`
+    /// or [`Transfer::settle`]) with the chain's fee split; the tip is paid to the proposer after
+    /// this. `assumed`: the sender's balance was assumed, not read (a plain transfer's).
     fn charge_base_fee(
         &self,
         ctx: &mut Context<'_>,
         sender: &Address,
         base_part: Balance,
+        assumed: bool,
     ) -> Result<(), DispatchError> {
         let fees = FEE_CONFIG.get(ctx).expect("fee config is set at genesis");
         let shares = fees.shares(base_part, 0);
         let proposer = ctx.block().proposer;
         let c = &self.currency;
-        c.withdraw(ctx, sender, shares.proposer + shares.holders_pool)?;
-        c.burn(ctx, sender, shares.burn)?;
+        if assumed {
+            c.withdraw_assumed(ctx, sender, shares.proposer + shares.holders_pool)?;
+            c.burn_assumed(ctx, sender, shares.burn)?;
+        } else {
+            c.withdraw(ctx, sender, shares.proposer + shares.holders_pool)?;
+            c.burn(ctx, sender, shares.burn)?;
+        }
         c.deposit(ctx, &proposer, shares.proposer)?;
         c.deposit(ctx, &holders_pool_account(), shares.holders_pool)
     }
@@ -182,26 +208,34 @@ impl EthereumTransactions for Evm {
     }
 
     fn apply(&self, ctx: &mut Context<'_>, raw: &[u8]) -> Result<EthereumOutcome, InvalidTransaction> {
-        let (tx, valid) = self.check(ctx, raw)?;
-        if valid.nonce != valid.account_nonce {
-            return Err(if valid.nonce < valid.account_nonce {
-                InvalidTransaction::StaleNonce { expected: valid.account_nonce, got: valid.nonce }
-            } else {
-                InvalidTransaction::FutureNonce { expected: valid.account_nonce, got: valid.nonce }
-            });
+        let tx = self.decode(raw)?;
+        let base_fee = Self::check_terms(ctx, &tx)?;
+        // A plain transfer assumes what it needs of its sender instead of reading it (see
+        // `transfer`); any other transaction checks its sender's account and exact nonce.
+        let transfer = Transfer::assume(ctx, self.currency.as_ref(), &tx);
+        if transfer.is_none() {
+            let valid = self.check_sender(ctx, &tx, base_fee)?;
+            if valid.nonce != valid.account_nonce {
+                return Err(if valid.nonce < valid.account_nonce {
+                    InvalidTransaction::StaleNonce { expected: valid.account_nonce, got: valid.nonce }
+                } else {
+                    InvalidTransaction::FutureNonce { expected: valid.account_nonce, got: valid.nonce }
+                });
+            }
         }
         let config = Self::config(ctx);
         let env = Self::block_env(ctx, config.gas_limit);
         let vm = Self::vm(ctx);
-        let mut state = BlockState::new(ChainState::new(ctx, self.currency.as_ref()))
-            .with_code_cache(self.code_cache.clone());
+        let stand_ins = transfer.map(|transfer| transfer.stand_ins(&tx)).unwrap_or_default();
+        let chain = ChainState::new(ctx, self.currency.as_ref()).with_stand_ins(stand_ins);
+        let mut state = BlockState::new(chain).with_code_cache(self.code_cache.clone());
         // The proposer's priority fee is paid below as a delta, not by the EVM: otherwise every
         // transaction would read and write the proposer's account, one after the other.
         let (executed, tip) = vm
             .execute_deferring_reward(&mut state, &env, &tx)
             .map_err(|e| refuse(format!("state: {e}")))?
             .map_err(refusal)?;
-        let (_, diff) = state.into_diff();
+        let (_, mut diff) = state.into_diff();
 
         let price = tx.effective_gas_price(Some(env.base_fee));
         let gas = u128::from(executed.gas_used);
@@ -212,8 +246,14 @@ impl EthereumTransactions for Evm {
         // The EVM checked the sender could pay (so the tip fits the ledger's u128), and only
         // moved balances that exist.
         let charged = Balance::try_from(tip).map_err(|_| DispatchError::Arithmetic).and_then(|tip| {
-            write_diff(ctx, currency, &diff, sender, base_part)?;
-            self.charge_base_fee(ctx, &sender, base_part)?;
+            match &transfer {
+                Some(transfer) => {
+                    transfer.settle(ctx, currency, &tx, &mut diff, base_part)?;
+                    write_diff(ctx, currency, &diff, sender, 0)?;
+                }
+                None => write_diff(ctx, currency, &diff, sender, base_part)?,
+            }
+            self.charge_base_fee(ctx, &sender, base_part, transfer.is_some())?;
             currency.deposit(ctx, &proposer, tip)
         });
         charged.map_err(|e| refuse(format!("could not apply the transaction's changes: {e:?}")))?;
@@ -241,8 +281,14 @@ impl EthereumTransactions for Evm {
         Self::config(state).gas_limit
     }
 
+    /// The cached sender, except for a plain transfer: it assumes what it needs of its sender
+    /// instead of reading it (see `transfer`), so it need not wait for the sender's previous
+    /// transaction.
     fn known_sender(&self, raw: &[u8]) -> Option<Address> {
         let hash = (raw.len() <= MAX_TX_BYTES).then(|| keccak256(raw))?;
-        self.senders.get(&hash).map(to_native)
+        let sender = self.senders.get(&hash)?;
+        let tx = EthTransaction::decode_with_sender(raw, sender).ok()?;
+        let plain = tx.to().is_some() && tx.input().is_empty() && tx.tx_type() <= 2;
+        (!plain).then(|| to_native(sender))
     }
 }
