@@ -150,6 +150,10 @@ struct Versions {
 /// Resolved values an entry keeps.
 const RESOLVED_KEPT: usize = 4;
 
+/// Deltas a resolution applies before it keeps its value: shorter runs cost less to apply again
+/// than to keep (an allocation, the bookkeeping).
+const RESOLVED_AFTER_DELTAS: usize = 8;
+
 impl Entry {
     fn new(key: &[u8]) -> Self {
         Self {
@@ -201,7 +205,9 @@ impl Entry {
     }
 
     /// The key as the transactions before `end` left it: `Err` with a writer being redone.
-    fn before(&self, end: TxnIndex, storage: &dyn Storage) -> Result<Before, TxnIndex> {
+    /// `keep`: a value resolved through many deltas is kept for the next resolution (not at
+    /// the block's end, when there is none).
+    fn before(&self, end: TxnIndex, storage: &dyn Storage, keep: bool) -> Result<Before, TxnIndex> {
         if !self.written.load(Acquire) {
             return Ok(Before::Untouched);
         }
@@ -245,7 +251,7 @@ impl Entry {
         let mut deltas = merged(runs, |a, b| a.0 < b.0).map(|(_, delta)| *delta);
         let Some(first) = deltas.next() else {
             return Ok(match kept {
-                Some((_, _, value)) => Before::Resolved(value),
+                Some((_, _, value)) => Before::Kept(value),
                 None => unresolved(write),
             });
         };
@@ -254,7 +260,12 @@ impl Entry {
             (None, Some((_, value))) => value.as_deref(),
             (None, None) => base.and_then(|base| base.as_deref()),
         };
-        let value: Arc<[u8]> = Arc::from(resolve(start, first, deltas));
+        let mut applied = 1;
+        let value = resolve(start, first, deltas.inspect(|_| applied += 1));
+        if !keep || applied < RESOLVED_AFTER_DELTAS {
+            return Ok(Before::Resolved(value));
+        }
+        let value: Arc<[u8]> = Arc::from(value);
         // Kept for the next resolution: in place of the one it started from (resolutions move
         // forward), else in place of the oldest.
         match kept {
@@ -269,7 +280,7 @@ impl Entry {
         let up_to = versions.resolved.iter().map(|(resolved_end, _)| *resolved_end).max().unwrap_or(0);
         self.resolved_up_to.store(up_to, Relaxed);
         drop(lists);
-        Ok(Before::Resolved(value))
+        Ok(Before::Kept(value))
     }
 
     /// Whether a transaction before `end` wrote the key or added to it.
@@ -290,7 +301,9 @@ enum Before {
     /// A write, with no delta after it.
     Written(Value),
     /// A write or the base, with the deltas after it applied.
-    Resolved(Arc<[u8]>),
+    Resolved(Vec<u8>),
+    /// Likewise, a value the entry keeps (see [`Versions`]).
+    Kept(Arc<[u8]>),
 }
 
 /// A read's result.
@@ -468,11 +481,12 @@ impl MvMemory {
     /// The value of entry `id` for transaction `txn`: what the last transaction before it wrote,
     /// with the deltas added since, or the base value with every delta before.
     pub(crate) fn read(&self, id: EntryId, txn: TxnIndex, storage: &dyn Storage) -> Read {
-        match self.entry(id).before(txn, storage) {
+        match self.entry(id).before(txn, storage, true) {
             Err(writer) => Read::Blocked(writer),
             Ok(Before::Untouched) => Read::Base,
             Ok(Before::Written(value)) => Read::Value(value),
-            Ok(Before::Resolved(value)) => Read::Value(Some(value)),
+            Ok(Before::Resolved(value)) => Read::Value(Some(Arc::from(value))),
+            Ok(Before::Kept(value)) => Read::Value(Some(value)),
         }
     }
 
@@ -611,14 +625,15 @@ impl MvMemory {
     ) {
         for id in ids {
             let entry = &self.entries[id];
-            let before = entry.before(end, storage).unwrap_or_else(|txn| {
+            let before = entry.before(end, storage, false).unwrap_or_else(|txn| {
                 panic!("transaction {txn} is still being re-executed after the block ended")
             });
             let value = match before {
                 // Only later transactions wrote it, or none.
                 Before::Untouched => continue,
                 Before::Written(value) => value.as_deref().map(<[u8]>::to_vec),
-                Before::Resolved(value) => Some(value.to_vec()),
+                Before::Resolved(value) => Some(value),
+                Before::Kept(value) => Some(value.to_vec()),
             };
             out.push((entry.key.to_vec(), value));
         }
