@@ -41,14 +41,18 @@ enum Suite {
     /// transfers), sequential, against revm alone over its in-memory database.
     Vm,
     /// Block execution with MPEF against serial execution, same blocks, same process:
-    /// independent native, ERC20 and Ethereum transfers, all to one account, a dependency chain.
+    /// independent native, ERC20 and Ethereum transfers, all to one account, a dependency chain,
+    /// Ethereum transfers from one sender and to one account, mainnet blocks.
     Mpef {
         /// Worker threads of the parallel side.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=256))]
         threads: u16,
         /// Only the cases whose group is this: a kind of transaction (`native`, `erc20`, `eth`,
-        /// `heavy`, `to-one`, `chain`), `node` (build, import, commit) or `mainnet`.
-        #[arg(long, value_parser = ["native", "erc20", "eth", "heavy", "to-one", "chain", "node", "mainnet"])]
+        /// `heavy`, `to-one`, `chain`, `eth-one-sender`, `eth-to-one`), `node` (build, import,
+        /// commit) or `mainnet`.
+        #[arg(long, value_parser = [
+            "native", "erc20", "eth", "heavy", "to-one", "chain", "eth-one-sender", "eth-to-one", "node", "mainnet",
+        ])]
         only: Option<String>,
     },
     /// A 4-validator network of `hyperion` processes on loopback against one validator alone:

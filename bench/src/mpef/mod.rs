@@ -10,6 +10,11 @@
 //! - **heavy**: independent heavy contract calls: 256 rounds of keccak256 over a word seeded by
 //!   the caller, the result stored under the caller's own slot;
 //! - **to-one**: native transfers that all pay one account (credits are deltas: no conflict);
+//! - **eth-one-sender**: Ethereum value transfers all from one sender (an exchange's hot wallet
+//!   paying out), each to an account of its own: they assume their sender's nonce and balance
+//!   instead of reading it;
+//! - **eth-to-one**: Ethereum value transfers from independent senders all to one account
+//!   (deposits to one address): its credits are deltas;
 //! - **chain**: a dependency chain: transaction `k` spends from the account transaction `k-1`
 //!   paid, so each reads what the one before wrote;
 //! - **mainnet**: every block of at least 100 transactions of the shared mainnet fixtures
@@ -55,6 +60,10 @@ pub enum Kind {
     ToOne,
     /// Native transfers, each spending what the previous one paid.
     Chain,
+    /// Ethereum value transfers all from one sender.
+    EthOneSender,
+    /// Ethereum value transfers all to one account.
+    EthToOne,
 }
 
 impl Kind {
@@ -67,6 +76,8 @@ impl Kind {
             Kind::Heavy => "heavy",
             Kind::ToOne => "to-one",
             Kind::Chain => "chain",
+            Kind::EthOneSender => "eth-one-sender",
+            Kind::EthToOne => "eth-to-one",
         }
     }
 
@@ -76,7 +87,8 @@ impl Kind {
             Kind::Native | Kind::Eth => 1.6,
             Kind::Erc20 => 1.7,
             Kind::Heavy => 1.8,
-            Kind::ToOne => 1.2,
+            // The all-to-one goal, for both hot-account cases of Ethereum transfers.
+            Kind::ToOne | Kind::EthOneSender | Kind::EthToOne => 1.2,
             Kind::Chain => 0.95,
         }
     }
@@ -98,22 +110,26 @@ const fn case(kind: Kind, txs: u32, blocks: u32) -> Case {
 }
 
 /// A full run.
-pub const CASES: [Case; 6] = [
+pub const CASES: [Case; 8] = [
     case(Kind::Native, 1_000, 4),
     case(Kind::Erc20, 1_000, 4),
     case(Kind::Eth, 1_000, 4),
     case(Kind::Heavy, 1_000, 4),
     case(Kind::ToOne, 1_000, 4),
     case(Kind::Chain, 1_000, 4),
+    case(Kind::EthOneSender, 1_000, 4),
+    case(Kind::EthToOne, 1_000, 4),
 ];
 /// `--quick`.
-pub const QUICK_CASES: [Case; 6] = [
+pub const QUICK_CASES: [Case; 8] = [
     case(Kind::Native, 200, 2),
     case(Kind::Erc20, 200, 2),
     case(Kind::Eth, 200, 2),
     case(Kind::Heavy, 200, 2),
     case(Kind::ToOne, 200, 2),
     case(Kind::Chain, 200, 2),
+    case(Kind::EthOneSender, 200, 2),
+    case(Kind::EthToOne, 200, 2),
 ];
 
 /// The node path's cases (native and ERC20 transfers), full run.
@@ -208,6 +224,17 @@ impl Workload {
                         Kind::Chain => native(i, natives[i + 1].public().address()),
                         Kind::Eth => {
                             let tx = sign(&eth_keys[i], nonces[i], Some(eth_to), 1_000, Vec::new(), 21_000);
+                            nonces[i] += 1;
+                            Extrinsic::Ethereum(tx)
+                        }
+                        Kind::EthOneSender => {
+                            let tx = sign(&eth_keys[0], nonces[0], Some(eth_to), 1_000, Vec::new(), 21_000);
+                            nonces[0] += 1;
+                            Extrinsic::Ethereum(tx)
+                        }
+                        Kind::EthToOne => {
+                            let one = alloy_primitives::Address::from(payee(0).0);
+                            let tx = sign(&eth_keys[i], nonces[i], Some(one), 1_000, Vec::new(), 21_000);
                             nonces[i] += 1;
                             Extrinsic::Ethereum(tx)
                         }
