@@ -12,6 +12,10 @@
 //!   use (target half the limit, at most 1/8 per block, never below the chain's minimum), plus
 //!   the tip, which goes to the block's proposer. The base-fee part is split as the chain spec's
 //!   fee split says (proposer, Holders Mining pool, burn).
+//! - **Plain transfers** (no call data, to an account without code) assume their sender's nonce
+//!   and balance instead of reading them and write their changes as deltas (see `transfer`), so
+//!   a sender's many payments in one block, or many deposits to one address, run in parallel.
+//!   Their sender's balance events are `Withdraw`/`Burned` amounts, not `BalanceSet`.
 //! - **Blocks**: Ethereum transactions of a block share its gas limit; the header counts their
 //!   gas. BLOCKHASH sees the last 256 blocks; PREVRANDAO is the parent's hash; COINBASE is the
 //!   proposer.
