@@ -44,5 +44,5 @@ pub use config::{
 };
 pub use hyperion_primitives::Address;
 pub use pallet::{Error, Event, Evm, BASE_FEE, BLOCK_HASHES, BLOCK_HASH_WINDOW, CONFIG, GAS_USED};
-pub use state::{to_eth, to_native, write_diff, ChainState};
+pub use state::{to_eth, to_native, write_diff, ChainState, StandIns};
 pub use transact::block_env;
