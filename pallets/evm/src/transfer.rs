@@ -78,7 +78,8 @@ impl Transfer {
         // at most the cost and stepped the nonce once; anything else is refused, not guessed.
         let sender = tx.sender();
         let after = diff.accounts.remove(&sender).and_then(|changed| changed.account);
-        let after = after.filter(|a| a.nonce == tx.nonce() + 1 && a.balance <= U256::from(self.cost));
+        let after = after
+            .filter(|a| Some(a.nonce) == tx.nonce().checked_add(1) && a.balance <= U256::from(self.cost));
         let after = after.ok_or(DispatchError::Arithmetic)?;
         let taken = self.cost - Balance::try_from(after.balance).map_err(|_| DispatchError::Arithmetic)?;
         let who = to_native(sender);
