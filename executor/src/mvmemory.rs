@@ -6,17 +6,17 @@
 //!                              written: whether any transaction wrote it (read without a lock),
 //!                              versions: txn -> Write(value)
 //!                                             | Estimate (being re-executed: readers must wait),
-//!                                        + a few (txn, value resolved before txn),
-//!                              deltas: one list per worker, txn -> Delta }
+//!                              deltas: one list per worker, txn -> Delta,
+//!                                      + a few (txn, value resolved before txn) }
 //! ```
 //!
 //! A read resolves the closest write before the reader, then applies every delta between it and
 //! the reader, from every worker's list, in transaction order. An entry keeps a few resolved
 //! values (the value before some transaction) and starts the next resolution from the closest
 //! one: validating a sender's thousand payments one after the other then applies each delta a
-//! few times, not half a million deltas. A change of a write drops the values resolved past
-//! it at once; a change of a delta (under its worker's list only) is noted, and the values
-//! past it are dropped by the next resolution, which holds every list.
+//! few times, not half a million deltas. A change of a write or a delta (under the writes' lock
+//! or its worker's list only) is noted, and the values past it are dropped by the next
+//! resolution, which holds the writes and every list.
 //!
 //! Entries live for the whole block in an append-only arena and are named by their position
 //! ([`EntryId`]); nothing is ever removed from it, so a reference to an entry stays valid while
@@ -30,8 +30,9 @@
 //! Keys are the exact state keys, hashed with a random key per block's memory (aHash), so that
 //! no choice of keys can make two keys share an entry or pile up in one bucket. Locks are taken
 //! in one order: a transaction's footprint, then an index shard or an entry's versions, then an
-//! entry's delta lists (in worker order). None is held while calling out of this module, but
-//! for a [`crate::DeltaKind`]'s arithmetic (a pure function) while a key's deltas resolve.
+//! entry's delta lists (in worker order), then its resolved values. None is held while calling
+//! out of this module, but for a [`crate::DeltaKind`]'s arithmetic (a pure function) while a
+//! key's deltas resolve.
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
@@ -123,28 +124,46 @@ struct Entry {
     /// every read resolves to the base without taking a lock. Set once, it does not move a
     /// cache line between workers at every write.
     written: AtomicBool,
-    /// Writes (and estimates of writes being redone), and values resolved through deltas.
-    versions: Mutex<Versions>,
-    /// Deltas, one list per worker (created with the key's first delta).
-    deltas: OnceLock<Box<[DeltaSlot]>>,
-    /// The latest point before which a value is kept resolved (0: none): a delta changed
-    /// before it makes that value stale, and is noted in `stale_from`. Both are read and
-    /// written only under a delta list's lock (all of them, to keep a value).
+    /// Writes (and estimates of writes being redone).
+    versions: Mutex<Sorted<Version>>,
+    /// Deltas (created with the key's first delta).
+    deltas: OnceLock<Box<Deltas>>,
+}
+
+/// A key's deltas, one list per worker, and a few of its values resolved through them, as the
+/// transactions before some point left it: a sender's payments (deltas) are validated one after
+/// the other, each against the value through every payment before it; resolved from the start
+/// each time, a block of a thousand payments would apply half a million deltas.
+struct Deltas {
+    slots: Box<[DeltaSlot]>,
+    /// `(end, value)`: the value before transaction `end`, oldest first. Changed only while the
+    /// entry's writes and every list are locked.
+    resolved: Mutex<Vec<(TxnIndex, Arc<[u8]>)>>,
+    /// The latest point before which a value is kept (0: none): a write or delta changed before
+    /// it makes that value stale, and is noted in `stale_from`. Both are read and written under
+    /// the entry's writes lock or a list's lock, and under all of them to keep a value.
     resolved_up_to: AtomicU32,
-    /// The first transaction whose delta changed since values were last kept (`u32::MAX`:
-    /// none).
+    /// The first transaction whose write or delta changed since values were last kept
+    /// (`u32::MAX`: none).
     stale_from: AtomicU32,
 }
 
-/// A key's writes, and a few of its values resolved through the deltas, as the transactions
-/// before some point left it: a sender's payments (deltas) are validated one after the other,
-/// each against the value through every payment before it; resolved from the start each time,
-/// a block of a thousand payments would apply half a million deltas.
-#[derive(Default)]
-struct Versions {
-    writes: Sorted<Version>,
-    /// `(end, value)`: the value before transaction `end`, oldest first.
-    resolved: Vec<(TxnIndex, Arc<[u8]>)>,
+impl Deltas {
+    fn new(workers: usize) -> Self {
+        Self {
+            slots: (0..workers).map(|_| DeltaSlot::default()).collect(),
+            resolved: Mutex::new(Vec::new()),
+            resolved_up_to: AtomicU32::new(0),
+            stale_from: AtomicU32::new(u32::MAX),
+        }
+    }
+
+    /// Notes that `txn` changed its write or delta (the caller holds a lock of the entry).
+    fn changed(&self, txn: TxnIndex) {
+        if txn < self.resolved_up_to.load(Relaxed) {
+            self.stale_from.fetch_min(txn, Relaxed);
+        }
+    }
 }
 
 /// Resolved values an entry keeps.
@@ -160,10 +179,8 @@ impl Entry {
             key: key.into(),
             base: OnceLock::new(),
             written: AtomicBool::new(false),
-            versions: Mutex::new(Versions::default()),
+            versions: Mutex::new(Sorted::default()),
             deltas: OnceLock::new(),
-            resolved_up_to: AtomicU32::new(0),
-            stale_from: AtomicU32::new(u32::MAX),
         }
     }
 
@@ -177,11 +194,13 @@ impl Entry {
         }
     }
 
-    /// Changes `txn`'s write under the writes' lock (dropping the values resolved past it).
+    /// Changes `txn`'s write under the writes' lock (the values resolved past it go stale).
     fn update(&self, txn: TxnIndex, change: impl FnOnce(&mut Sorted<Version>)) {
         let mut versions = self.versions.lock();
-        change(&mut versions.writes);
-        versions.resolved.retain(|(end, _)| *end <= txn);
+        change(&mut versions);
+        if let Some(deltas) = self.deltas.get() {
+            deltas.changed(txn);
+        }
         drop(versions);
         self.mark_written();
     }
@@ -194,12 +213,10 @@ impl Entry {
         txn: TxnIndex,
         change: impl FnOnce(&mut Sorted<Delta>),
     ) {
-        let slots = self.deltas.get_or_init(|| (0..workers).map(|_| DeltaSlot::default()).collect());
-        let mut list = slots[slot].0.lock();
+        let deltas = self.deltas.get_or_init(|| Box::new(Deltas::new(workers)));
+        let mut list = deltas.slots[slot].0.lock();
         change(&mut list);
-        if txn < self.resolved_up_to.load(Relaxed) {
-            self.stale_from.fetch_min(txn, Relaxed);
-        }
+        deltas.changed(txn);
         drop(list);
         self.mark_written();
     }
@@ -212,11 +229,11 @@ impl Entry {
             return Ok(Before::Untouched);
         }
         // Read before anything is locked (it may call the storage).
-        let slots = self.deltas.get();
-        let base = slots.map(|_| self.base(storage));
+        let deltas = self.deltas.get();
+        let base = deltas.map(|_| self.base(storage));
         // Locked until the value is resolved, so that no write changes meanwhile.
-        let mut versions = self.versions.lock();
-        let write = match versions.writes.before(end).next() {
+        let versions = self.versions.lock();
+        let write = match versions.before(end).next() {
             None => None,
             Some((writer, Version::Estimate)) => return Err(writer),
             Some((writer, Version::Write(value))) => Some((writer, value.clone())),
@@ -225,17 +242,19 @@ impl Entry {
             None => Before::Untouched,
             Some((_, value)) => Before::Written(value),
         };
-        let Some(slots) = slots else { return Ok(unresolved(write)) };
+        let Some(deltas) = deltas else { return Ok(unresolved(write)) };
         // The deltas after the write and before `end`, merged in transaction order from the
         // workers' lists, which stay locked meanwhile (in slot order, the only place that holds
         // more than one): no copy of a hot key's thousand deltas, no sort.
-        let lists: Vec<_> = slots.iter().map(|slot| slot.0.lock()).collect();
-        let stale_from = self.stale_from.swap(u32::MAX, Relaxed);
-        versions.resolved.retain(|(resolved_end, _)| *resolved_end <= stale_from);
+        let lists: Vec<_> = deltas.slots.iter().map(|slot| slot.0.lock()).collect();
+        let mut resolved = deltas.resolved.lock();
+        if deltas.stale_from.load(Relaxed) != u32::MAX {
+            let stale_from = deltas.stale_from.swap(u32::MAX, Relaxed);
+            resolved.retain(|(resolved_end, _)| *resolved_end <= stale_from);
+        }
         // Start from the latest value kept after the write, if any.
         let floor = write.as_ref().map(|(writer, _)| *writer);
-        let kept = versions
-            .resolved
+        let kept = resolved
             .iter()
             .enumerate()
             .filter(|(_, (resolved_end, _))| *resolved_end <= end && floor.is_none_or(|f| *resolved_end > f))
@@ -248,8 +267,8 @@ impl Entry {
             None => floor,
         };
         let runs = lists.iter().map(|list| list.between(after, end).iter());
-        let mut deltas = merged(runs, |a, b| a.0 < b.0).map(|(_, delta)| *delta);
-        let Some(first) = deltas.next() else {
+        let mut pending = merged(runs, |a, b| a.0 < b.0).map(|(_, delta)| *delta);
+        let Some(first) = pending.next() else {
             return Ok(match kept {
                 Some((_, _, value)) => Before::Kept(value),
                 None => unresolved(write),
@@ -261,7 +280,7 @@ impl Entry {
             (None, None) => base.and_then(|base| base.as_deref()),
         };
         let mut applied = 1;
-        let value = resolve(start, first, deltas.inspect(|_| applied += 1));
+        let value = resolve(start, first, pending.inspect(|_| applied += 1));
         if !keep || applied < RESOLVED_AFTER_DELTAS {
             return Ok(Before::Resolved(value));
         }
@@ -269,28 +288,27 @@ impl Entry {
         // Kept for the next resolution: in place of the one it started from (resolutions move
         // forward), else in place of the oldest.
         match kept {
-            Some((position, _, _)) => versions.resolved[position] = (end, Arc::clone(&value)),
+            Some((position, _, _)) => resolved[position] = (end, Arc::clone(&value)),
             None => {
-                if versions.resolved.len() == RESOLVED_KEPT {
-                    versions.resolved.remove(0);
+                if resolved.len() == RESOLVED_KEPT {
+                    resolved.remove(0);
                 }
-                versions.resolved.push((end, Arc::clone(&value)));
+                resolved.push((end, Arc::clone(&value)));
             }
         }
-        let up_to = versions.resolved.iter().map(|(resolved_end, _)| *resolved_end).max().unwrap_or(0);
-        self.resolved_up_to.store(up_to, Relaxed);
-        drop(lists);
+        let up_to = resolved.iter().map(|(resolved_end, _)| *resolved_end).max().unwrap_or(0);
+        deltas.resolved_up_to.store(up_to, Relaxed);
+        drop((resolved, lists, versions));
         Ok(Before::Kept(value))
     }
 
     /// Whether a transaction before `end` wrote the key or added to it.
     fn written_before(&self, end: TxnIndex) -> bool {
         self.written.load(Acquire)
-            && (self.versions.lock().writes.before(end).next().is_some()
-                || self
-                    .deltas
-                    .get()
-                    .is_some_and(|slots| slots.iter().any(|slot| slot.0.lock().before(end).next().is_some())))
+            && (self.versions.lock().before(end).next().is_some()
+                || self.deltas.get().is_some_and(|deltas| {
+                    deltas.slots.iter().any(|slot| slot.0.lock().before(end).next().is_some())
+                }))
     }
 }
 
