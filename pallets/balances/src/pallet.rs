@@ -218,6 +218,13 @@ impl Balances {
         Ok(())
     }
 
+    /// [`Balances::destroy`] without reading the balance, as deltas: for an amount that a granted
+    /// [`Currency::assume_free_at_least`] covers.
+    fn destroy_assumed(ctx: &mut Context<'_>, who: &Address, amount: Balance) {
+        ACCOUNTS.add(ctx, who, Delta::sub(&FREE, amount));
+        Self::change_issuance(ctx, 0, amount);
+    }
+
     fn do_transfer(
         &self,
         ctx: &mut Context<'_>,
@@ -369,8 +376,7 @@ impl Currency for Balances {
         who: &Address,
         amount: Balance,
     ) -> Result<(), DispatchError> {
-        ACCOUNTS.add(ctx, who, Delta::sub(&FREE, amount));
-        Self::change_issuance(ctx, 0, amount);
+        Self::destroy_assumed(ctx, who, amount);
         ctx.deposit_event_of(self.index, &Event::Withdraw { who: *who, amount });
         Ok(())
     }
@@ -381,8 +387,7 @@ impl Currency for Balances {
         who: &Address,
         amount: Balance,
     ) -> Result<(), DispatchError> {
-        ACCOUNTS.add(ctx, who, Delta::sub(&FREE, amount));
-        Self::change_issuance(ctx, 0, amount);
+        Self::destroy_assumed(ctx, who, amount);
         TOTAL_BURNED.add(ctx, total_delta(amount, 0));
         ctx.deposit_event_of(self.index, &Event::Burned { who: *who, amount });
         Ok(())
