@@ -139,7 +139,7 @@ impl View for ParallelView<'_> {
 
     fn assume(&mut self, key: &[u8], assumption: Assumption) -> bool {
         let id = self.memory.id(self.reads.local, key);
-        if self.writes.get(key).is_some() || self.reads.position(id).is_some() {
+        if self.writes.contains(key) || self.reads.position(id).is_some() {
             // Its own writes, or a value it read already: the exact answer.
             return assumption.holds(self.read(key).as_deref());
         }

@@ -131,6 +131,16 @@ impl EthTransaction {
         self.envelope.value()
     }
 
+    /// The recipient of a plain value transfer: a call with no call data, no blobs and no
+    /// authorization list (legacy, EIP-2930 or EIP-1559), to an address outside the precompiles'
+    /// range (the first 18 bytes zero). Such a transaction runs no code unless its recipient
+    /// has some, which the caller checks in the state. `None` for any other transaction.
+    pub fn plain_transfer_to(&self) -> Option<Address> {
+        let to = self.to()?;
+        let precompile = to.0[..18].iter().all(|&b| b == 0);
+        (self.input().is_empty() && self.tx_type() <= 2 && !precompile).then_some(to)
+    }
+
     /// Its call data (a creation's init code).
     pub fn input(&self) -> &[u8] {
         self.envelope.input()
@@ -203,5 +213,39 @@ impl EthTransaction {
                 .map(|list| list.iter().cloned().map(Either::Left).collect())
                 .unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxEip1559};
+    use alloy_primitives::{Bytes, Signature, TxKind};
+
+    /// `tx` encoded with an arbitrary signature, decoded with a sender given (no recovery).
+    fn decoded(tx: TxEip1559) -> EthTransaction {
+        let signature = Signature::from_scalars_and_parity(B256::repeat_byte(1), B256::repeat_byte(2), false);
+        let envelope: TxEnvelope = tx.into_signed(signature).into();
+        EthTransaction::decode_with_sender(&envelope.encoded_2718(), Address::repeat_byte(0xaa)).unwrap()
+    }
+
+    #[test]
+    fn only_a_call_without_data_to_an_address_past_the_precompiles_is_a_plain_transfer() {
+        let to = Address::repeat_byte(0x42);
+        let transfer =
+            TxEip1559 { to: TxKind::Call(to), value: U256::from(7), gas_limit: 21_000, ..Default::default() };
+        assert_eq!(decoded(transfer.clone()).plain_transfer_to(), Some(to));
+        let call = TxEip1559 { input: Bytes::from(vec![1]), ..transfer.clone() };
+        assert_eq!(decoded(call).plain_transfer_to(), None);
+        let creation = TxEip1559 { to: TxKind::Create, ..transfer.clone() };
+        assert_eq!(decoded(creation).plain_transfer_to(), None);
+        for precompile in [1u64, 0x0a, 0x100] {
+            let to = Address::from_word(B256::from(U256::from(precompile)));
+            let tx = TxEip1559 { to: TxKind::Call(to), ..transfer.clone() };
+            assert_eq!(decoded(tx).plain_transfer_to(), None, "precompile {precompile:#x}");
+        }
+        let past = Address::from_word(B256::from(U256::from(0x1_0000)));
+        let tx = TxEip1559 { to: TxKind::Call(past), ..transfer };
+        assert_eq!(decoded(tx).plain_transfer_to(), Some(past));
     }
 }

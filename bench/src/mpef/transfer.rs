@@ -51,11 +51,11 @@ fn can_pay(value: Option<&[u8]>, nonce: u128, cost: u128) -> bool {
     u128::from(own) == nonce && balance >= U256::from(cost)
 }
 
-/// The maximum cost of `tx` when it is a plain transfer that may skip reading its records
-/// (no call data, not a creation, no blob or authorization list, a cost that fits a `u128`).
+/// The maximum cost of `tx` when it is a plain transfer that may skip reading its records (see
+/// [`EthTransaction::plain_transfer_to`]; a cost that fits a `u128`).
 pub fn plain_transfer_cost(tx: &EthTransaction) -> Option<u128> {
-    let plain = tx.to().is_some() && tx.input().is_empty() && tx.tx_type() <= 2;
-    tx.max_cost().and_then(|cost| u128::try_from(cost).ok()).filter(|_| plain)
+    tx.plain_transfer_to()?;
+    tx.max_cost().and_then(|cost| u128::try_from(cost).ok())
 }
 
 /// Deltas on keys, and the beneficiary's reward still to pay: what [`Transfer::settle`] gives.
@@ -73,12 +73,10 @@ pub struct Transfer {
 
 impl Transfer {
     /// What `tx`, whose [`plain_transfer_cost`] is `cost`, can skip reading in `view`: nothing
-    /// when its recipient has code (or is a precompile).
+    /// when its recipient has code.
     pub fn plan(tx: &EthTransaction, cost: Option<u128>, view: &mut dyn View) -> Self {
-        let (Some(cost), Some(to)) = (cost, tx.to()) else { return Self::default() };
-        // Precompiles run code of their own (and one had an EIP-161 exception of its own).
-        let precompile = to.0[..18].iter().all(|&b| b == 0);
-        if precompile || view.read(&code_hash_key(to)).is_some() {
+        let (Some(cost), Some(to)) = (cost, tx.plain_transfer_to()) else { return Self::default() };
+        if view.read(&code_hash_key(to)).is_some() {
             return Self::default();
         }
         let sender = tx.sender();

@@ -288,7 +288,6 @@ impl EthereumTransactions for Evm {
         let hash = (raw.len() <= MAX_TX_BYTES).then(|| keccak256(raw))?;
         let sender = self.senders.get(&hash)?;
         let tx = EthTransaction::decode_with_sender(raw, sender).ok()?;
-        let plain = tx.to().is_some() && tx.input().is_empty() && tx.tx_type() <= 2;
-        (!plain).then(|| to_native(sender))
+        tx.plain_transfer_to().is_none().then(|| to_native(sender))
     }
 }

@@ -37,10 +37,7 @@ impl Transfer {
         currency: &dyn Currency,
         tx: &EthTransaction,
     ) -> Option<Self> {
-        let to = tx.to()?;
-        if !tx.input().is_empty() || tx.tx_type() > 2 || to.0[..18].iter().all(|&b| b == 0) {
-            return None;
-        }
+        let to = tx.plain_transfer_to()?;
         let cost = Balance::try_from(tx.max_cost()?).ok()?;
         let sender = tx.sender();
         if ctx.read_raw(&code_hash_key(to)).is_some() || ctx.read_raw(&code_hash_key(sender)).is_some() {
