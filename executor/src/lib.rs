@@ -4,7 +4,7 @@
 //! A block's transactions run on a fixed pool of worker threads as in Block-STM: each executes
 //! against a [`View`] of the block's state as the transactions before it left it, taken from a
 //! multi-version memory; its reads are then validated, and a transaction whose reads changed is
-//! executed again. Three additions matter in practice:
+//! executed again. These additions matter in practice:
 //!
 //! - **Commutative deltas** ([`Delta`]): a transaction may add to a key without reading it (fees
 //!   to the proposer and the Holders Mining pool, value credits, the total issuance). Deltas do
@@ -16,6 +16,21 @@
 //!   read; while transactions before it have yet to execute, a condition that does not hold
 //!   yet is checked again once they have, instead of failing. A sender's run of payments in
 //!   one block then runs in parallel instead of as one chain.
+//! - **Hot keys and targets**: a key whose read turned out stale (a contract's counter that
+//!   every call changes) is hot for the rest of the block. A read of a hot key first waits
+//!   for a transaction between the key's last writer and the reader that has yet to execute:
+//!   while another worker runs it, by spinning briefly (leaving would unwind the execution,
+//!   which costs about as much as a payment); else by leaving and waiting as its dependent. A
+//!   re-execution that read hot keys waits before it starts. And once a transaction of a
+//!   [`Transactions::target`] (the contract it calls) is found in conflict, the next one of that
+//!   target waits for it before its first execution, so that a run of calls to one contract
+//!   goes in order on one worker at a time while the others run the rest of the block.
+//! - **Cheap validation**: every key has a version that each change of its writes or deltas
+//!   bumps; a read whose key's version has not moved still holds, with no value resolved or
+//!   compared. A transaction whose execution writes a key for the first time has validated
+//!   again only the later transactions from the first one that read that key (not all of
+//!   them, as Block-STM does), so a transaction that waited and runs late does not have the
+//!   rest of the block validated again.
 //! - **Exact keys**: the memory is keyed by the state keys themselves, hashed with a random
 //!   per-process key, never by a truncated hash.
 //! - **Adaptive fallback**: small blocks run serially, and so does the rest of a block whose
@@ -93,6 +108,16 @@ pub trait Transactions: Sync {
     /// runs once that one has executed, instead of running early on a state that is sure to be
     /// stale. Only a hint: results never depend on it.
     fn depends_on(&self, txn: usize) -> Option<usize> {
+        let _ = txn;
+        None
+    }
+    /// What `txn` targets, as a label (the address of the contract it calls, hashed): a weaker
+    /// hint than [`Transactions::depends_on`]. Transactions with one target are not taken to
+    /// conflict; but once they turn out to (each reads what the one before wrote, as calls
+    /// that all change one counter of a contract do), a transaction first waits for the
+    /// previous one of its target instead of running early, and again. A transaction without
+    /// a target waits for the one just before it after conflicts among the few before.
+    fn target(&self, txn: usize) -> Option<u64> {
         let _ = txn;
         None
     }

@@ -4,6 +4,8 @@
 //! ```text
 //! key (exact bytes) -> entry { base: the value before the block (read once, kept),
 //!                              written: whether any transaction wrote it (read without a lock),
+//!                              version: bumped at every change below (validation's fast path),
+//!                              hot: a read of it turned out stale (readers wait, see parallel),
 //!                              versions: txn -> Write(value)
 //!                                             | Estimate (being re-executed: readers must wait),
 //!                              deltas: one list per worker, txn -> Delta,
@@ -124,6 +126,15 @@ struct Entry {
     /// every read resolves to the base without taking a lock. Set once, it does not move a
     /// cache line between workers at every write.
     written: AtomicBool,
+    /// Bumped at every change of a write or delta (after the change, under the lock that
+    /// guards it): a read that took the version before its value still holds while the
+    /// version has not moved, whatever the transaction reading (validation checks that first).
+    version: AtomicU32,
+    /// Set when a read of the key turned out stale or met a writer being redone, and never
+    /// cleared: a key that transactions of this block write one after the other (a contract's
+    /// counter, a popular pool's reserves). A read of it waits for a transaction before that
+    /// has yet to execute, instead of reading a value that transaction is likely to change.
+    hot: AtomicBool,
     /// Writes (and estimates of writes being redone).
     versions: Mutex<Sorted<Version>>,
     /// Deltas (created with the key's first delta).
@@ -179,6 +190,8 @@ impl Entry {
             key: key.into(),
             base: OnceLock::new(),
             written: AtomicBool::new(false),
+            version: AtomicU32::new(0),
+            hot: AtomicBool::new(false),
             versions: Mutex::new(Sorted::default()),
             deltas: OnceLock::new(),
         }
@@ -186,6 +199,12 @@ impl Entry {
 
     fn base(&self, storage: &dyn Storage) -> &Value {
         self.base.get_or_init(|| storage.get(&self.key).map(Arc::from))
+    }
+
+    fn mark_hot(&self) {
+        if !self.hot.load(Relaxed) {
+            self.hot.store(true, Relaxed);
+        }
     }
 
     fn mark_written(&self) {
@@ -201,6 +220,7 @@ impl Entry {
         if let Some(deltas) = self.deltas.get() {
             deltas.changed(txn);
         }
+        self.version.fetch_add(1, Release);
         drop(versions);
         self.mark_written();
     }
@@ -217,6 +237,7 @@ impl Entry {
         let mut list = deltas.slots[slot].0.lock();
         change(&mut list);
         deltas.changed(txn);
+        self.version.fetch_add(1, Release);
         drop(list);
         self.mark_written();
     }
@@ -353,7 +374,7 @@ enum Written {
 /// One transaction's last recorded reads and written keys.
 #[derive(Default)]
 struct Footprint {
-    reads: Vec<(EntryId, Seen)>,
+    reads: Vec<(EntryId, Seen, u32)>,
     /// Prefixes listed with [`MvMemory::keys_before`], and what the listing gave.
     listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
     /// What it assumed of keys it did not read (see [`crate::View::assume`]).
@@ -491,6 +512,11 @@ impl MvMemory {
         id
     }
 
+    /// The version of entry `id` (see [`Entry::version`]): taken before a read of its value.
+    pub(crate) fn version(&self, id: EntryId) -> u32 {
+        self.entry(id).version.load(Acquire)
+    }
+
     /// The value of entry `id` before the block (read from `storage` the first time).
     pub(crate) fn base(&self, id: EntryId, storage: &dyn Storage) -> &Value {
         self.entry(id).base(storage)
@@ -499,13 +525,34 @@ impl MvMemory {
     /// The value of entry `id` for transaction `txn`: what the last transaction before it wrote,
     /// with the deltas added since, or the base value with every delta before.
     pub(crate) fn read(&self, id: EntryId, txn: TxnIndex, storage: &dyn Storage) -> Read {
-        match self.entry(id).before(txn, storage, true) {
-            Err(writer) => Read::Blocked(writer),
+        let entry = self.entry(id);
+        match entry.before(txn, storage, true) {
+            Err(writer) => {
+                entry.mark_hot();
+                Read::Blocked(writer)
+            }
             Ok(Before::Untouched) => Read::Base,
             Ok(Before::Written(value)) => Read::Value(value),
             Ok(Before::Resolved(value)) => Read::Value(Some(Arc::from(value))),
             Ok(Before::Kept(value)) => Read::Value(Some(value)),
         }
+    }
+
+    /// For a hot key (see [`Entry::hot`]), the last transaction before `txn` that wrote it
+    /// (`Some(None)`: none did); `None` for a key that is not hot.
+    pub(crate) fn hot_floor(&self, id: EntryId, txn: TxnIndex) -> Option<Option<TxnIndex>> {
+        let entry = self.entry(id);
+        if !entry.hot.load(Relaxed) {
+            return None;
+        }
+        Some(entry.versions.lock().before(txn).next().map(|(writer, _)| writer))
+    }
+
+    /// For each hot key that `txn`'s last execution read, the last transaction before `txn`
+    /// that wrote it (`None`: none did).
+    pub(crate) fn hot_reads(&self, txn: TxnIndex) -> Vec<Option<TxnIndex>> {
+        let footprint = self.footprints[txn as usize].lock();
+        footprint.reads.iter().filter_map(|(id, _, _)| self.hot_floor(*id, txn)).collect()
     }
 
     /// The keys under `prefix` that transactions before `txn` wrote, in key order (a scan of
@@ -522,10 +569,11 @@ impl MvMemory {
     }
 
     /// Publishes the writes of an execution of `txn` by the worker of `local`, and remembers
-    /// its reads, listings and assumptions for validation. Returns whether every later transaction must be
-    /// validated again: when the execution wrote a key that the previous one did not, or
-    /// changed or moved a delta that the previous one added (deltas stay visible while their
-    /// transaction is re-executed, see [`MvMemory::mark_estimates`]).
+    /// its reads, listings and assumptions for validation. Returns the entries that later
+    /// transactions may have read without this execution's change (see
+    /// [`MvMemory::first_affected`]): the keys it wrote that the previous one did not, and the
+    /// deltas it changed or moved from those the previous one added (deltas stay visible while
+    /// their transaction is re-executed, see [`MvMemory::mark_estimates`]), sorted.
     ///
     /// New writes are published before stale ones are removed, so that no reader meanwhile
     /// finds neither.
@@ -533,11 +581,11 @@ impl MvMemory {
         &self,
         local: &mut Local,
         txn: TxnIndex,
-        reads: Vec<(EntryId, Seen)>,
+        reads: Vec<(EntryId, Seen, u32)>,
         listings: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
         assumed: Vec<(EntryId, Assumption)>,
         writes: Writes,
-    ) -> bool {
+    ) -> Vec<EntryId> {
         let worker = local.worker;
         let mut written = Vec::with_capacity(writes.len());
         for (key, write) in writes.into_iter() {
@@ -555,12 +603,12 @@ impl MvMemory {
             }
         }
         let mut footprint = self.footprints[txn as usize].lock();
-        let revalidate_later = if footprint.written.is_empty() {
+        let mut affected: Vec<EntryId> = if footprint.written.is_empty() {
             // A first execution: nothing stale to remove.
-            !written.is_empty()
+            written.iter().map(|(id, _)| *id).collect()
         } else {
             let now: HashMap<EntryId, Written> = written.iter().copied().collect();
-            let mut changed = false;
+            let mut affected = Vec::new();
             for &(id, before) in &footprint.written {
                 let after = now.get(&id).copied();
                 let entry = self.entry(id);
@@ -570,7 +618,9 @@ impl MvMemory {
                     (Written::Delta(_, slot), after) => {
                         // Changed, or moved to another worker's list: a reader meanwhile may
                         // have counted it twice.
-                        changed |= after != Some(before);
+                        if after != Some(before) {
+                            affected.push(id);
+                        }
                         if !matches!(after, Some(Written::Delta(_, s)) if s == slot) {
                             entry.update_deltas(self.workers, slot, txn, |deltas| deltas.remove(txn));
                         }
@@ -578,10 +628,45 @@ impl MvMemory {
                 }
             }
             let before: HashSet<EntryId> = footprint.written.iter().map(|(id, _)| *id).collect();
-            changed || now.keys().any(|id| !before.contains(id))
+            affected.extend(now.keys().filter(|id| !before.contains(id)));
+            affected
         };
+        affected.sort_unstable();
+        affected.dedup();
         *footprint = Footprint { reads, listings, assumed, written };
-        revalidate_later
+        affected
+    }
+
+    /// The first transaction after `txn` and before `started` (those that ever started to
+    /// execute), at most `limit` of them, whose last recorded execution read, assumed something
+    /// of, or listed a prefix of one of the `affected` entries (sorted): one that may have
+    /// missed a change of `txn` and must be validated again, with every one after it. Past
+    /// `limit`, the answer is the first one not looked at. (An execution recorded after this
+    /// look is validated after it anyway.)
+    pub(crate) fn first_affected(
+        &self,
+        affected: &[EntryId],
+        txn: TxnIndex,
+        started: usize,
+        limit: usize,
+    ) -> Option<TxnIndex> {
+        if affected.is_empty() {
+            return None;
+        }
+        let hit = |id: &EntryId| affected.binary_search(id).is_ok();
+        let started = started.min(self.footprints.len());
+        let end = started.min(txn as usize + 1 + limit);
+        for later in txn as usize + 1..end {
+            let footprint = self.footprints[later].lock();
+            let listed = |prefix: &[u8]| affected.iter().any(|&id| self.entry(id).key.starts_with(prefix));
+            if footprint.reads.iter().any(|(id, _, _)| hit(id))
+                || footprint.assumed.iter().any(|(id, _)| hit(id))
+                || footprint.listings.iter().any(|(prefix, _)| listed(prefix))
+            {
+                return TxnIndex::try_from(later).ok();
+            }
+        }
+        (end < started).then(|| TxnIndex::try_from(end).expect("block sizes fit u32"))
     }
 
     /// Marks every key `txn` last wrote as being re-executed, except its deltas: a re-execution
@@ -599,16 +684,26 @@ impl MvMemory {
     pub(crate) fn validate(&self, txn: TxnIndex, storage: &dyn Storage) -> Validity {
         let footprint = self.footprints[txn as usize].lock();
         let reads_stand =
-            footprint.reads.iter().all(|(id, seen)| match self.read(*id, txn, storage) {
-                Read::Blocked(_) => false,
-                Read::Base => match seen {
-                    Seen::Base => true,
-                    Seen::Value(seen) => same(self.base(*id, storage), seen),
-                },
-                Read::Value(now) => match seen {
-                    Seen::Base => same(&now, self.base(*id, storage)),
-                    Seen::Value(seen) => same(&now, seen),
-                },
+            footprint.reads.iter().all(|(id, seen, version)| {
+                // Nothing about the key changed since the read: it reads the same.
+                if self.version(*id) == *version {
+                    return true;
+                }
+                let stands = match self.read(*id, txn, storage) {
+                    Read::Blocked(_) => false,
+                    Read::Base => match seen {
+                        Seen::Base => true,
+                        Seen::Value(seen) => same(self.base(*id, storage), seen),
+                    },
+                    Read::Value(now) => match seen {
+                        Seen::Base => same(&now, self.base(*id, storage)),
+                        Seen::Value(seen) => same(&now, seen),
+                    },
+                };
+                if !stands {
+                    self.entry(*id).mark_hot();
+                }
+                stands
             }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen);
         if !reads_stand {
             return Validity::Invalid;
@@ -811,21 +906,66 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_read_makes_its_key_hot_and_a_new_write_names_its_first_reader() {
+        let memory = MvMemory::new(4, 1);
+        let mut local = memory.local(0, 4);
+        let (k, other) = (memory.id(&mut local, b"k"), memory.id(&mut local, b"other"));
+        let read = |id| vec![(id, Seen::Base, memory.version(id))];
+        memory.record(&mut local, 2, read(other), Vec::new(), Vec::new(), Writes::default());
+        memory.record(&mut local, 3, read(k), Vec::new(), Vec::new(), Writes::default());
+        assert_eq!(memory.hot_floor(k, 3), None, "not hot");
+        assert_eq!(memory.validate(3, &Empty), Validity::Valid);
+        // Transaction 0 writes k, which 3 read before (2 did not).
+        let write = || {
+            let mut write = Writes::default();
+            write.write(b"k".to_vec(), Some(vec![1]));
+            write
+        };
+        let affected = memory.record(&mut local, 0, Vec::new(), Vec::new(), Vec::new(), write());
+        assert_eq!(affected, vec![k]);
+        assert_eq!(memory.first_affected(&affected, 0, 4, 256), Some(3));
+        assert_eq!(memory.first_affected(&affected, 0, 3, 256), None, "3 never started");
+        assert_eq!(memory.first_affected(&affected, 0, 4, 1), Some(2), "the first not looked at");
+        // The same write again: nothing new.
+        assert!(memory.record(&mut local, 0, Vec::new(), Vec::new(), Vec::new(), write()).is_empty());
+        // 2's read did not change (its key's version did not move); 3's did, and k is hot.
+        assert_eq!(memory.validate(2, &Empty), Validity::Valid);
+        assert_eq!(memory.validate(3, &Empty), Validity::Invalid);
+        assert_eq!(memory.hot_floor(k, 3), Some(Some(0)));
+        assert_eq!(memory.hot_floor(k, 0), Some(None));
+        assert_eq!(memory.hot_floor(other, 3), None);
+    }
+
+    #[test]
     fn a_delta_redone_by_another_worker_moves_and_counts_once() {
         let memory = MvMemory::new(3, 2);
         let (mut first, mut second) = (memory.local(0, 3), memory.local(1, 3));
-        assert!(memory.record(&mut first, 0, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 5)));
-        assert!(memory.record(&mut first, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)));
+        assert_eq!(
+            memory.record(&mut first, 0, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 5)).len(),
+            1
+        );
+        assert_eq!(
+            memory.record(&mut first, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)).len(),
+            1
+        );
         let id = memory.id(&mut second, b"fees");
         assert_eq!(value(memory.read(id, 2, &Empty), &memory, id), Some(12u128.to_le_bytes().to_vec()));
-        // Transaction 1 again, on the other worker, with the same delta: it moved, so every
-        // later transaction is validated again; it is counted once.
-        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)));
+        // Transaction 1 again, on the other worker, with the same delta: it moved, so the later
+        // transactions that read the key are validated again; it is counted once.
+        assert_eq!(
+            memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)),
+            vec![id]
+        );
         assert_eq!(value(memory.read(id, 2, &Empty), &memory, id), Some(12u128.to_le_bytes().to_vec()));
         // Again on the same worker, unchanged: nothing to validate again.
-        assert!(!memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7)));
+        assert!(memory
+            .record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 7))
+            .is_empty());
         // Changed: validated again.
-        assert!(memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 8)));
+        assert_eq!(
+            memory.record(&mut second, 1, Vec::new(), Vec::new(), Vec::new(), delta(b"fees", 8)),
+            vec![id]
+        );
         assert_eq!(value(memory.read(id, 1, &Empty), &memory, id), Some(5u128.to_le_bytes().to_vec()));
         let mut writes = Vec::new();
         memory.writes_before(0..memory.len(), 3, &Empty, &mut writes);

@@ -16,6 +16,7 @@
 
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
 
 use crate::{Incarnation, TxnIndex};
 
@@ -52,6 +53,8 @@ pub(crate) struct Scheduler {
     decreases: AtomicUsize,
     /// Tasks handed out and not finished.
     active: AtomicUsize,
+    /// One past the highest transaction that started to execute.
+    started: AtomicUsize,
     done: AtomicBool,
     states: Box<[Mutex<TxnState>]>,
     /// Transactions waiting for each transaction to finish executing.
@@ -66,6 +69,7 @@ impl Scheduler {
             validation_index: AtomicUsize::new(0),
             decreases: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
             done: AtomicBool::new(txns == 0),
             states: (0..txns)
                 .map(|_| {
@@ -80,6 +84,12 @@ impl Scheduler {
         }
     }
 
+    /// One past the highest transaction that started to execute: those after it have no
+    /// recorded execution.
+    pub(crate) fn started(&self) -> usize {
+        self.started.load(SeqCst)
+    }
+
     /// Whether `txn`'s last execution finished and was not aborted.
     pub(crate) fn is_executed(&self, txn: TxnIndex) -> bool {
         self.states[txn as usize].lock().status == Status::Executed
@@ -88,6 +98,38 @@ impl Scheduler {
     /// Whether a transaction before `txn` has not executed yet (or is being executed again).
     pub(crate) fn pending_before(&self, txn: TxnIndex) -> bool {
         (0..txn).rev().any(|earlier| !self.is_executed(earlier))
+    }
+
+    /// Waits while another worker executes `txn`, at most `limit`: whether it has executed then
+    /// (false when it was not being executed, or its execution met a dependency, or is still
+    /// running).
+    pub(crate) fn await_execution(&self, txn: TxnIndex, limit: Duration) -> bool {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            match self.states[txn as usize].lock().status {
+                Status::Executed => return true,
+                Status::Executing => {}
+                Status::ReadyToExecute | Status::Aborting => return false,
+            }
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) && start.elapsed() > limit {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The closest transaction after `floor` (from the start with `None`) and before `txn`, at
+    /// most `window` back, that has not executed yet (or is being executed again).
+    pub(crate) fn nearest_pending(
+        &self,
+        floor: Option<TxnIndex>,
+        txn: TxnIndex,
+        window: TxnIndex,
+    ) -> Option<TxnIndex> {
+        let low = floor.map_or(0, |floor| floor + 1).max(txn.saturating_sub(window));
+        (low..txn).rev().find(|&earlier| !self.is_executed(earlier))
     }
 
     /// Defers the validation of `txn` until the closest transaction before it that has not
@@ -172,6 +214,9 @@ impl Scheduler {
             return None;
         }
         state.status = Status::Executing;
+        if self.started.load(SeqCst) <= index {
+            self.started.fetch_max(index + 1, SeqCst);
+        }
         Some((index as TxnIndex, state.incarnation))
     }
 
@@ -210,21 +255,25 @@ impl Scheduler {
         state.status = Status::ReadyToExecute;
     }
 
-    /// An execution of `txn` finished; `revalidate_later` says whether every later transaction
-    /// must be validated again (it wrote a key its previous execution did not, or changed a
-    /// delta; they are also when a later validation was deferred until this execution). Returns
-    /// the follow-up task for the same worker, if any.
+    /// An execution of `txn` finished; `revalidate_from` is the first later transaction that
+    /// must be validated again (with every one after it), if any: one that may have read a key
+    /// before this execution wrote it (they all are when a later validation was deferred until
+    /// this execution). Returns the follow-up task for the same worker, if any.
     pub(crate) fn finish_execution(
         &self,
         txn: TxnIndex,
         incarnation: Incarnation,
-        revalidate_later: bool,
+        revalidate_from: Option<TxnIndex>,
     ) -> Option<Task> {
-        let revalidate_later = {
+        let revalidate_from = {
             let mut state = self.states[txn as usize].lock();
             assert_eq!((state.status, state.incarnation), (Status::Executing, incarnation));
             state.status = Status::Executed;
-            revalidate_later | std::mem::take(&mut state.revalidate_on_finish)
+            if std::mem::take(&mut state.revalidate_on_finish) {
+                Some(txn + 1)
+            } else {
+                revalidate_from
+            }
         };
         let dependents = std::mem::take(&mut *self.dependents[txn as usize].lock());
         if let Some(&lowest) = dependents.iter().min() {
@@ -234,10 +283,10 @@ impl Scheduler {
             self.decrease_execution_index(lowest as usize);
         }
         if self.validation_index.load(SeqCst) > txn as usize {
-            if !revalidate_later {
-                return Some(Task::Validate(txn, incarnation));
+            if let Some(from) = revalidate_from {
+                self.decrease_validation_index(from as usize);
             }
-            self.decrease_validation_index(txn as usize);
+            return Some(Task::Validate(txn, incarnation));
         }
         self.active.fetch_sub(1, SeqCst);
         None
@@ -279,11 +328,11 @@ mod tests {
     fn one_thread_executes_then_validates_in_order() {
         let s = Scheduler::new(2);
         assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
-        assert_eq!(s.finish_execution(0, 0, true), None);
+        assert_eq!(s.finish_execution(0, 0, Some(1)), None);
         assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
         assert_eq!(s.finish_validation(0, false), None);
         assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
-        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.finish_execution(1, 0, Some(2)), None);
         assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
         assert_eq!(s.finish_validation(1, false), None);
         assert!(!s.done());
@@ -298,9 +347,9 @@ mod tests {
         // A second worker: the validation index passes 0, which validates itself when done.
         assert_eq!(s.next_task(), None);
         assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
-        assert_eq!(s.finish_execution(1, 0, true), None);
-        assert_eq!(s.finish_execution(0, 0, true), None);
-        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.finish_execution(1, 0, Some(2)), None);
+        // Validation is past 0: it validates itself next.
+        assert_eq!(s.finish_execution(0, 0, Some(1)), Some(Task::Validate(0, 0)));
         assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
         assert_eq!(s.finish_validation(0, false), None);
         assert!(s.try_validation_abort(1, 0));
@@ -308,11 +357,11 @@ mod tests {
         // The worker goes straight on to re-execute it.
         assert_eq!(s.finish_validation(1, true), Some(Task::Execute(1, 1)));
         // Same keys as before: it validates itself next.
-        assert_eq!(s.finish_execution(1, 1, false), Some(Task::Validate(1, 1)));
+        assert_eq!(s.finish_execution(1, 1, None), Some(Task::Validate(1, 1)));
         assert_eq!(s.finish_validation(1, false), None);
         assert_eq!(s.next_task(), Some(Task::Execute(2, 0)));
         // A new key: validation goes back to it.
-        assert_eq!(s.finish_execution(2, 0, true), None);
+        assert_eq!(s.finish_execution(2, 0, Some(3)), None);
         assert_eq!(s.next_task(), Some(Task::Validate(2, 0)));
         assert_eq!(s.finish_validation(2, false), None);
         assert_eq!(s.next_task(), None);
@@ -329,12 +378,11 @@ mod tests {
         assert_eq!(s.next_task(), None);
         assert_eq!(s.next_task(), None, "nothing to do until 0 has executed");
         assert!(!s.done());
-        assert_eq!(s.finish_execution(0, 0, true), None);
-        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.finish_execution(0, 0, Some(1)), Some(Task::Validate(0, 0)));
         assert_eq!(s.finish_validation(0, false), None);
         assert_eq!(s.next_task(), Some(Task::Execute(1, 1)));
         assert!(!s.add_dependency(1, 0), "0 has executed: no waiting");
-        assert_eq!(s.finish_execution(1, 1, true), None);
+        assert_eq!(s.finish_execution(1, 1, Some(2)), None);
         assert_eq!(s.next_task(), Some(Task::Validate(1, 1)));
         assert_eq!(s.finish_validation(1, false), None);
         assert_eq!(s.next_task(), None);
@@ -349,17 +397,16 @@ mod tests {
         assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
         assert!(!s.pending_before(0));
         assert!(s.pending_before(1), "0 is still executing");
-        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.finish_execution(1, 0, Some(2)), None);
         assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
         assert!(s.defer_validation(1));
         assert_eq!(s.finish_validation(1, false), None);
         assert_eq!(s.next_task(), Some(Task::Execute(2, 0)));
-        assert_eq!(s.finish_execution(2, 0, false), None);
+        assert_eq!(s.finish_execution(2, 0, None), None);
         assert_eq!(s.next_task(), Some(Task::Validate(2, 0)));
         assert_eq!(s.finish_validation(2, false), None);
         // 0 writes nothing new, yet 1 and 2 are validated again after it.
-        assert_eq!(s.finish_execution(0, 0, false), None);
-        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.finish_execution(0, 0, None), Some(Task::Validate(0, 0)));
         assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
         assert_eq!(s.next_task(), Some(Task::Validate(2, 0)));
         assert!(!s.defer_validation(2), "everything before 2 has executed");
@@ -373,10 +420,32 @@ mod tests {
         assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
         assert_eq!(s.next_task(), None);
         assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
-        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.finish_execution(1, 0, Some(2)), None);
         assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
         assert_eq!(s.finish_validation(1, false), None);
-        assert_eq!(s.finish_execution(0, 0, false), Some(Task::Validate(0, 0)));
+        assert_eq!(s.finish_execution(0, 0, None), Some(Task::Validate(0, 0)));
+    }
+
+    #[test]
+    fn a_hot_read_finds_the_closest_transaction_yet_to_execute() {
+        let s = Scheduler::new(6);
+        for txn in 0..4 {
+            // (A validation task is looked for first, and there is none.)
+            assert_eq!(s.next_task().or_else(|| s.next_task()), Some(Task::Execute(txn, 0)));
+            assert_eq!(s.started(), txn as usize + 1);
+        }
+        // (Validation passed them while they executed: each validates itself.)
+        assert_eq!(s.finish_execution(1, 0, None), Some(Task::Validate(1, 0)));
+        assert_eq!(s.finish_execution(2, 0, None), Some(Task::Validate(2, 0)));
+        // 3 and 0 are executing: from 4, the closest after the key's last writer.
+        assert_eq!(s.nearest_pending(None, 4, 32), Some(3));
+        assert_eq!(s.nearest_pending(Some(0), 3, 32), None, "1 and 2 have executed");
+        assert_eq!(s.nearest_pending(None, 3, 32), Some(0));
+        assert_eq!(s.nearest_pending(None, 3, 2), None, "0 is out of the window");
+        // Waiting for an execution: done, not started, or still running past the limit.
+        assert!(s.await_execution(1, Duration::ZERO));
+        assert!(!s.await_execution(5, Duration::from_secs(60)));
+        assert!(!s.await_execution(3, Duration::ZERO));
     }
 
     #[test]

@@ -44,6 +44,8 @@ struct Block {
     base: HashMap<Vec<u8>, Vec<u8>>,
     /// `depends_on` hints: right, wrong or absent, they must not change results.
     hints: Vec<Option<usize>>,
+    /// `target` hints: likewise.
+    targets: Vec<Option<u64>>,
 }
 
 fn key(k: u8) -> Vec<u8> {
@@ -111,7 +113,7 @@ impl Arbitrary for Block {
             Op::Spend(from, used, u64::arbitrary(g) % 300)
         };
         let payments = u8::arbitrary(g) % 3 == 0;
-        let txs = (0..count)
+        let txs: Vec<Vec<Op>> = (0..count)
             .map(|_| {
                 (0..1 + usize::arbitrary(g) % 6)
                     .map(|_| match u8::arbitrary(g) % if payments { 40 } else { 13 } {
@@ -145,7 +147,20 @@ impl Arbitrary for Block {
         let hints = (0..count)
             .map(|txn| (txn > 0 && u8::arbitrary(g) % 3 == 0).then(|| usize::arbitrary(g) % txn))
             .collect();
-        Block { txs, base, hints }
+        // Targets: the group of the first key a transaction writes (a contract, roughly), or
+        // any of a few labels, or none.
+        let targets = txs
+            .iter()
+            .map(|ops| match u8::arbitrary(g) % 3 {
+                0 => None,
+                1 => Some(u64::arbitrary(g) % 3),
+                _ => ops.iter().find_map(|op| match op {
+                    Op::Write(k) | Op::WriteIfEven(k, _) => Some(100 + u64::from(k >> 4)),
+                    _ => None,
+                }),
+            })
+            .collect();
+        Block { txs, base, hints, targets }
     }
 }
 
@@ -233,6 +248,10 @@ impl Transactions for Block {
     fn depends_on(&self, txn: usize) -> Option<usize> {
         self.hints.get(txn).copied().flatten()
     }
+
+    fn target(&self, txn: usize) -> Option<u64> {
+        self.targets.get(txn).copied().flatten()
+    }
 }
 
 /// Runs the parallel algorithm itself (no fallback) on `threads` workers.
@@ -306,7 +325,24 @@ fn giving_up_keeps_the_valid_prefix_and_runs_the_rest_serially() {
 /// A dependency chain: every transaction reads what the previous one wrote.
 fn chain(length: usize) -> Block {
     let txs = (0..length).map(|_| vec![Op::Read(0), Op::Work(500), Op::Write(0)]).collect();
-    Block { txs, base: HashMap::new(), hints: Vec::new() }
+    Block { txs, base: HashMap::new(), hints: Vec::new(), targets: Vec::new() }
+}
+
+#[test]
+fn a_chain_through_one_target_gives_the_serial_result() {
+    let mut block = chain(120);
+    // One target, or every other transaction elsewhere (and each one in two after 60 reads
+    // the counter without writing it).
+    block.targets = (0..120).map(|txn| Some(u64::from(txn % 2 == 0 && txn > 30))).collect();
+    for txn in (60..120).step_by(2) {
+        block.txs[txn] = vec![Op::Read(0), Op::Work(200), Op::Write(1)];
+    }
+    let reference = execute_serial(&block, &block);
+    for threads in [2, 4] {
+        for _ in 0..5 {
+            assert_eq!(parallel(&block, threads), (reference.outputs.clone(), reference.changes.clone()));
+        }
+    }
 }
 
 #[test]
@@ -343,13 +379,14 @@ fn a_dependency_chain_gives_up_and_runs_serially() {
 #[test]
 fn independent_transactions_run_in_parallel_without_aborts() {
     let txs = (0..64u8).map(|k| vec![Op::Read(k), Op::Add(255, 1), Op::Write(k)]).collect();
-    let block = Block { txs, base: HashMap::new(), hints: Vec::new() };
+    let block = Block { txs, base: HashMap::new(), hints: Vec::new(), targets: Vec::new() };
     let executor = Executor::new(Config::with_threads(2)).unwrap();
     let output = executor.execute(&block, &block);
     assert_eq!(output.stats.mode, Mode::Parallel(2));
     assert_eq!(output.stats.aborts, 0, "deltas on one key do not conflict");
     assert_eq!(output.changes.get(key(255).as_slice()), Some(&Some(64u128.to_le_bytes().to_vec())));
-    let small = Block { txs: block.txs[..3].to_vec(), base: HashMap::new(), hints: Vec::new() };
+    let small =
+        Block { txs: block.txs[..3].to_vec(), base: HashMap::new(), hints: Vec::new(), targets: Vec::new() };
     assert_eq!(executor.execute(&small, &small).stats.mode, Mode::Serial(SerialReason::SmallBlock));
 }
 
@@ -367,7 +404,7 @@ fn a_transaction_panic_reaches_the_caller() {
         }
     }
     let executor = Executor::new(Config::with_threads(2)).unwrap();
-    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new() };
+    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new(), targets: Vec::new() };
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| executor.execute(&block, &Panics)));
     let message = caught.expect_err("the panic is re-raised");
     let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
@@ -427,7 +464,7 @@ fn blocks_of_thousands_of_keys_are_gathered_on_every_thread_with_the_serial_resu
 #[test]
 fn an_execution_sees_one_value_per_key_however_many_it_reads() {
     use crate::parallel::Reads;
-    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new() };
+    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new(), targets: Vec::new() };
     for reads in [5u8, 16, 17, 60] {
         let memory = MvMemory::new(2, 1);
         let mut local = memory.local(0, 2);
@@ -439,13 +476,13 @@ fn an_execution_sees_one_value_per_key_however_many_it_reads() {
         write(&mut local, 1);
         let mut seen = Reads::new(&mut local);
         for k in 0..reads {
-            let value = seen.read(&memory, &block, 1, &key(k));
+            let value = seen.read(&memory, &block, None, 1, &key(k));
             assert_eq!(value, (k == 3).then(|| vec![1]), "{reads} reads");
         }
         // Transaction 0 runs again and writes another value: this execution still sees its first.
         let mut other = memory.local(0, 2);
         write(&mut other, 2);
-        assert_eq!(seen.read(&memory, &block, 1, &key(3)), Some(vec![1]), "{reads} reads");
+        assert_eq!(seen.read(&memory, &block, None, 1, &key(3)), Some(vec![1]), "{reads} reads");
         assert_eq!(seen.len(), usize::from(reads), "each key is recorded once");
     }
 }
