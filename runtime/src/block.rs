@@ -24,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 use crate::context::{BlockInfo, BlockOverlay, Context};
 use crate::executive::Applied;
 use crate::system::{self, BlockLimits};
+use crate::traits::EthereumHints;
 use crate::{Error, InvalidTransaction, Result, Runtime};
 
 /// Where the block builder takes extrinsics from (the mempool), best first.
@@ -87,9 +88,10 @@ struct Round<'a> {
 struct Prepared {
     /// A native extrinsic's sender and whether its signature holds (see [`NativeCheck`]).
     native: Option<NativeCheck>,
-    /// An Ethereum transaction's sender, when the EVM pallet knows it without recovering its
-    /// signature (as for transactions the pool admitted); only looked up for parallel execution.
-    ethereum_sender: Option<Address>,
+    /// What the EVM pallet knows of an Ethereum transaction before it runs (its sender, when
+    /// known without recovering its signature, as for transactions the pool admitted; what it
+    /// calls); only looked up for parallel execution.
+    ethereum: EthereumHints,
     /// The account a native extrinsic surely credits (see [`crate::Pallet::credits`]); only
     /// worked out for parallel execution.
     credited: Option<Address>,
@@ -125,11 +127,12 @@ impl<'a> Round<'a> {
                         .then(|| runtime.entry_of(call.pallet, call.call).ok())
                         .flatten()
                         .and_then(|entry| entry.pallet.credits(call.call, &call.args));
-                    (Prepared { native: Some(native), ethereum_sender: None, credited }, Some(key))
+                    let ethereum = EthereumHints::default();
+                    (Prepared { native: Some(native), ethereum, credited }, Some(key))
                 }
                 Extrinsic::Ethereum(raw) => {
-                    let sender = ethereum.filter(|_| parallel).and_then(|handler| handler.known_sender(raw));
-                    (Prepared { native: None, ethereum_sender: sender, credited: None }, None)
+                    let hints = ethereum.filter(|_| parallel).map(|handler| handler.hints(raw));
+                    (Prepared { native: None, ethereum: hints.unwrap_or_default(), credited: None }, None)
                 }
             });
         // The native signatures not verified before, in batches.
@@ -164,7 +167,7 @@ impl<'a> Round<'a> {
             if let Some(credited) = prepared.credited {
                 last_credited.insert(credited, index);
             }
-            let sender = prepared.native.map(|native| native.sender).or(prepared.ethereum_sender);
+            let sender = prepared.native.map(|native| native.sender).or(prepared.ethereum.sender);
             depends_on.push(sender.and_then(|sender| {
                 let sent = last_sent.insert(sender, index);
                 let credited = last_credited.get(&sender).copied().filter(|&i| i < index);
@@ -194,6 +197,11 @@ impl Transactions for Round<'_> {
     /// admitted.
     fn depends_on(&self, txn: usize) -> Option<usize> {
         self.depends_on.get_or_init(|| self.depends_on()).get(txn).copied().flatten()
+    }
+
+    /// An Ethereum transaction's recipient (the contract it calls); none for native extrinsics.
+    fn target(&self, txn: usize) -> Option<u64> {
+        self.prepared.get(txn)?.ethereum.target
     }
 }
 

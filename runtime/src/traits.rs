@@ -109,16 +109,26 @@ pub trait EthereumTransactions: Send + Sync {
     /// The gas limit of `raw` without checking the rest of it (the block builder's budget).
     fn gas_limit(&self, raw: &[u8]) -> Result<u64, InvalidTransaction>;
 
-    /// The sender of `raw` if it is already known without recovering it from the signature
-    /// (for example because the pool admitted the transaction): lets the block's executor see
-    /// that two transactions of one sender depend on each other. `None` says nothing.
-    fn known_sender(&self, raw: &[u8]) -> Option<Address> {
+    /// What the block's executor may know of `raw` before it runs, without recovering its
+    /// sender from the signature (see [`EthereumHints`]). Nothing by default.
+    fn hints(&self, raw: &[u8]) -> EthereumHints {
         let _ = raw;
-        None
+        EthereumHints::default()
     }
 
     /// The gas a block may use, in `state`.
     fn block_gas_limit(&self, state: &mut dyn StorageRead) -> u64;
+}
+
+/// Hints about an Ethereum transaction for the block's executor: results never depend on them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct EthereumHints {
+    /// Its sender, when it is known without recovering it from the signature (as for a
+    /// transaction the pool admitted) and the transaction needs its sender's previous one to
+    /// have run (see [`hyperion_executor::Transactions::depends_on`]).
+    pub sender: Option<Address>,
+    /// What it calls or pays, as a label (see [`hyperion_executor::Transactions::target`]).
+    pub target: Option<u64>,
 }
 
 /// What an included Ethereum transaction did, for its receipt.

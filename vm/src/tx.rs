@@ -50,6 +50,15 @@ pub struct EthTransaction {
     len: usize,
 }
 
+/// An address as a label: the same in every process (SipHash with fixed keys), spread over all
+/// 64 bits whatever the address (some are mined to start with zeros).
+fn address_label(address: Address) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    address.hash(&mut hasher);
+    hasher.finish()
+}
+
 impl EthTransaction {
     /// Decodes `raw` (an EIP-2718 typed envelope or a legacy RLP list) and recovers its sender,
     /// refusing signatures with a high `s` (EIP-2, every fork since Homestead).
@@ -124,6 +133,21 @@ impl EthTransaction {
     /// The recipient; `None` for a contract creation.
     pub fn to(&self) -> Option<Address> {
         self.envelope.to()
+    }
+
+    /// Its recipient as a label for the parallel executor's hints
+    /// (`hyperion_executor::Transactions::target`); `None` for a contract creation.
+    pub fn target_label(&self) -> Option<u64> {
+        self.to().map(address_label)
+    }
+
+    /// [`EthTransaction::target_label`] of `raw`, without recovering its sender.
+    pub fn peek_target_label(raw: &[u8]) -> Result<Option<u64>, TxError> {
+        if raw.len() > MAX_TX_BYTES {
+            return Err(TxError::TooLarge { len: raw.len(), max: MAX_TX_BYTES });
+        }
+        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+        Ok(envelope.to().map(address_label))
     }
 
     /// The wei it sends.

@@ -4,8 +4,8 @@
 use hyperion_primitives::{Address, Balance, DispatchError, Hash};
 use hyperion_runtime::system::{ACCOUNT_NONCE, FEE_CONFIG};
 use hyperion_runtime::{
-    holders_pool_account, Context, Delta, EthereumOutcome, EthereumTransactions, InvalidTransaction,
-    StorageRead, ValidTransaction, U64,
+    holders_pool_account, Context, Delta, EthereumHints, EthereumOutcome, EthereumTransactions,
+    InvalidTransaction, StorageRead, ValidTransaction, U64,
 };
 use hyperion_vm::{
     is_delegation, keccak256, BlockEnv, BlockState, EthTransaction, EvmState, Executed, Fork, InvalidTx,
@@ -281,13 +281,24 @@ impl EthereumTransactions for Evm {
         Self::config(state).gas_limit
     }
 
-    /// The cached sender, except for a plain transfer: it assumes what it needs of its sender
-    /// instead of reading it (see `transfer`), so it need not wait for the sender's previous
-    /// transaction.
-    fn known_sender(&self, raw: &[u8]) -> Option<Address> {
-        let hash = (raw.len() <= MAX_TX_BYTES).then(|| keccak256(raw))?;
-        let sender = self.senders.get(&hash)?;
-        let tx = EthTransaction::decode_with_sender(raw, sender).ok()?;
-        tx.plain_transfer_to().is_none().then(|| to_native(sender))
+    /// The recipient, and the cached sender, except for a plain transfer's: it assumes what it
+    /// needs of its sender instead of reading it (see `transfer`), so it need not wait for the
+    /// sender's previous transaction.
+    fn hints(&self, raw: &[u8]) -> EthereumHints {
+        let Some(hash) = (raw.len() <= MAX_TX_BYTES).then(|| keccak256(raw)) else {
+            return EthereumHints::default();
+        };
+        match self.senders.get(&hash) {
+            Some(sender) => match EthTransaction::decode_with_sender(raw, sender) {
+                Ok(tx) => EthereumHints {
+                    sender: tx.plain_transfer_to().is_none().then(|| to_native(sender)),
+                    target: tx.target_label(),
+                },
+                Err(_) => EthereumHints::default(),
+            },
+            None => {
+                EthereumHints { sender: None, target: EthTransaction::peek_target_label(raw).ok().flatten() }
+            }
+        }
     }
 }
