@@ -128,6 +128,11 @@ impl Transactions for EthBlock {
             _ => self.previous_of_sender.get(txn).copied().flatten(),
         }
     }
+
+    /// The address called (or paid).
+    fn target(&self, txn: usize) -> Option<u64> {
+        self.txs.get(txn)?.target_label()
+    }
 }
 
 /// Removes from `changes` the code hashes of `accounts` that stay what they were (a sender's,
