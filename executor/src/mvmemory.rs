@@ -126,9 +126,9 @@ struct Entry {
     /// every read resolves to the base without taking a lock. Set once, it does not move a
     /// cache line between workers at every write.
     written: AtomicBool,
-    /// Bumped at every change of a write or delta (after the change, under the lock that
-    /// guards it): a read that took the version before its value still holds while the
-    /// version has not moved, whatever the transaction reading (validation checks that first).
+    /// Bumped after every change of a write or delta (once the change and `written` are
+    /// visible): a read that took the version before its value still holds while the version
+    /// has not moved, whatever the transaction reading (validation checks that first).
     version: AtomicU32,
     /// Set when a read of the key turned out stale or met a writer being redone, and never
     /// cleared: a key that transactions of this block write one after the other (a contract's
@@ -220,9 +220,15 @@ impl Entry {
         if let Some(deltas) = self.deltas.get() {
             deltas.changed(txn);
         }
-        self.version.fetch_add(1, Release);
         drop(versions);
         self.mark_written();
+        self.bump();
+    }
+
+    /// Bumps the version after a change: last, once the change and `written` are visible, so
+    /// that a reader that sees the new version sees all of it.
+    fn bump(&self) {
+        self.version.fetch_add(1, Release);
     }
 
     /// Changes `txn`'s delta in worker `slot`'s list under its lock.
@@ -237,9 +243,9 @@ impl Entry {
         let mut list = deltas.slots[slot].0.lock();
         change(&mut list);
         deltas.changed(txn);
-        self.version.fetch_add(1, Release);
         drop(list);
         self.mark_written();
+        self.bump();
     }
 
     /// The key as the transactions before `end` left it: `Err` with a writer being redone.
