@@ -50,6 +50,7 @@ struct ParallelView<'a> {
     incarnation: Incarnation,
     memory: &'a MvMemory,
     scheduler: &'a Scheduler,
+    waits: HotWaits<'a>,
     storage: &'a dyn Storage,
     reads: Reads<'a>,
     /// Prefixes listed, with what the memory gave (before this transaction's own writes).
@@ -94,14 +95,15 @@ impl<'a> Reads<'a> {
     }
 
     /// The value of `key` for transaction `txn`: the one this execution saw before, if it read
-    /// the key already. With a `scheduler`, a read of a hot key first waits for the closest
-    /// transaction between the key's last writer and `txn` that has yet to execute (spinning
-    /// while another worker executes it, else unwinding with [`Pending`]).
+    /// the key already. With `waits`, a read of a hot key first waits for a transaction
+    /// between the key's last writer and `txn` that has yet to execute and likely writes it
+    /// (see [`HotWaits::pending_writer`]): spinning while another worker executes it, else
+    /// unwinding with [`Pending`].
     pub(crate) fn read(
         &mut self,
         memory: &MvMemory,
         storage: &dyn Storage,
-        scheduler: Option<&Scheduler>,
+        waits: Option<HotWaits<'_>>,
         txn: TxnIndex,
         key: &[u8],
     ) -> Option<Vec<u8>> {
@@ -122,17 +124,15 @@ impl<'a> Reads<'a> {
                 // Not a panic: `resume_unwind` skips the panic hook; the worker catches it.
                 Read::Blocked(writer) => resume_unwind(Box::new(Blocked(writer))),
             };
-            // A hot key, with a transaction after its last writer yet to execute: that one
-            // likely writes it too. While another worker executes it, wait (shorter than
-            // leaving, which unwinds the whole execution, and running this one again); else
-            // leave and wait as its dependent.
-            let Some(scheduler) = scheduler else { break (seen, version) };
+            // A hot key, with a transaction after its last writer yet to execute that likely
+            // writes it too. While another worker executes it, wait (shorter than leaving,
+            // which unwinds the whole execution, and running this one again); else leave and
+            // wait as its dependent.
+            let Some(waits) = waits else { break (seen, version) };
             let Some(floor) = memory.hot_floor(id, txn) else { break (seen, version) };
             self.hot = true;
-            let Some(earlier) = scheduler.nearest_pending(floor, txn, HOT_WINDOW) else {
-                break (seen, version);
-            };
-            if !scheduler.await_execution(earlier, HOT_SPIN) {
+            let Some(earlier) = waits.pending_writer(txn, floor) else { break (seen, version) };
+            if !waits.scheduler.await_execution(earlier, HOT_SPIN) {
                 resume_unwind(Box::new(Pending(earlier)));
             }
         };
@@ -161,8 +161,8 @@ impl<'a> Reads<'a> {
 impl View for ParallelView<'_> {
     fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         let (reads, memory, storage, txn) = (&mut self.reads, self.memory, self.storage, self.txn);
-        let scheduler = Some(self.scheduler);
-        read_through(&self.writes, key, |key| reads.read(memory, storage, scheduler, txn, key))
+        let waits = Some(self.waits);
+        read_through(&self.writes, key, |key| reads.read(memory, storage, waits, txn, key))
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
@@ -217,18 +217,62 @@ enum Target {
     After(TxnIndex),
 }
 
-/// The previous transaction of each one's target.
-fn previous_of_target<T: Transactions + ?Sized>(txs: &T) -> Box<[Target]> {
+/// Each transaction's target, and the previous transaction with it.
+fn targets<T: Transactions + ?Sized>(txs: &T) -> Box<[(Option<u64>, Target)]> {
     let mut last: HashMap<u64, TxnIndex, ahash::RandomState> = HashMap::with_hasher(hasher());
     (0..txs.len())
-        .map(|txn| match txs.target(txn) {
-            None => Target::None,
-            Some(target) => {
-                let txn = TxnIndex::try_from(txn).expect("block sizes fit u32");
-                last.insert(target, txn).map_or(Target::First, Target::After)
-            }
+        .map(|txn| {
+            let target = txs.target(txn);
+            let previous = match target {
+                None => Target::None,
+                Some(target) => {
+                    let txn = TxnIndex::try_from(txn).expect("block sizes fit u32");
+                    last.insert(target, txn).map_or(Target::First, Target::After)
+                }
+            };
+            (target, previous)
         })
         .collect()
+}
+
+/// What a read of a hot key needs to decide what to wait for.
+#[derive(Clone, Copy)]
+pub(crate) struct HotWaits<'a> {
+    scheduler: &'a Scheduler,
+    targets: &'a [(Option<u64>, Target)],
+}
+
+impl HotWaits<'_> {
+    /// The transaction that `txn`, reading a hot key whose last writer before it is `floor`,
+    /// waits for, if any: one after `floor` that has yet to execute and likely writes the key.
+    /// For a transaction with a target, the closest such one of its target, and only when the
+    /// key's last writer has that target too: calls to one contract that each change its
+    /// storage wait one for the other, while a key that another contract's transaction wrote
+    /// (a price an oracle set) does not make a contract's callers wait for each other. Without
+    /// a target, the closest transaction that has yet to execute.
+    fn pending_writer(&self, txn: TxnIndex, floor: Option<TxnIndex>) -> Option<TxnIndex> {
+        let (target, previous) = self.targets[txn as usize];
+        if target.is_none() {
+            return self.scheduler.nearest_pending(floor, txn, HOT_WINDOW);
+        }
+        let floor = floor?;
+        if self.targets[floor as usize].0 != target {
+            return None;
+        }
+        let mut previous = previous;
+        for _ in 0..HOT_WINDOW {
+            match previous {
+                Target::After(earlier) if earlier > floor => {
+                    if !self.scheduler.is_executed(earlier) {
+                        return Some(earlier);
+                    }
+                    previous = self.targets[earlier as usize].1;
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
 }
 
 /// Counters of one parallel run.
@@ -261,8 +305,9 @@ pub(crate) struct Run<'a, T: Transactions + ?Sized> {
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// The number the next worker to start takes.
     next_worker: AtomicUsize,
-    /// For each transaction, the previous one with its target (see [`Transactions::target`]).
-    previous_of_target: Box<[Target]>,
+    /// For each transaction, its target and the previous transaction with it (see
+    /// [`Transactions::target`]).
+    targets: Box<[(Option<u64>, Target)]>,
     /// Transactions found in conflict: aborted, or whose last execution read a hot key (see
     /// [`MvMemory::hot_floor`]), or waiting for the previous contended transaction of their
     /// target.
@@ -293,7 +338,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
             contended: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            previous_of_target: previous_of_target(txs),
+            targets: targets(txs),
         }
     }
 
@@ -340,7 +385,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         if let Some(earlier) = self.txs.depends_on(txn as usize) {
             return TxnIndex::try_from(earlier).ok();
         }
-        match self.previous_of_target[txn as usize] {
+        match self.targets[txn as usize].1 {
             Target::After(previous) => {
                 let contended = self.contended[previous as usize].load(Relaxed);
                 if contended {
@@ -360,8 +405,13 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
     /// closest transaction before it that has yet to execute and may write one (instead of
     /// starting, and leaving at that read).
     fn hot_wait(&self, txn: TxnIndex) -> Option<TxnIndex> {
+        let waits = self.waits();
         let floors = self.memory.hot_reads(txn);
-        floors.into_iter().filter_map(|floor| self.scheduler.nearest_pending(floor, txn, HOT_WINDOW)).max()
+        floors.into_iter().filter_map(|floor| waits.pending_writer(txn, floor)).max()
+    }
+
+    fn waits(&self) -> HotWaits<'_> {
+        HotWaits { scheduler: &self.scheduler, targets: &self.targets }
     }
 
     fn execute(&self, local: &mut Local, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
@@ -379,6 +429,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 incarnation,
                 memory: &self.memory,
                 scheduler: &self.scheduler,
+                waits: self.waits(),
                 storage: self.storage,
                 reads: Reads::new(&mut *local),
                 listings: Vec::new(),
@@ -522,4 +573,38 @@ pub(crate) struct Finished<O> {
     pub(crate) outputs: Vec<O>,
     pub(crate) changes: ChangeSet,
     pub(crate) complete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hot_read_waits_for_a_pending_call_of_its_target_after_a_writer_of_that_target() {
+        let (a, b) = (Some(1), Some(2));
+        let targets = [
+            (a, Target::First),
+            (b, Target::First),
+            (a, Target::After(0)),
+            (a, Target::After(2)),
+            (None, Target::None),
+            (a, Target::After(3)),
+        ];
+        let scheduler = Scheduler::new(targets.len());
+        for txn in 0..targets.len() as TxnIndex {
+            assert_eq!(scheduler.next_task().or_else(|| scheduler.next_task()), Some(Task::Execute(txn, 0)));
+        }
+        scheduler.finish_execution(2, 0, None);
+        let waits = HotWaits { scheduler: &scheduler, targets: &targets };
+        // 3 is still running: 5 waits for it (not for 4, of no target).
+        assert_eq!(waits.pending_writer(5, Some(0)), Some(3));
+        // The key's last writer has another target, or there is none: no reason to wait.
+        assert_eq!(waits.pending_writer(5, Some(1)), None);
+        assert_eq!(waits.pending_writer(5, None), None);
+        // Without a target: the closest transaction yet to execute.
+        assert_eq!(waits.pending_writer(4, Some(0)), Some(3));
+        scheduler.finish_execution(3, 0, None);
+        assert_eq!(waits.pending_writer(5, Some(0)), None, "2 and 3 have executed");
+        assert_eq!(waits.pending_writer(4, Some(0)), Some(1));
+    }
 }
