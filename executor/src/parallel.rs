@@ -439,7 +439,11 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             match catch_unwind(AssertUnwindSafe(|| self.txs.execute(txn as usize, &mut view))) {
                 Ok(output) => {
                     let ParallelView { reads, listings, assumed, writes, .. } = view;
-                    self.contended[txn as usize].store(reads.hot, Relaxed);
+                    // (Stored only when it changes: the flags of neighbouring transactions
+                    // share a cache line that both workers would otherwise write at every one.)
+                    if self.contended[txn as usize].load(Relaxed) != reads.hot {
+                        self.contended[txn as usize].store(reads.hot, Relaxed);
+                    }
                     let affected =
                         self.memory.record(reads.local, txn, reads.seen, listings, assumed, writes);
                     *self.outputs[txn as usize].lock() = Some(output);
