@@ -17,14 +17,15 @@
 //!   yet is checked again once they have, instead of failing. A sender's run of payments in
 //!   one block then runs in parallel instead of as one chain.
 //! - **Hot keys and targets**: a key whose read turned out stale (a contract's counter that
-//!   every call changes) is hot for the rest of the block. A read of a hot key first waits
-//!   for a transaction between the key's last writer and the reader that has yet to execute:
-//!   while another worker runs it, by spinning briefly (leaving would unwind the execution,
-//!   which costs about as much as a payment); else by leaving and waiting as its dependent. A
-//!   re-execution that read hot keys waits before it starts. And once a transaction of a
-//!   [`Transactions::target`] (the contract it calls) is found in conflict, the next one of that
-//!   target waits for it before its first execution, so that a run of calls to one contract
-//!   goes in order on one worker at a time while the others run the rest of the block.
+//!   every call changes) is hot for the rest of the block. A read of a hot key that a
+//!   transaction of the reader's [`Transactions::target`] (the contract it calls) wrote last
+//!   first waits for the closest transaction of that target yet to execute: while another
+//!   worker runs it, by spinning briefly (leaving would unwind the execution, which costs about
+//!   as much as a payment); else by leaving and waiting as its dependent. A re-execution that
+//!   read hot keys waits before it starts. And once a transaction of a target is found in
+//!   conflict, the next one of that target waits for it before its first execution, so that a
+//!   run of calls to one contract goes in order on one worker at a time while the others run
+//!   the rest of the block.
 //! - **Cheap validation**: every key has a version that each change of its writes or deltas
 //!   bumps; a read whose key's version has not moved still holds, with no value resolved or
 //!   compared. A transaction whose execution writes a key for the first time has validated
