@@ -132,7 +132,7 @@ impl<'a> Reads<'a> {
             let Some(floor) = memory.hot_floor(id, txn) else { break (seen, version) };
             self.hot = true;
             let Some(earlier) = waits.pending_writer(txn, floor) else { break (seen, version) };
-            if !waits.scheduler.await_execution(earlier, HOT_SPIN) {
+            if !waits.scheduler.await_execution(earlier, HOT_SPIN, waits.oversubscribed) {
                 resume_unwind(Box::new(Pending(earlier)));
             }
         };
@@ -217,6 +217,12 @@ enum Target {
     After(TxnIndex),
 }
 
+/// The cores this process may use (looked up once: it reads the system's files).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// Each transaction's target, and the previous transaction with it.
 fn targets<T: Transactions + ?Sized>(txs: &T) -> Box<[(Option<u64>, Target)]> {
     let mut last: HashMap<u64, TxnIndex, ahash::RandomState> = HashMap::with_hasher(hasher());
@@ -240,6 +246,8 @@ fn targets<T: Transactions + ?Sized>(txs: &T) -> Box<[(Option<u64>, Target)]> {
 pub(crate) struct HotWaits<'a> {
     scheduler: &'a Scheduler,
     targets: &'a [(Option<u64>, Target)],
+    /// More workers than cores (see [`Scheduler::await_execution`]).
+    oversubscribed: bool,
 }
 
 impl HotWaits<'_> {
@@ -308,6 +316,8 @@ pub(crate) struct Run<'a, T: Transactions + ?Sized> {
     /// For each transaction, its target and the previous transaction with it (see
     /// [`Transactions::target`]).
     targets: Box<[(Option<u64>, Target)]>,
+    /// More workers than the process has cores.
+    oversubscribed: bool,
     /// Transactions found in conflict: aborted, or whose last execution read a hot key (see
     /// [`MvMemory::hot_floor`]), or waiting for the previous contended transaction of their
     /// target.
@@ -339,6 +349,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             panic: Mutex::new(None),
             contended: (0..n).map(|_| AtomicBool::new(false)).collect(),
             targets: targets(txs),
+            oversubscribed: workers > cores(),
         }
     }
 
@@ -411,7 +422,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
     }
 
     fn waits(&self) -> HotWaits<'_> {
-        HotWaits { scheduler: &self.scheduler, targets: &self.targets }
+        HotWaits { scheduler: &self.scheduler, targets: &self.targets, oversubscribed: self.oversubscribed }
     }
 
     fn execute(&self, local: &mut Local, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
@@ -599,7 +610,7 @@ mod tests {
             assert_eq!(scheduler.next_task().or_else(|| scheduler.next_task()), Some(Task::Execute(txn, 0)));
         }
         scheduler.finish_execution(2, 0, None);
-        let waits = HotWaits { scheduler: &scheduler, targets: &targets };
+        let waits = HotWaits { scheduler: &scheduler, targets: &targets, oversubscribed: false };
         // 3 is still running: 5 waits for it (not for 4, of no target).
         assert_eq!(waits.pending_writer(5, Some(0)), Some(3));
         // The key's last writer has another target, or there is none: no reason to wait.
