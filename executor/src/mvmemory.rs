@@ -660,11 +660,11 @@ impl MvMemory {
             return None;
         }
         let hit = |id: &EntryId| affected.binary_search(id).is_ok();
+        let listed = |prefix: &[u8]| affected.iter().any(|&id| self.entry(id).key.starts_with(prefix));
         let started = started.min(self.footprints.len());
         let end = started.min(txn as usize + 1 + limit);
         for later in txn as usize + 1..end {
             let footprint = self.footprints[later].lock();
-            let listed = |prefix: &[u8]| affected.iter().any(|&id| self.entry(id).key.starts_with(prefix));
             if footprint.reads.iter().any(|(id, _, _)| hit(id))
                 || footprint.assumed.iter().any(|(id, _)| hit(id))
                 || footprint.listings.iter().any(|(prefix, _)| listed(prefix))
