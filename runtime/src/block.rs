@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use crate::context::{BlockInfo, BlockOverlay, Context};
 use crate::executive::Applied;
 use crate::system::{self, BlockLimits};
-use crate::traits::EthereumHints;
+use crate::traits::PreparedEthereum;
 use crate::{Error, InvalidTransaction, Result, Runtime};
 
 /// Where the block builder takes extrinsics from (the mempool), best first.
@@ -84,14 +84,14 @@ struct Round<'a> {
 /// What a round works out for each of its extrinsics before running them, for all of them at
 /// once on the executor's threads: work that reads no state, done there instead of inside
 /// execution (where a parallel run would wait for it, and a re-execution would repeat it).
-#[derive(Clone, Copy, Default)]
+#[derive(Default)]
 struct Prepared {
     /// A native extrinsic's sender and whether its signature holds (see [`NativeCheck`]).
     native: Option<NativeCheck>,
-    /// What the EVM pallet knows of an Ethereum transaction before it runs (its sender, when
-    /// known without recovering its signature, as for transactions the pool admitted; what it
-    /// calls); only looked up for parallel execution.
-    ethereum: EthereumHints,
+    /// An Ethereum transaction as the EVM pallet prepared it: decoded, its sender recovered
+    /// (or found among those recovered before), and its hints (see
+    /// [`EthereumTransactions::prepare`](crate::EthereumTransactions::prepare)).
+    ethereum: Option<PreparedEthereum>,
     /// The account a native extrinsic surely credits (see [`crate::Pallet::credits`]); only
     /// worked out for parallel execution.
     credited: Option<Address>,
@@ -111,8 +111,9 @@ const PREPARED_PER_TASK: usize = 32;
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
 impl<'a> Round<'a> {
-    /// The round of `xts`, prepared: senders, and signatures looked up among those already
-    /// verified, the others verified in batches.
+    /// The round of `xts`, prepared: native senders, and signatures looked up among those
+    /// already verified, the others verified in batches; Ethereum transactions decoded by the
+    /// EVM pallet (see [`EthereumTransactions::prepare`](crate::EthereumTransactions::prepare)).
     fn new(runtime: &'a Runtime, info: BlockInfo, xts: &'a [(&'a Extrinsic, usize)]) -> Self {
         let executor = runtime.executor();
         let parallel = executor.config().threads > 1 || executor.config().force_parallel;
@@ -127,12 +128,11 @@ impl<'a> Round<'a> {
                         .then(|| runtime.entry_of(call.pallet, call.call).ok())
                         .flatten()
                         .and_then(|entry| entry.pallet.credits(call.call, &call.args));
-                    let ethereum = EthereumHints::default();
-                    (Prepared { native: Some(native), ethereum, credited }, Some(key))
+                    (Prepared { native: Some(native), ethereum: None, credited }, Some(key))
                 }
                 Extrinsic::Ethereum(raw) => {
-                    let hints = ethereum.filter(|_| parallel).map(|handler| handler.hints(raw));
-                    (Prepared { native: None, ethereum: hints.unwrap_or_default(), credited: None }, None)
+                    let ethereum = ethereum.map(|handler| handler.prepare(raw));
+                    (Prepared { native: None, ethereum, credited: None }, None)
                 }
             });
         // The native signatures not verified before, in batches.
@@ -167,7 +167,10 @@ impl<'a> Round<'a> {
             if let Some(credited) = prepared.credited {
                 last_credited.insert(credited, index);
             }
-            let sender = prepared.native.map(|native| native.sender).or(prepared.ethereum.sender);
+            let sender = prepared
+                .native
+                .map(|native| native.sender)
+                .or_else(|| prepared.ethereum.as_ref().and_then(|ethereum| ethereum.hints.sender));
             depends_on.push(sender.and_then(|sender| {
                 let sent = last_sent.insert(sender, index);
                 let credited = last_credited.get(&sender).copied().filter(|&i| i < index);
@@ -187,21 +190,27 @@ impl Transactions for Round<'_> {
 
     fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
         let (xt, len) = self.xts[txn];
-        self.runtime.apply(&mut Context::new(view, self.info), xt, len, self.prepared[txn].native)
+        let prepared = &self.prepared[txn];
+        self.runtime.apply(
+            &mut Context::new(view, self.info),
+            xt,
+            len,
+            prepared.native,
+            prepared.ethereum.as_ref(),
+        )
     }
 
     /// The closest of: the previous extrinsic of the same sender (it sets the nonce this one
     /// needs), and the last extrinsic that credited the sender (see [`crate::Pallet::credits`]; this
     /// one pays its fee from that balance). An Ethereum transaction's sender counts when the
-    /// EVM pallet knows it without recovering its signature, as for transactions the pool
-    /// admitted.
+    /// EVM pallet's hints name it (not for a plain transfer, which does not read its sender).
     fn depends_on(&self, txn: usize) -> Option<usize> {
         self.depends_on.get_or_init(|| self.depends_on()).get(txn).copied().flatten()
     }
 
     /// An Ethereum transaction's recipient (the contract it calls); none for native extrinsics.
     fn target(&self, txn: usize) -> Option<u64> {
-        self.prepared.get(txn)?.ethereum.target
+        self.prepared.get(txn)?.ethereum.as_ref()?.hints.target
     }
 }
 

@@ -16,7 +16,7 @@ use crate::fees::{holders_pool_account, FeeConfig};
 use crate::metadata::{PalletMetadata, RuntimeMetadata};
 use crate::pallet::{CallError, GenesisError, Origin, Pallet, QueryError};
 use crate::system::{self, BlockLimits, System};
-use crate::traits::{Currency, EthereumTransactions};
+use crate::traits::{Currency, EthereumTransactions, PreparedEthereum};
 use crate::{Error, InvalidTransaction, Result};
 
 pub(crate) struct Entry {
@@ -315,18 +315,19 @@ impl Runtime {
         xt: &Extrinsic,
         len: usize,
     ) -> std::result::Result<Receipt, InvalidTransaction> {
-        self.apply(ctx, xt, len, None).map(|applied| applied.receipt)
+        self.apply(ctx, xt, len, None, None).map(|applied| applied.receipt)
     }
 
     /// [`Runtime::apply_extrinsic`], also returning an Ethereum transaction's gas limit.
     /// `checked`, when given, is the sender of a native `xt` and the verdict on its signature,
-    /// worked out before.
+    /// worked out before; `prepared`, an Ethereum `xt` as the EVM pallet prepared it.
     pub(crate) fn apply(
         &self,
         ctx: &mut Context<'_>,
         xt: &Extrinsic,
         len: usize,
         checked: Option<NativeCheck>,
+        prepared: Option<&PreparedEthereum>,
     ) -> std::result::Result<Applied, InvalidTransaction> {
         Self::check_len(len, &Self::limits(ctx))?;
         let native = match xt {
@@ -335,7 +336,7 @@ impl Runtime {
                 let (index, handler) = self.ethereum()?;
                 ctx.set_pallet(index);
                 ctx.begin();
-                let outcome = handler.apply(ctx, raw);
+                let outcome = handler.apply(ctx, raw, prepared);
                 match &outcome {
                     Ok(_) => ctx.commit(),
                     Err(_) => ctx.rollback(),

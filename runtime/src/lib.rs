@@ -42,7 +42,7 @@ pub use metadata::{PalletMetadata, RuntimeMetadata};
 pub use pallet::{CallError, CallResult, GenesisError, Origin, Pallet, QueryError};
 pub use storage::{Blake2_128Concat, Identity, StorageDoubleMap, StorageMap, StorageValue};
 pub use system::BlockLimits;
-pub use traits::{Currency, EthereumHints, EthereumOutcome, EthereumTransactions};
+pub use traits::{Currency, EthereumHints, EthereumOutcome, EthereumTransactions, PreparedEthereum};
 
 /// Errors of the runtime.
 #[derive(Debug, thiserror::Error)]

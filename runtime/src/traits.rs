@@ -1,5 +1,7 @@
 //! Small traits through which pallets use each other.
 
+use std::any::Any;
+
 use hyperion_primitives::{Address, Balance, DispatchError};
 
 use crate::context::{Context, StorageRead};
@@ -104,20 +106,49 @@ pub trait EthereumTransactions: Send + Sync {
     /// and checks the outcome's gas limit against what the transactions before it left of the
     /// block's gas (so that transactions do not read a block-wide gas counter, which would make
     /// each depend on the one before). Gas used is added to the pallet's counter as a delta.
-    fn apply(&self, ctx: &mut Context<'_>, raw: &[u8]) -> Result<EthereumOutcome, InvalidTransaction>;
+    /// `prepared`, when given, is what [`EthereumTransactions::prepare`] made of `raw`.
+    fn apply(
+        &self,
+        ctx: &mut Context<'_>,
+        raw: &[u8],
+        prepared: Option<&PreparedEthereum>,
+    ) -> Result<EthereumOutcome, InvalidTransaction>;
 
     /// The gas limit of `raw` without checking the rest of it (the block builder's budget).
     fn gas_limit(&self, raw: &[u8]) -> Result<u64, InvalidTransaction>;
 
-    /// What the block's executor may know of `raw` before it runs, without recovering its
-    /// sender from the signature (see [`EthereumHints`]). Nothing by default.
-    fn hints(&self, raw: &[u8]) -> EthereumHints {
+    /// What can be worked out of `raw` before it runs, reading no state: the runtime prepares a
+    /// block's (or a round's) transactions all at once on the executor's threads, then hands
+    /// each back to [`EthereumTransactions::apply`], which a parallel run may call more than
+    /// once per transaction. Decoding and the sender's recovery are done here once instead of
+    /// in every execution. Nothing by default.
+    fn prepare(&self, raw: &[u8]) -> PreparedEthereum {
         let _ = raw;
-        EthereumHints::default()
+        PreparedEthereum::default()
     }
 
     /// The gas a block may use, in `state`.
     fn block_gas_limit(&self, state: &mut dyn StorageRead) -> u64;
+}
+
+/// An Ethereum transaction prepared before its block runs (see
+/// [`EthereumTransactions::prepare`]).
+#[derive(Default)]
+pub struct PreparedEthereum {
+    /// What the block's executor may know of it before it runs.
+    pub hints: EthereumHints,
+    /// The handler's own work on it (its decoding), for the handler's `apply`; the runtime
+    /// only holds it.
+    pub decoded: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for PreparedEthereum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedEthereum")
+            .field("hints", &self.hints)
+            .field("decoded", &self.decoded.is_some())
+            .finish()
+    }
 }
 
 /// Hints about an Ethereum transaction for the block's executor: results never depend on them.

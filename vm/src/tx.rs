@@ -4,7 +4,7 @@
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{keccak256, Address, B256, U256};
 use revm::context::TxEnv;
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
 use revm::context_interface::either::Either;
@@ -75,8 +75,9 @@ impl EthTransaction {
         let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
         let sender = if low_s { envelope.recover_signer() } else { envelope.recover_signer_unchecked() };
         let sender = sender.map_err(|_| TxError::InvalidSender)?;
-        let hash = *envelope.tx_hash();
-        Ok(Self { envelope, sender, hash, len: raw.len() })
+        // Exact decoding accepts canonical encodings only: the bytes are the encoding the hash
+        // is of (hashed here once, instead of encoded again and hashed).
+        Ok(Self { envelope, sender, hash: keccak256(raw), len: raw.len() })
     }
 
     /// The gas limit of `raw`, decoded without recovering the sender (cheap: what a block
@@ -92,11 +93,17 @@ impl EthTransaction {
     /// Decodes `raw` with a sender already known (recorded when the transaction was included),
     /// without recovering it from the signature again: for reading stored blocks.
     pub fn decode_with_sender(raw: &[u8], sender: Address) -> Result<Self, TxError> {
+        Self::decode_hashed(raw, keccak256(raw), sender)
+    }
+
+    /// [`EthTransaction::decode_with_sender`] when the caller has already hashed `raw`: `hash`
+    /// must be `keccak256(raw)` (the transaction's hash), as for a look-up in a cache of senders.
+    pub fn decode_hashed(raw: &[u8], hash: B256, sender: Address) -> Result<Self, TxError> {
         if raw.len() > MAX_TX_BYTES {
             return Err(TxError::TooLarge { len: raw.len(), max: MAX_TX_BYTES });
         }
         let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
-        let hash = *envelope.tx_hash();
+        debug_assert_eq!(hash, keccak256(raw), "decode_hashed: not the hash of the bytes");
         Ok(Self { envelope, sender, hash, len: raw.len() })
     }
 
@@ -251,6 +258,35 @@ mod tests {
         let signature = Signature::from_scalars_and_parity(B256::repeat_byte(1), B256::repeat_byte(2), false);
         let envelope: TxEnvelope = tx.into_signed(signature).into();
         EthTransaction::decode_with_sender(&envelope.encoded_2718(), Address::repeat_byte(0xaa)).unwrap()
+    }
+
+    #[test]
+    fn the_hash_of_the_bytes_is_the_transaction_hash_of_every_type() {
+        use alloy_consensus::{TxEip2930, TxEip7702, TxLegacy};
+        let signature = Signature::from_scalars_and_parity(B256::repeat_byte(1), B256::repeat_byte(2), true);
+        let to = Address::repeat_byte(0x42);
+        let input = Bytes::from(vec![0xa9, 0x05, 0x9c, 0xbb]);
+        let envelopes: Vec<TxEnvelope> = vec![
+            TxLegacy { to: TxKind::Call(to), input: input.clone(), gas_price: 7, ..Default::default() }
+                .into_signed(signature)
+                .into(),
+            TxLegacy { chain_id: Some(1), to: TxKind::Create, value: U256::from(1), ..Default::default() }
+                .into_signed(signature)
+                .into(),
+            TxEip2930 { chain_id: 1, to: TxKind::Call(to), input: input.clone(), ..Default::default() }
+                .into_signed(signature)
+                .into(),
+            TxEip1559 { chain_id: 1, to: TxKind::Call(to), input: input.clone(), ..Default::default() }
+                .into_signed(signature)
+                .into(),
+            TxEip7702 { chain_id: 1, to, input, ..Default::default() }.into_signed(signature).into(),
+        ];
+        for envelope in envelopes {
+            let raw = envelope.encoded_2718();
+            let decoded = EthTransaction::decode_with_sender(&raw, to).unwrap();
+            assert_eq!(decoded.hash(), *envelope.tx_hash(), "type {}", envelope.tx_type() as u8);
+            assert_eq!(decoded.encoded(), raw);
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use hyperion_primitives::{Address, Balance, DispatchError, Hash};
 use hyperion_runtime::system::{ACCOUNT_NONCE, FEE_CONFIG};
 use hyperion_runtime::{
     holders_pool_account, Context, Delta, EthereumHints, EthereumOutcome, EthereumTransactions,
-    InvalidTransaction, StorageRead, ValidTransaction, U64,
+    InvalidTransaction, PreparedEthereum, StorageRead, ValidTransaction, U64,
 };
 use hyperion_vm::{
     is_delegation, keccak256, BlockEnv, BlockState, EthTransaction, EvmState, Executed, Fork, InvalidTx,
@@ -15,6 +15,9 @@ use hyperion_vm::{
 use crate::pallet::{Error, Event, Evm, BASE_FEE, GAS_USED};
 use crate::state::{to_eth, to_native, write_diff, ChainState};
 use crate::transfer::Transfer;
+
+/// What [`Evm::prepare`](EthereumTransactions::prepare) keeps of a transaction for `apply`.
+type Decoded = Result<EthTransaction, InvalidTransaction>;
 
 fn refuse(message: impl Into<String>) -> InvalidTransaction {
     InvalidTransaction::Ethereum(message.into())
@@ -62,7 +65,7 @@ impl Evm {
         }
         let hash = keccak256(raw);
         if let Some(sender) = self.senders.get(&hash) {
-            return EthTransaction::decode_with_sender(raw, sender).map_err(|e| refuse(e.to_string()));
+            return EthTransaction::decode_hashed(raw, hash, sender).map_err(|e| refuse(e.to_string()));
         }
         let tx = EthTransaction::decode(raw).map_err(|e| refuse(e.to_string()))?;
         self.senders.insert(hash, tx.sender());
@@ -207,14 +210,26 @@ impl EthereumTransactions for Evm {
         Ok(self.check(state, raw)?.1)
     }
 
-    fn apply(&self, ctx: &mut Context<'_>, raw: &[u8]) -> Result<EthereumOutcome, InvalidTransaction> {
-        let tx = self.decode(raw)?;
-        let base_fee = Self::check_terms(ctx, &tx)?;
+    fn apply(
+        &self,
+        ctx: &mut Context<'_>,
+        raw: &[u8],
+        prepared: Option<&PreparedEthereum>,
+    ) -> Result<EthereumOutcome, InvalidTransaction> {
+        let decoded;
+        let tx = match prepared.and_then(|p| p.decoded.as_ref()?.downcast_ref::<Decoded>()) {
+            Some(prepared) => prepared.as_ref().map_err(Clone::clone)?,
+            None => {
+                decoded = self.decode(raw)?;
+                &decoded
+            }
+        };
+        let base_fee = Self::check_terms(ctx, tx)?;
         // A plain transfer assumes what it needs of its sender instead of reading it (see
         // `transfer`); any other transaction checks its sender's account and exact nonce.
-        let transfer = Transfer::assume(ctx, self.currency.as_ref(), &tx);
+        let transfer = Transfer::assume(ctx, self.currency.as_ref(), tx);
         if transfer.is_none() {
-            let valid = self.check_sender(ctx, &tx, base_fee)?;
+            let valid = self.check_sender(ctx, tx, base_fee)?;
             if valid.nonce != valid.account_nonce {
                 return Err(if valid.nonce < valid.account_nonce {
                     InvalidTransaction::StaleNonce { expected: valid.account_nonce, got: valid.nonce }
@@ -226,13 +241,13 @@ impl EthereumTransactions for Evm {
         let config = Self::config(ctx);
         let env = Self::block_env(ctx, config.gas_limit);
         let vm = Self::vm(ctx);
-        let stand_ins = transfer.map(|transfer| transfer.stand_ins(&tx)).unwrap_or_default();
+        let stand_ins = transfer.map(|transfer| transfer.stand_ins(tx)).unwrap_or_default();
         let chain = ChainState::new(ctx, self.currency.as_ref()).with_stand_ins(stand_ins);
         let mut state = BlockState::new(chain).with_code_cache(self.code_cache.clone());
         // The proposer's priority fee is paid below as a delta, not by the EVM: otherwise every
         // transaction would read and write the proposer's account, one after the other.
         let (executed, tip) = vm
-            .execute_deferring_reward(&mut state, &env, &tx)
+            .execute_deferring_reward(&mut state, &env, tx)
             .map_err(|e| refuse(format!("state: {e}")))?
             .map_err(refusal)?;
         let (_, mut diff) = state.into_diff();
@@ -248,7 +263,7 @@ impl EthereumTransactions for Evm {
         let charged = Balance::try_from(tip).map_err(|_| DispatchError::Arithmetic).and_then(|tip| {
             match &transfer {
                 Some(transfer) => {
-                    transfer.settle(ctx, currency, &tx, &mut diff, base_part)?;
+                    transfer.settle(ctx, currency, tx, &mut diff, base_part)?;
                     write_diff(ctx, currency, &diff, sender, 0)?;
                 }
                 None => write_diff(ctx, currency, &diff, sender, base_part)?,
@@ -258,7 +273,7 @@ impl EthereumTransactions for Evm {
         });
         charged.map_err(|e| refuse(format!("could not apply the transaction's changes: {e:?}")))?;
         GAS_USED.add(ctx, Delta::add(&U64, u128::from(executed.gas_used)));
-        self.record(ctx, &tx, &executed, price);
+        self.record(ctx, tx, &executed, price);
         let error = match executed.status {
             Status::Success => None,
             Status::Revert => Some(Error::Reverted),
@@ -281,24 +296,19 @@ impl EthereumTransactions for Evm {
         Self::config(state).gas_limit
     }
 
-    /// The recipient, and the cached sender, except for a plain transfer's: it assumes what it
-    /// needs of its sender instead of reading it (see `transfer`), so it need not wait for the
-    /// sender's previous transaction.
-    fn hints(&self, raw: &[u8]) -> EthereumHints {
-        let Some(hash) = (raw.len() <= MAX_TX_BYTES).then(|| keccak256(raw)) else {
-            return EthereumHints::default();
-        };
-        match self.senders.get(&hash) {
-            Some(sender) => match EthTransaction::decode_with_sender(raw, sender) {
-                Ok(tx) => EthereumHints {
-                    sender: tx.plain_transfer_to().is_none().then(|| to_native(sender)),
-                    target: tx.target_label(),
-                },
-                Err(_) => EthereumHints::default(),
+    /// The transaction decoded (its sender recovered, or found among those recovered before),
+    /// or why it cannot be; hints: the recipient, and the sender, except a plain transfer's (it
+    /// assumes what it needs of its sender instead of reading it, see `transfer`, so it need
+    /// not wait for the sender's previous transaction).
+    fn prepare(&self, raw: &[u8]) -> PreparedEthereum {
+        let decoded: Decoded = self.decode(raw);
+        let hints = match &decoded {
+            Ok(tx) => EthereumHints {
+                sender: tx.plain_transfer_to().is_none().then(|| to_native(tx.sender())),
+                target: tx.target_label(),
             },
-            None => {
-                EthereumHints { sender: None, target: EthTransaction::peek_target_label(raw).ok().flatten() }
-            }
-        }
+            Err(_) => EthereumHints::default(),
+        };
+        PreparedEthereum { hints, decoded: Some(Box::new(decoded)) }
     }
 }
