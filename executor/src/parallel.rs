@@ -11,7 +11,6 @@ use hyperion_state::ChangeSet;
 
 use crate::assume::Assumption;
 use crate::delta::Delta;
-use crate::merge::merged;
 use crate::mvmemory::{EntryId, KeyWrite, Local, MvMemory, Read, Seen, Validity};
 use crate::scheduler::{Scheduler, Task};
 use crate::view::{hasher, read_through, View, Writes};
@@ -547,7 +546,9 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         // The block's writes (for blocks of cheap transactions, a tenth of the block's time).
         // With a pool and enough entries to pay for waking its threads again, each of them
         // gathers and sorts the entries that the workers it ran created: mostly written by them
-        // too, so still in its cache. The sorted runs are then merged (each key is in one).
+        // too, so still in its cache. The sorted runs are put end to end (each key is in one):
+        // the map's construction finds the runs and merges them (merged here first, the writes
+        // were compared and moved once more).
         let mut memory = self.memory;
         let locals = memory.take_locals();
         let storage = self.storage;
@@ -559,7 +560,11 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                     run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                     run
                 });
-                merged(runs.into_iter().map(Vec::into_iter), |a, b| a.0 < b.0).collect()
+                let mut runs = runs.into_iter();
+                let mut writes = runs.next().unwrap_or_default();
+                writes.reserve(runs.as_slice().iter().map(Vec::len).sum());
+                runs.for_each(|mut run| writes.append(&mut run));
+                writes
             }
             None => {
                 let mut writes = Vec::new();
@@ -569,7 +574,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             }
         };
         memory.keep_locals(locals);
-        // Sorted, with each key once: the map is built without comparing its way down.
+        // In sorted runs, with each key once: the map is built without comparing its way down.
         let changes: ChangeSet = writes.into_iter().collect();
         match pool {
             Some(pool) => {
