@@ -84,6 +84,12 @@ impl<T> Default for Sorted<T> {
 
 impl<T> Sorted<T> {
     fn insert(&mut self, txn: TxnIndex, item: T) {
+        // Mostly at the end: a fee recipient's list of a thousand deltas is not searched (a
+        // search reads lines all over it) to append to it.
+        if self.0.last().is_none_or(|(last, _)| *last < txn) {
+            self.0.push((txn, item));
+            return;
+        }
         match self.0.binary_search_by_key(&txn, |(t, _)| *t) {
             Ok(i) => self.0[i].1 = item,
             Err(i) => self.0.insert(i, (txn, item)),
@@ -114,7 +120,12 @@ impl<T> Sorted<T> {
 /// from every transaction, and a single list would move between the workers' caches at each.
 #[repr(align(64))]
 #[derive(Default)]
-struct DeltaSlot(Mutex<Sorted<Delta>>);
+struct DeltaSlot {
+    list: Mutex<Sorted<Delta>>,
+    /// Bumped after every change of the list (see [`Entry::version`], which counts it): a
+    /// counter of the entry's own would move between the workers' caches at every delta.
+    version: AtomicU32,
+}
 
 /// One key of the block (the arena puts each on cache lines of its own, so that entries that
 /// different workers write do not share one).
@@ -126,9 +137,11 @@ struct Entry {
     /// every read resolves to the base without taking a lock. Set once, it does not move a
     /// cache line between workers at every write.
     written: AtomicBool,
-    /// Bumped after every change of a write or delta (once the change and `written` are
-    /// visible): a read that took the version before its value still holds while the version
-    /// has not moved, whatever the transaction reading (validation checks that first).
+    /// Bumped after every change of a write (once the change and `written` are visible); with
+    /// the counters of the deltas' lists, bumped the same way, it makes the entry's version
+    /// (see [`Entry::version`]): a read that took the version before its value still holds
+    /// while the version has not moved, whatever the transaction reading (validation checks
+    /// that first).
     version: AtomicU32,
     /// Set when a read of the key turned out stale or met a writer being redone, and never
     /// cleared: a key that transactions of this block write one after the other (a contract's
@@ -231,6 +244,20 @@ impl Entry {
         self.version.fetch_add(1, Release);
     }
 
+    /// The counter of the writes plus those of the deltas' lists, each only ever bumped: the
+    /// sum moves when any of them does (short of 2^32 changes between a read and its
+    /// validation). Each counter is taken before the value is read, so a reader that sees a
+    /// change's bump sees the change.
+    fn version(&self) -> u32 {
+        let writes = self.version.load(Acquire);
+        match self.deltas.get() {
+            None => writes,
+            Some(deltas) => {
+                deltas.slots.iter().fold(writes, |sum, slot| sum.wrapping_add(slot.version.load(Acquire)))
+            }
+        }
+    }
+
     /// Changes `txn`'s delta in worker `slot`'s list under its lock.
     fn update_deltas(
         &self,
@@ -240,12 +267,13 @@ impl Entry {
         change: impl FnOnce(&mut Sorted<Delta>),
     ) {
         let deltas = self.deltas.get_or_init(|| Box::new(Deltas::new(workers)));
-        let mut list = deltas.slots[slot].0.lock();
+        let slot = &deltas.slots[slot];
+        let mut list = slot.list.lock();
         change(&mut list);
         deltas.changed(txn);
         drop(list);
         self.mark_written();
-        self.bump();
+        slot.version.fetch_add(1, Release);
     }
 
     /// The key as the transactions before `end` left it: `Err` with a writer being redone.
@@ -273,7 +301,7 @@ impl Entry {
         // The deltas after the write and before `end`, merged in transaction order from the
         // workers' lists, which stay locked meanwhile (in slot order, the only place that holds
         // more than one): no copy of a hot key's thousand deltas, no sort.
-        let lists: Vec<_> = deltas.slots.iter().map(|slot| slot.0.lock()).collect();
+        let lists: Vec<_> = deltas.slots.iter().map(|slot| slot.list.lock()).collect();
         let mut resolved = deltas.resolved.lock();
         if deltas.stale_from.load(Relaxed) != u32::MAX {
             let stale_from = deltas.stale_from.swap(u32::MAX, Relaxed);
@@ -334,7 +362,7 @@ impl Entry {
         self.written.load(Acquire)
             && (self.versions.lock().before(end).next().is_some()
                 || self.deltas.get().is_some_and(|deltas| {
-                    deltas.slots.iter().any(|slot| slot.0.lock().before(end).next().is_some())
+                    deltas.slots.iter().any(|slot| slot.list.lock().before(end).next().is_some())
                 }))
     }
 }
@@ -520,7 +548,7 @@ impl MvMemory {
 
     /// The version of entry `id` (see [`Entry::version`]): taken before a read of its value.
     pub(crate) fn version(&self, id: EntryId) -> u32 {
-        self.entry(id).version.load(Acquire)
+        self.entry(id).version()
     }
 
     /// The value of entry `id` before the block (read from `storage` the first time).
