@@ -319,11 +319,15 @@ impl Executor {
     /// at least `min_len` indices when it has several threads and `n` makes two such tasks (on
     /// the caller's thread otherwise): for work on a block's transactions that reads no state,
     /// such as hashing them and checking their signatures before they execute. A panic of `f`
-    /// is re-raised here.
+    /// is re-raised here. Called on one of the executor's own threads (from a transaction, or
+    /// a hint asked for in the middle of a block), it runs there alone: waiting for tasks, that
+    /// thread could take up another of the block's tasks in the middle of `f`.
     pub fn map<R: Send>(&self, n: usize, min_len: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
         let min_len = min_len.max(1);
         match &self.pool {
-            Some(pool) if self.config.threads > 1 && n >= 2 * min_len => {
+            Some(pool)
+                if self.config.threads > 1 && n >= 2 * min_len && pool.current_thread_index().is_none() =>
+            {
                 pool.install(|| (0..n).into_par_iter().with_min_len(min_len).map(f).collect())
             }
             _ => (0..n).map(f).collect(),

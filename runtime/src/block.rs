@@ -95,6 +95,18 @@ struct Prepared {
     /// The account a native extrinsic surely credits (see [`crate::Pallet::credits`]); only
     /// worked out for parallel execution.
     credited: Option<Address>,
+    /// A native signature not verified before: its key among those verified (see
+    /// [`crate::verified::VerifiedSignatures::look_up`]).
+    unverified: Option<[u8; 32]>,
+}
+
+impl Prepared {
+    /// The sender the round's dependencies count (see [`Round::depends_on`]).
+    fn sender(&self) -> Option<Address> {
+        self.native
+            .map(|native| native.sender)
+            .or_else(|| self.ethereum.as_ref().and_then(|ethereum| ethereum.hints.sender))
+    }
 }
 
 /// A native extrinsic's sender (hashed from the signer's key) and whether its signature
@@ -118,36 +130,33 @@ impl<'a> Round<'a> {
         let executor = runtime.executor();
         let parallel = executor.config().threads > 1 || executor.config().force_parallel;
         let ethereum = runtime.ethereum().ok().map(|(_, handler)| handler);
-        let looked_up: Vec<(Prepared, Option<[u8; 32]>)> =
-            executor.map(xts.len(), PREPARED_PER_TASK, |i| match xts[i].0 {
-                Extrinsic::Native(signed) => {
-                    let (key, known) = runtime.verified.look_up(signed);
-                    let native = NativeCheck { sender: signed.sender(), signature_valid: known };
-                    let call = &signed.call;
-                    let credited = parallel
-                        .then(|| runtime.entry_of(call.pallet, call.call).ok())
-                        .flatten()
-                        .and_then(|entry| entry.pallet.credits(call.call, &call.args));
-                    (Prepared { native: Some(native), ethereum: None, credited }, Some(key))
-                }
-                Extrinsic::Ethereum(raw) => {
-                    let ethereum = ethereum.map(|handler| handler.prepare(raw));
-                    (Prepared { native: None, ethereum, credited: None }, None)
-                }
-            });
+        let mut prepared: Vec<Prepared> = executor.map(xts.len(), PREPARED_PER_TASK, |i| match xts[i].0 {
+            Extrinsic::Native(signed) => {
+                let (key, known) = runtime.verified.look_up(signed);
+                let native = NativeCheck { sender: signed.sender(), signature_valid: known };
+                let call = &signed.call;
+                let credited = parallel
+                    .then(|| runtime.entry_of(call.pallet, call.call).ok())
+                    .flatten()
+                    .and_then(|entry| entry.pallet.credits(call.call, &call.args));
+                let unverified = (!known).then_some(key);
+                Prepared { native: Some(native), ethereum: None, credited, unverified }
+            }
+            Extrinsic::Ethereum(raw) => {
+                let ethereum = ethereum.map(|handler| handler.prepare(raw));
+                Prepared { ethereum, ..Prepared::default() }
+            }
+        });
         // The native signatures not verified before, in batches.
-        let pending: Vec<(usize, &SignedExtrinsic, [u8; 32])> = looked_up
+        let pending: Vec<(usize, &SignedExtrinsic, [u8; 32])> = prepared
             .iter()
             .enumerate()
-            .filter_map(|(i, (prepared, key))| match (xts[i].0, prepared.native, key) {
-                (Extrinsic::Native(signed), Some(native), Some(key)) if !native.signature_valid => {
-                    Some((i, signed, *key))
-                }
+            .filter_map(|(i, prepared)| match (xts[i].0, prepared.unverified) {
+                (Extrinsic::Native(signed), Some(key)) => Some((i, signed, key)),
                 _ => None,
             })
             .collect();
         let verified = runtime.verified.verify_pending(&pending, runtime.genesis_hash(), executor);
-        let mut prepared: Vec<Prepared> = looked_up.into_iter().map(|(prepared, _)| prepared).collect();
         for i in verified {
             if let Some(check) = &mut prepared[i].native {
                 check.signature_valid = true;
@@ -167,11 +176,7 @@ impl<'a> Round<'a> {
         let mut depends_on = Vec::with_capacity(self.xts.len());
         for (index, prepared) in self.prepared.iter().enumerate() {
             let number = u32::try_from(index + 1).expect("rounds are far smaller than 4 Gi extrinsics");
-            let sender = prepared
-                .native
-                .map(|native| native.sender)
-                .or_else(|| prepared.ethereum.as_ref().and_then(|ethereum| ethereum.hints.sender));
-            depends_on.push(sender.and_then(|sender| {
+            depends_on.push(prepared.sender().and_then(|sender| {
                 let (sent, credited) = last.entry(sender).or_default();
                 let earlier = (*sent).max(*credited);
                 *sent = number;
