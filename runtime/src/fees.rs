@@ -8,13 +8,17 @@
 //! tip  -> the block's proposer
 //! ```
 
+use std::sync::LazyLock;
+
 use hyperion_primitives::{Address, Balance, Weight};
 use parity_scale_codec::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-/// The Holders Mining pool: a module account that staking pays out to stakers.
+/// The Holders Mining pool: a module account that staking pays out to stakers. (Hashed once:
+/// every extrinsic's fee pays into it.)
 pub fn holders_pool_account() -> Address {
-    Address::for_module(b"hmining!")
+    static ACCOUNT: LazyLock<Address> = LazyLock::new(|| Address::for_module(b"hmining!"));
+    *ACCOUNT
 }
 
 /// Fee parameters, set by the chain spec (`genesis.system.fees`).

@@ -1,7 +1,7 @@
 //! The pallet itself: storage, calls, events, errors, genesis and queries. The epoch
 //! transition (downtime, rewards, election) is in `epoch.rs`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use hyperion_primitives::{Address, Balance, DispatchError, Hash, Public, Weight};
 use hyperion_runtime::{
@@ -61,17 +61,20 @@ pub const MAX_UNBONDING_ENTRIES: usize = 32;
 
 /// The account holding all bonded stake.
 pub fn bonded_pot() -> Address {
-    Address::for_module(b"stkbond!")
+    static ACCOUNT: LazyLock<Address> = LazyLock::new(|| Address::for_module(b"stkbond!"));
+    *ACCOUNT
 }
 
 /// The account holding all unbonding stake.
 pub fn unbonding_pot() -> Address {
-    Address::for_module(b"stkunbd!")
+    static ACCOUNT: LazyLock<Address> = LazyLock::new(|| Address::for_module(b"stkunbd!"));
+    *ACCOUNT
 }
 
 /// The account holding distributed, unclaimed rewards.
 pub fn reward_pot() -> Address {
-    Address::for_module(b"stkrwrd!")
+    static ACCOUNT: LazyLock<Address> = LazyLock::new(|| Address::for_module(b"stkrwrd!"));
+    *ACCOUNT
 }
 
 /// The epoch of block `number` (block 0, genesis, counts as epoch 0).
