@@ -132,14 +132,16 @@ impl<'a> Round<'a> {
         let ethereum = runtime.ethereum().ok().map(|(_, handler)| handler);
         let mut prepared: Vec<Prepared> = executor.map(xts.len(), PREPARED_PER_TASK, |i| match xts[i].0 {
             Extrinsic::Native(signed) => {
+                // A signature verified before comes with its sender, hashed then.
                 let (key, known) = runtime.verified.look_up(signed);
-                let native = NativeCheck { sender: signed.sender(), signature_valid: known };
+                let sender = known.unwrap_or_else(|| signed.sender());
+                let native = NativeCheck { sender, signature_valid: known.is_some() };
                 let call = &signed.call;
                 let credited = parallel
                     .then(|| runtime.entry_of(call.pallet, call.call).ok())
                     .flatten()
                     .and_then(|entry| entry.pallet.credits(call.call, &call.args));
-                let unverified = (!known).then_some(key);
+                let unverified = known.is_none().then_some(key);
                 Prepared { native: Some(native), ethereum: None, credited, unverified }
             }
             Extrinsic::Ethereum(raw) => {

@@ -4,13 +4,16 @@
 //! verification. Only successes are kept, keyed by a collision-resistant hash of the whole
 //! encoding (signature and signer included), and the runtime's genesis hash is fixed: the cache
 //! makes a check faster and never changes its result. It is bounded; the oldest entries go
-//! first.
+//! first. With each signature, the sender it makes (hashed from the signer's key) is kept: a
+//! block's preparation takes it from here instead of hashing the key again.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use hyperion_executor::Executor;
-use hyperion_primitives::{verify_batch, Hash, Public, Signature, SignedExtrinsic, SignedPayload, Signer};
+use hyperion_primitives::{
+    verify_batch, Address, Hash, Public, Signature, SignedExtrinsic, SignedPayload, Signer,
+};
 use parity_scale_codec::Encode;
 
 /// Signatures remembered: a full pool (8,192) and several blocks' worth.
@@ -34,7 +37,8 @@ struct Shard(Mutex<Inner>);
 
 #[derive(Default)]
 struct Inner {
-    known: HashSet<[u8; 32]>,
+    /// Each signature that verified, with its extrinsic's sender.
+    known: HashMap<[u8; 32], Address>,
     order: VecDeque<[u8; 32]>,
 }
 
@@ -42,12 +46,12 @@ impl VerifiedSignatures {
     /// Whether `xt`'s signature verifies for the chain with `genesis_hash`.
     pub fn verify(&self, xt: &SignedExtrinsic, genesis_hash: Hash) -> bool {
         let key = key(xt);
-        if self.lock(&key).known.contains(&key) {
+        if self.lock(&key).known.contains_key(&key) {
             return true;
         }
         let valid = xt.verify(genesis_hash);
         if valid {
-            self.lock(&key).remember(key);
+            self.lock(&key).remember(key, xt.sender());
         }
         valid
     }
@@ -56,26 +60,26 @@ impl VerifiedSignatures {
     /// in order, as [`Self::verify`] of each would say, but cheaper: remembered signatures are
     /// looked up and the others verified in batches, the work spread over `executor`'s threads.
     pub fn verify_all(&self, xts: &[&SignedExtrinsic], genesis_hash: Hash, executor: &Executor) -> Vec<bool> {
-        let looked_up: Vec<([u8; 32], bool)> =
+        let looked_up: Vec<([u8; 32], Option<Address>)> =
             executor.map(xts.len(), HASHES_PER_TASK, |i| self.look_up(xts[i]));
         let pending: Vec<(usize, &SignedExtrinsic, [u8; 32])> = looked_up
             .iter()
             .enumerate()
-            .filter(|(_, (_, known))| !known)
+            .filter(|(_, (_, sender))| sender.is_none())
             .map(|(i, (key, _))| (i, xts[i], *key))
             .collect();
-        let mut valid: Vec<bool> = looked_up.iter().map(|(_, known)| *known).collect();
+        let mut valid: Vec<bool> = looked_up.iter().map(|(_, sender)| sender.is_some()).collect();
         for i in self.verify_pending(&pending, genesis_hash, executor) {
             valid[i] = true;
         }
         valid
     }
 
-    /// The key `xt`'s signature is remembered under, and whether it is.
-    pub(crate) fn look_up(&self, xt: &SignedExtrinsic) -> ([u8; 32], bool) {
+    /// The key `xt`'s signature is remembered under, and `xt`'s sender if it is.
+    pub(crate) fn look_up(&self, xt: &SignedExtrinsic) -> ([u8; 32], Option<Address>) {
         let key = key(xt);
-        let known = self.lock(&key).known.contains(&key);
-        (key, known)
+        let sender = self.lock(&key).known.get(&key).copied();
+        (key, sender)
     }
 
     /// Verifies the signatures of `pending` (extrinsics not remembered, each with its position
@@ -123,8 +127,8 @@ impl VerifiedSignatures {
             .into_iter()
             .flatten()
             .map(|place| {
-                let (position, _, key) = pending[place];
-                self.lock(&key).remember(key);
+                let (position, xt, key) = pending[place];
+                self.lock(&key).remember(key, xt.sender());
                 position
             })
             .collect()
@@ -144,8 +148,8 @@ impl VerifiedSignatures {
 }
 
 impl Inner {
-    fn remember(&mut self, key: [u8; 32]) {
-        if self.known.insert(key) {
+    fn remember(&mut self, key: [u8; 32], sender: Address) {
+        if self.known.insert(key, sender).is_none() {
             self.order.push_back(key);
             if self.order.len() > SHARD_CAPACITY {
                 if let Some(oldest) = self.order.pop_front() {
@@ -219,6 +223,7 @@ mod tests {
         assert_eq!(cache.len(), 1);
         assert!(cache.verify(&good, Hash([1; 32])), "a lookup");
         assert_eq!(cache.len(), 1);
+        assert_eq!(cache.look_up(&good).1, Some(good.sender()), "remembered with its sender");
 
         let mut tampered = signed(1);
         tampered.nonce = 2;
@@ -251,7 +256,8 @@ mod tests {
                     let good = !bad.contains(&(nonce as u64));
                     assert_eq!(valid[nonce], good);
                     let key = key(xt);
-                    assert_eq!(cache.lock(&key).known.contains(&key), good);
+                    assert_eq!(cache.lock(&key).known.contains_key(&key), good);
+                    assert_eq!(cache.look_up(xt), (key, good.then(|| xt.sender())));
                     assert_eq!(cache.verify(xt, Hash([1; 32])), good);
                 }
                 // Now looked up, with the same verdicts.
@@ -299,7 +305,7 @@ mod tests {
             let mut inner = cache.lock(&key);
             let mut filler = sp_crypto_hashing::blake2_256(&nonce.to_le_bytes());
             filler[0] = key[0];
-            inner.known.insert(filler);
+            inner.known.insert(filler, Address([0; 20]));
             inner.order.push_back(filler);
         }
         assert_eq!(cache.len(), SHARD_CAPACITY);
@@ -313,6 +319,6 @@ mod tests {
             .expect("some nonce falls in the shard");
         cache.verify(&next, Hash([1; 32]));
         assert_eq!(cache.len(), SHARD_CAPACITY);
-        assert!(!cache.lock(&key).known.contains(&key));
+        assert!(!cache.lock(&key).known.contains_key(&key));
     }
 }
