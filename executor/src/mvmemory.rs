@@ -4,7 +4,9 @@
 //! ```text
 //! key (exact bytes) -> entry { base: the value before the block (read once, kept),
 //!                              written: whether any transaction wrote it (read without a lock),
-//!                              version: bumped at every change below (validation's fast path),
+//!                              version: bumped at every change of the writes below; with a
+//!                                       counter per deltas' list, the key's version
+//!                                       (validation's fast path),
 //!                              hot: a read of it turned out stale (readers wait, see parallel),
 //!                              versions: txn -> Write(value)
 //!                                             | Estimate (being re-executed: readers must wait),
@@ -114,6 +116,13 @@ impl<T> Sorted<T> {
         let end = self.0.partition_point(|(t, _)| *t < end);
         &self.0[start..end.max(start)]
     }
+}
+
+/// Bumps a version counter after a change, under the lock that orders the changes it counts
+/// (so a load and a store, not a locked add): last, once the change and the entry's `written`
+/// are visible, so that a reader that sees the new version sees all of it.
+fn bump(version: &AtomicU32) {
+    version.store(version.load(Relaxed).wrapping_add(1), Release);
 }
 
 /// One worker's deltas on a key, on a cache line of its own: the fee recipient gets a delta
@@ -233,15 +242,9 @@ impl Entry {
         if let Some(deltas) = self.deltas.get() {
             deltas.changed(txn);
         }
-        drop(versions);
         self.mark_written();
-        self.bump();
-    }
-
-    /// Bumps the version after a change: last, once the change and `written` are visible, so
-    /// that a reader that sees the new version sees all of it.
-    fn bump(&self) {
-        self.version.fetch_add(1, Release);
+        bump(&self.version);
+        drop(versions);
     }
 
     /// The counter of the writes plus those of the deltas' lists, each only ever bumped: the
@@ -271,9 +274,9 @@ impl Entry {
         let mut list = slot.list.lock();
         change(&mut list);
         deltas.changed(txn);
-        drop(list);
         self.mark_written();
-        slot.version.fetch_add(1, Release);
+        bump(&slot.version);
+        drop(list);
     }
 
     /// The key as the transactions before `end` left it: `Err` with a writer being redone.
