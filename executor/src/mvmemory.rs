@@ -279,6 +279,29 @@ impl Entry {
         drop(list);
     }
 
+    /// What the transactions before `end` wrote of the key, copied out (`None`: none of them
+    /// wrote it): for the block's end, when no transaction runs any more. A key without deltas
+    /// (most) is copied under the lock, without taking a share of its value (an atomic add and
+    /// subtract on a line the gathering thread mostly does not hold).
+    fn final_value(&self, end: TxnIndex, storage: &dyn Storage) -> Result<Option<Option<Vec<u8>>>, TxnIndex> {
+        if !self.written.load(Acquire) {
+            return Ok(None);
+        }
+        if self.deltas.get().is_none() {
+            return match self.versions.lock().before(end).next() {
+                None => Ok(None),
+                Some((writer, Version::Estimate)) => Err(writer),
+                Some((_, Version::Write(value))) => Ok(Some(value.as_deref().map(<[u8]>::to_vec))),
+            };
+        }
+        Ok(match self.before(end, storage, false)? {
+            Before::Untouched => None,
+            Before::Written(value) => Some(value.as_deref().map(<[u8]>::to_vec)),
+            Before::Resolved(value) => Some(Some(value)),
+            Before::Kept(value) => Some(Some(value.to_vec())),
+        })
+    }
+
     /// The key as the transactions before `end` left it: `Err` with a writer being redone.
     /// `keep`: a value resolved through many deltas is kept for the next resolution (not at
     /// the block's end, when there is none).
@@ -775,17 +798,13 @@ impl MvMemory {
     ) {
         for id in ids {
             let entry = &self.entries[id];
-            let before = entry.before(end, storage, false).unwrap_or_else(|txn| {
+            let value = entry.final_value(end, storage).unwrap_or_else(|txn| {
                 panic!("transaction {txn} is still being re-executed after the block ended")
             });
-            let value = match before {
-                // Only later transactions wrote it, or none.
-                Before::Untouched => continue,
-                Before::Written(value) => value.as_deref().map(<[u8]>::to_vec),
-                Before::Resolved(value) => Some(value),
-                Before::Kept(value) => Some(value.to_vec()),
-            };
-            out.push((entry.key.to_vec(), value));
+            // `None`: only later transactions wrote it, or none.
+            if let Some(value) = value {
+                out.push((entry.key.to_vec(), value));
+            }
         }
     }
 
