@@ -462,6 +462,18 @@ pub(crate) struct Local {
     worker: usize,
     thread: Option<usize>,
     created: Vec<EntryId>,
+    /// The first keys the current execution met, with their hashes (see [`MvMemory::id_met`]).
+    met: Vec<(u64, EntryId)>,
+}
+
+/// Keys an execution remembers meeting (past these, they are looked up in the worker's index).
+const MET_KEYS: usize = 32;
+
+impl Local {
+    /// Forgets the keys the last execution met.
+    pub(crate) fn start_execution(&mut self) {
+        self.met.clear();
+    }
 }
 
 pub(crate) struct MvMemory {
@@ -525,6 +537,7 @@ impl MvMemory {
             Some(mut local) => {
                 local.index.clear();
                 local.created.clear();
+                local.met.clear();
                 Local { worker, thread, ..local }
             }
             None => Local {
@@ -532,6 +545,7 @@ impl MvMemory {
                 worker,
                 thread,
                 created: Vec::with_capacity(txns * 4 / self.workers),
+                met: Vec::with_capacity(MET_KEYS),
             },
         }
     }
@@ -548,8 +562,33 @@ impl MvMemory {
 
     /// The entry of `key`, created if the block has none yet. `local` is the calling worker's
     /// own index.
+    #[cfg(test)]
     pub(crate) fn id(&self, local: &mut Local, key: &[u8]) -> EntryId {
-        let hash = self.hasher.hash_one(key);
+        self.id_hashed(local, key, self.hash(key))
+    }
+
+    /// The hash the memory's indexes file `key` under.
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// [`MvMemory::id`], first among the keys the worker's current execution met (see
+    /// [`Local::start_execution`]), which it then counts `key` among: a key an execution reads
+    /// and then writes (a balance, a nonce) is looked up in the worker's index once.
+    pub(crate) fn id_met(&self, local: &mut Local, key: &[u8]) -> EntryId {
+        let hash = self.hash(key);
+        if let Some(&(_, id)) = local.met.iter().find(|&&(h, id)| h == hash && *self.entry(id).key == *key) {
+            return id;
+        }
+        let id = self.id_hashed(local, key, hash);
+        if local.met.len() < MET_KEYS {
+            local.met.push((hash, id));
+        }
+        id
+    }
+
+    /// [`MvMemory::id`] with `key`'s hash already taken.
+    fn id_hashed(&self, local: &mut Local, key: &[u8], hash: u64) -> EntryId {
         let is_key = |&(h, id): &(u64, EntryId)| h == hash && *self.entry(id).key == *key;
         if let Some(&(_, id)) = local.index.find(hash, is_key) {
             return id;
@@ -649,7 +688,7 @@ impl MvMemory {
         let worker = local.worker;
         let mut written = Vec::with_capacity(writes.len());
         for (key, write) in writes.into_iter() {
-            let id = self.id(local, &key);
+            let id = self.id_met(local, &key);
             let entry = self.entry(id);
             match write {
                 LocalWrite::Write(value) => {

@@ -79,6 +79,7 @@ const SCANNED_READS: usize = 16;
 impl<'a> Reads<'a> {
     /// No reads yet, by the worker of `local`.
     pub(crate) fn new(local: &'a mut Local) -> Self {
+        local.start_execution();
         Self {
             local,
             seen: Vec::with_capacity(SCANNED_READS),
@@ -106,7 +107,7 @@ impl<'a> Reads<'a> {
         txn: TxnIndex,
         key: &[u8],
     ) -> Option<Vec<u8>> {
-        let id = memory.id(self.local, key);
+        let id = memory.id_met(self.local, key);
         let copy = |seen: &Seen| match seen {
             Seen::Base => memory.base(id, storage).as_deref().map(<[u8]>::to_vec),
             Seen::Value(value) => value.as_deref().map(<[u8]>::to_vec),
@@ -183,7 +184,7 @@ impl View for ParallelView<'_> {
     }
 
     fn assume(&mut self, key: &[u8], assumption: Assumption) -> bool {
-        let id = self.memory.id(self.reads.local, key);
+        let id = self.memory.id_met(self.reads.local, key);
         if self.writes.contains(key) || self.reads.position(id).is_some() {
             // Its own writes, or a value it read already: the exact answer.
             return assumption.holds(self.read(key).as_deref());
