@@ -148,15 +148,6 @@ impl EthTransaction {
         self.to().map(address_label)
     }
 
-    /// [`EthTransaction::target_label`] of `raw`, without recovering its sender.
-    pub fn peek_target_label(raw: &[u8]) -> Result<Option<u64>, TxError> {
-        if raw.len() > MAX_TX_BYTES {
-            return Err(TxError::TooLarge { len: raw.len(), max: MAX_TX_BYTES });
-        }
-        let envelope = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Malformed(e.to_string()))?;
-        Ok(envelope.to().map(address_label))
-    }
-
     /// The wei it sends.
     pub fn value(&self) -> U256 {
         self.envelope.value()
