@@ -547,9 +547,9 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         // The block's writes (for blocks of cheap transactions, a tenth of the block's time).
         // With a pool and enough entries to pay for waking its threads again, each of them
         // gathers and sorts the entries that the workers it ran created: mostly written by them
-        // too, so still in its cache. The sorted runs are put end to end (each key is in one):
-        // the map's construction finds the runs and merges them (merged here first, the writes
-        // were compared and moved once more).
+        // too, so still in its cache. The sorted runs are put end to end (each key is in one)
+        // and the map's construction merges them: merging them here first compared and moved
+        // every write once more.
         let mut memory = self.memory;
         let locals = memory.take_locals();
         let storage = self.storage;

@@ -275,20 +275,19 @@ impl Runtime {
             }
             _ => InvalidTransaction::BadArguments,
         })?;
-        let (sender, signature_valid) = match checked {
+        let sender = match checked {
             Some(checked) => {
                 debug_assert_eq!(
                     checked.sender,
                     xt.sender(),
                     "a sender worked out before is the extrinsic's"
                 );
-                (checked.sender, checked.signature_valid)
+                checked.signature_valid.then_some(checked.sender)
             }
-            None => (xt.sender(), self.verified.verify(xt, self.genesis_hash())),
+            // The sender comes with the verdict (hashed once, remembered with the signature).
+            None => self.verified.verified_sender(xt, self.genesis_hash()),
         };
-        if !signature_valid {
-            return Err(InvalidTransaction::BadSignature);
-        }
+        let sender = sender.ok_or(InvalidTransaction::BadSignature)?;
         let account_nonce = system::ACCOUNT_NONCE.get_or_default(state, &sender);
         let fee = Self::fee_config(state).fee(len, weight);
         let total = fee.saturating_add(xt.tip);

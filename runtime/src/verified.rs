@@ -44,16 +44,24 @@ struct Inner {
 
 impl VerifiedSignatures {
     /// Whether `xt`'s signature verifies for the chain with `genesis_hash`.
+    #[cfg(test)]
     pub fn verify(&self, xt: &SignedExtrinsic, genesis_hash: Hash) -> bool {
+        self.verified_sender(xt, genesis_hash).is_some()
+    }
+
+    /// `xt`'s sender if its signature verifies for the chain with `genesis_hash` (remembered
+    /// with the signature, so not hashed from the signer's key again).
+    pub(crate) fn verified_sender(&self, xt: &SignedExtrinsic, genesis_hash: Hash) -> Option<Address> {
         let key = key(xt);
-        if self.lock(&key).known.contains_key(&key) {
-            return true;
+        if let Some(sender) = self.lock(&key).known.get(&key) {
+            return Some(*sender);
         }
-        let valid = xt.verify(genesis_hash);
-        if valid {
-            self.lock(&key).remember(key, xt.sender());
+        if !xt.verify(genesis_hash) {
+            return None;
         }
-        valid
+        let sender = xt.sender();
+        self.lock(&key).remember(key, sender);
+        Some(sender)
     }
 
     /// Whether each of `xts` has a signature that verifies for the chain with `genesis_hash`,
@@ -224,6 +232,7 @@ mod tests {
         assert!(cache.verify(&good, Hash([1; 32])), "a lookup");
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.look_up(&good).1, Some(good.sender()), "remembered with its sender");
+        assert_eq!(cache.verified_sender(&good, Hash([1; 32])), Some(good.sender()));
 
         let mut tampered = signed(1);
         tampered.nonce = 2;
