@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::OnceLock;
 
+use crate::padded::Padded;
+
 /// Slots of the first segment; segment `k` holds `FIRST << k`.
 const FIRST: usize = 64;
 /// Enough segments for every `u32` position.
@@ -23,8 +25,10 @@ type Segment<T> = OnceLock<Box<[Slot<T>]>>;
 
 pub(crate) struct Arena<T> {
     segments: Box<[Segment<T>]>,
-    /// Positions handed out (a pushed value is readable once its push returned).
-    len: AtomicUsize,
+    /// Positions handed out (a pushed value is readable once its push returned). On a cache
+    /// line of its own: every push changes it, and what shares a line with the arena (its
+    /// segments, read at every access) would otherwise move between the workers' caches.
+    len: Padded<AtomicUsize>,
 }
 
 /// The segment of position `index`, and its place there.
@@ -36,7 +40,7 @@ fn locate(index: usize) -> (usize, usize) {
 
 impl<T> Arena<T> {
     pub(crate) fn new() -> Self {
-        Self { segments: (0..SEGMENTS).map(|_| OnceLock::new()).collect(), len: AtomicUsize::new(0) }
+        Self { segments: (0..SEGMENTS).map(|_| OnceLock::new()).collect(), len: Padded(AtomicUsize::new(0)) }
     }
 
     /// Adds `value` at the next position, and returns that position.

@@ -57,6 +57,7 @@ mod assume;
 mod delta;
 mod merge;
 mod mvmemory;
+mod padded;
 mod parallel;
 mod scheduler;
 mod serial;
@@ -374,12 +375,7 @@ impl Executor {
                 scope.spawn(|_| run.work());
             }
         });
-        let (executions, validations, aborts, waits) = (
-            run.counters.executions.load(Relaxed),
-            run.counters.validations.load(Relaxed),
-            run.counters.aborts.load(Relaxed),
-            run.counters.waits.load(Relaxed),
-        );
+        let parallel::Totals { executions, validations, aborts, waits } = run.totals();
         let (finished, mut memory) = run.finish(Some(pool));
         let spare = Arc::clone(&self.spare);
         pool.spawn(move || {

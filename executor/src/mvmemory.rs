@@ -50,6 +50,7 @@ use crate::arena::Arena;
 use crate::assume::Assumption;
 use crate::delta::Delta;
 use crate::merge::merged;
+use crate::padded::Padded;
 use crate::view::{Local as LocalWrite, Writes};
 use crate::{Storage, TxnIndex};
 
@@ -470,6 +471,11 @@ pub(crate) struct Local {
 const MET_KEYS: usize = 32;
 
 impl Local {
+    /// The worker's number.
+    pub(crate) fn worker(&self) -> usize {
+        self.worker
+    }
+
     /// Forgets the keys the last execution met.
     pub(crate) fn start_execution(&mut self) {
         self.met.clear();
@@ -479,8 +485,10 @@ impl Local {
 pub(crate) struct MvMemory {
     hasher: RandomState,
     entries: Arena<Entry>,
-    shards: Box<[Mutex<Index>]>,
-    footprints: Vec<Mutex<Footprint>>,
+    /// (Each shard, and each transaction's footprint, on cache lines of their own: see
+    /// [`crate::padded`].)
+    shards: Box<[Padded<Mutex<Index>>]>,
+    footprints: Vec<Padded<Mutex<Footprint>>>,
     workers: usize,
     /// The workers' own state, given back when they are done (for the block's end), and kept
     /// from earlier runs with its tables.
@@ -494,7 +502,7 @@ impl MvMemory {
         let mut memory = Self {
             hasher: RandomState::new(),
             entries: Arena::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(Index::new())).collect(),
+            shards: (0..SHARDS).map(|_| Padded(Mutex::new(Index::new()))).collect(),
             footprints: Vec::new(),
             workers: 1,
             given_back: Mutex::new(Vec::new()),

@@ -12,6 +12,7 @@ use hyperion_state::ChangeSet;
 use crate::assume::Assumption;
 use crate::delta::Delta;
 use crate::mvmemory::{EntryId, KeyWrite, Local, MvMemory, Read, Seen, Validity};
+use crate::padded::Padded;
 use crate::scheduler::{Scheduler, Task};
 use crate::view::{hasher, read_through, View, Writes};
 use crate::{Incarnation, Storage, Transactions, TxnIndex};
@@ -283,7 +284,8 @@ impl HotWaits<'_> {
     }
 }
 
-/// Counters of one parallel run.
+/// Counters of one worker of a parallel run, changed by that worker only (see
+/// [`Run::totals`] for the run's).
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) executions: AtomicU64,
@@ -291,6 +293,21 @@ pub(crate) struct Counters {
     pub(crate) aborts: AtomicU64,
     /// First executions held back until the transaction they depend on executed.
     pub(crate) waits: AtomicU64,
+}
+
+/// Adds one to a counter that only the calling worker changes (a load and a store, not a
+/// locked add).
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Relaxed) + 1, Relaxed);
+}
+
+/// The counts of a parallel run: executions, validations, aborts, waits.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) executions: u64,
+    pub(crate) validations: u64,
+    pub(crate) aborts: u64,
+    pub(crate) waits: u64,
 }
 
 /// When a run gives up and leaves the block to the serial executor: after `min_executions`
@@ -306,8 +323,11 @@ pub(crate) struct Run<'a, T: Transactions + ?Sized> {
     storage: &'a dyn Storage,
     memory: MvMemory,
     scheduler: Scheduler,
-    outputs: Box<[Mutex<Option<T::Output>>]>,
-    pub(crate) counters: Counters,
+    /// Each transaction's output, on a cache line of its own (see [`crate::padded`]).
+    outputs: Box<[Padded<Mutex<Option<T::Output>>>]>,
+    /// Each worker's counters, on cache lines of their own: a shared counter would move between
+    /// the workers' caches at every task.
+    counters: Box<[Padded<Counters>]>,
     give_up: GiveUp,
     stop: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -342,8 +362,8 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             memory,
             next_worker: AtomicUsize::new(0),
             scheduler: Scheduler::new(n),
-            outputs: (0..n).map(|_| Mutex::new(None)).collect(),
-            counters: Counters::default(),
+            outputs: (0..n).map(|_| Padded(Mutex::new(None))).collect(),
+            counters: (0..workers.max(1)).map(|_| Padded::default()).collect(),
             give_up,
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
@@ -359,10 +379,11 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         let mut task = None;
         let mut idle = 0u32;
         let mut local = self.memory.local(self.next_worker.fetch_add(1, Relaxed), self.txs.len());
+        let counters = &self.counters[local.worker()];
         while !self.stop.load(Relaxed) {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execute(txn, incarnation)) => self.execute(&mut local, txn, incarnation),
-                Some(Task::Validate(txn, incarnation)) => self.validate(txn, incarnation),
+                Some(Task::Execute(txn, incarnation)) => self.execute(&mut local, counters, txn, incarnation),
+                Some(Task::Validate(txn, incarnation)) => self.validate(counters, txn, incarnation),
                 None if self.scheduler.done() => break,
                 None => {
                     idle = idle.wrapping_add(1);
@@ -374,17 +395,32 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                     None
                 }
             };
-            if self.too_many_aborts() {
-                self.stop.store(true, SeqCst);
-            }
         }
         self.memory.give_back(local);
     }
 
-    fn too_many_aborts(&self) -> bool {
-        let executions = self.counters.executions.load(Relaxed);
-        executions >= self.give_up.min_executions
-            && self.counters.aborts.load(Relaxed) * 100 > executions * self.give_up.max_aborts_per_100
+    /// The run's counts so far (exact once the workers are done).
+    pub(crate) fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for counters in self.counters.iter() {
+            totals.executions += counters.executions.load(Relaxed);
+            totals.validations += counters.validations.load(Relaxed);
+            totals.aborts += counters.aborts.load(Relaxed);
+            totals.waits += counters.waits.load(Relaxed);
+        }
+        totals
+    }
+
+    /// Counts an abort of the worker of `counters`, and stops the run when too many of its
+    /// executions aborted. (Judged at each abort: only an abort raises the rate.)
+    fn count_abort(&self, counters: &Counters) {
+        bump(&counters.aborts);
+        let Totals { executions, aborts, .. } = self.totals();
+        if executions >= self.give_up.min_executions
+            && aborts * 100 > executions * self.give_up.max_aborts_per_100
+        {
+            self.stop.store(true, SeqCst);
+        }
     }
 
     /// What a first execution of `txn` waits for: the transaction it surely depends on; else,
@@ -425,16 +461,22 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         HotWaits { scheduler: &self.scheduler, targets: &self.targets, oversubscribed: self.oversubscribed }
     }
 
-    fn execute(&self, local: &mut Local, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
+    fn execute(
+        &self,
+        local: &mut Local,
+        counters: &Counters,
+        txn: TxnIndex,
+        incarnation: Incarnation,
+    ) -> Option<Task> {
         let earlier = if incarnation == 0 { self.first_wait(txn) } else { self.hot_wait(txn) };
         if let Some(earlier) = earlier.filter(|&earlier| earlier < txn) {
             if self.scheduler.add_dependency(txn, earlier) {
-                self.counters.waits.fetch_add(1, Relaxed);
+                bump(&counters.waits);
                 return None;
             }
         }
         loop {
-            self.counters.executions.fetch_add(1, Relaxed);
+            bump(&counters.executions);
             let mut view = ParallelView {
                 txn,
                 incarnation,
@@ -466,7 +508,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 Err(payload) => {
                     let payload = match payload.downcast::<Blocked>() {
                         Ok(blocked) => {
-                            self.counters.aborts.fetch_add(1, Relaxed);
+                            self.count_abort(counters);
                             self.contended[txn as usize].store(true, Relaxed);
                             if self.scheduler.add_dependency(txn, blocked.0) {
                                 return None;
@@ -477,7 +519,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                     };
                     match payload.downcast::<Pending>() {
                         Ok(pending) => {
-                            self.counters.waits.fetch_add(1, Relaxed);
+                            bump(&counters.waits);
                             self.contended[txn as usize].store(true, Relaxed);
                             if self.scheduler.add_dependency(txn, pending.0) {
                                 return None;
@@ -494,8 +536,8 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         }
     }
 
-    fn validate(&self, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
-        self.counters.validations.fetch_add(1, Relaxed);
+    fn validate(&self, counters: &Counters, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
+        bump(&counters.validations);
         let valid = match self.memory.validate(txn, self.storage) {
             Validity::Valid => true,
             Validity::Invalid => false,
@@ -508,7 +550,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         };
         let aborted = !valid && self.scheduler.try_validation_abort(txn, incarnation);
         if aborted {
-            self.counters.aborts.fetch_add(1, Relaxed);
+            self.count_abort(counters);
             self.contended[txn as usize].store(true, Relaxed);
             self.memory.mark_estimates(txn);
         }
@@ -542,7 +584,9 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             .into_iter()
             .take(end as usize)
             .enumerate()
-            .map(|(txn, slot)| slot.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output")))
+            .map(|(txn, slot)| {
+                slot.0.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output"))
+            })
             .collect();
         // The block's writes (for blocks of cheap transactions, a tenth of the block's time).
         // With a pool and enough entries to pay for waking its threads again, each of them

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use crate::padded::Padded;
 use crate::{Incarnation, TxnIndex};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,42 +46,51 @@ pub(crate) enum Task {
     Validate(TxnIndex, Incarnation),
 }
 
+///
+/// Each shared index and each transaction's slot is on cache lines of its own (see
+/// [`crate::padded`]): both workers change them at every task.
 pub(crate) struct Scheduler {
     txns: usize,
-    execution_index: AtomicUsize,
-    validation_index: AtomicUsize,
+    execution_index: Padded<AtomicUsize>,
+    validation_index: Padded<AtomicUsize>,
     /// Bumped whenever an index goes back, so that `check_done` sees concurrent decreases.
-    decreases: AtomicUsize,
+    decreases: Padded<AtomicUsize>,
     /// Tasks handed out and not finished.
-    active: AtomicUsize,
+    active: Padded<AtomicUsize>,
     /// One past the highest transaction that started to execute.
-    started: AtomicUsize,
-    done: AtomicBool,
-    states: Box<[Mutex<TxnState>]>,
-    /// Transactions waiting for each transaction to finish executing.
-    dependents: Box<[Mutex<Vec<TxnIndex>>]>,
+    started: Padded<AtomicUsize>,
+    done: Padded<AtomicBool>,
+    slots: Box<[Padded<Slot>]>,
+}
+
+/// A transaction's state, and the transactions waiting for it to finish executing.
+struct Slot {
+    state: Mutex<TxnState>,
+    dependents: Mutex<Vec<TxnIndex>>,
 }
 
 impl Scheduler {
     pub(crate) fn new(txns: usize) -> Self {
         Self {
             txns,
-            execution_index: AtomicUsize::new(0),
-            validation_index: AtomicUsize::new(0),
-            decreases: AtomicUsize::new(0),
-            active: AtomicUsize::new(0),
-            started: AtomicUsize::new(0),
-            done: AtomicBool::new(txns == 0),
-            states: (0..txns)
+            execution_index: Padded(AtomicUsize::new(0)),
+            validation_index: Padded(AtomicUsize::new(0)),
+            decreases: Padded(AtomicUsize::new(0)),
+            active: Padded(AtomicUsize::new(0)),
+            started: Padded(AtomicUsize::new(0)),
+            done: Padded(AtomicBool::new(txns == 0)),
+            slots: (0..txns)
                 .map(|_| {
-                    Mutex::new(TxnState {
-                        incarnation: 0,
-                        status: Status::ReadyToExecute,
-                        revalidate_on_finish: false,
+                    Padded(Slot {
+                        state: Mutex::new(TxnState {
+                            incarnation: 0,
+                            status: Status::ReadyToExecute,
+                            revalidate_on_finish: false,
+                        }),
+                        dependents: Mutex::new(Vec::new()),
                     })
                 })
                 .collect(),
-            dependents: (0..txns).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
 
@@ -92,7 +102,7 @@ impl Scheduler {
 
     /// Whether `txn`'s last execution finished and was not aborted.
     pub(crate) fn is_executed(&self, txn: TxnIndex) -> bool {
-        self.states[txn as usize].lock().status == Status::Executed
+        self.slots[txn as usize].state.lock().status == Status::Executed
     }
 
     /// Whether a transaction before `txn` has not executed yet (or is being executed again).
@@ -109,7 +119,7 @@ impl Scheduler {
         let start = Instant::now();
         let mut spins = 0u32;
         loop {
-            match self.states[txn as usize].lock().status {
+            match self.slots[txn as usize].state.lock().status {
                 Status::Executed => return true,
                 Status::Executing => {}
                 Status::ReadyToExecute | Status::Aborting => return false,
@@ -152,7 +162,7 @@ impl Scheduler {
     /// it is validated again, as when an execution writes a key its previous one did not.
     /// Returns false when `earlier` has executed already.
     pub(crate) fn defer_until(&self, earlier: TxnIndex) -> bool {
-        let mut state = self.states[earlier as usize].lock();
+        let mut state = self.slots[earlier as usize].state.lock();
         if state.status == Status::Executed {
             return false;
         }
@@ -191,7 +201,7 @@ impl Scheduler {
         self.active.fetch_add(1, SeqCst);
         let index = self.validation_index.fetch_add(1, SeqCst);
         if index < self.txns {
-            let state = self.states[index].lock();
+            let state = self.slots[index].state.lock();
             if state.status == Status::Executed {
                 return Some((index as TxnIndex, state.incarnation));
             }
@@ -216,7 +226,7 @@ impl Scheduler {
 
     /// Claims `index` for execution if it is ready.
     fn try_incarnate(&self, index: usize) -> Option<(TxnIndex, Incarnation)> {
-        let mut state = self.states.get(index)?.lock();
+        let mut state = self.slots.get(index)?.state.lock();
         if state.status != Status::ReadyToExecute {
             return None;
         }
@@ -242,11 +252,11 @@ impl Scheduler {
     /// runs again). On true, the execution task has ended.
     pub(crate) fn add_dependency(&self, txn: TxnIndex, blocking: TxnIndex) -> bool {
         {
-            let mut dependents = self.dependents[blocking as usize].lock();
-            if self.states[blocking as usize].lock().status == Status::Executed {
+            let mut dependents = self.slots[blocking as usize].dependents.lock();
+            if self.slots[blocking as usize].state.lock().status == Status::Executed {
                 return false;
             }
-            let mut state = self.states[txn as usize].lock();
+            let mut state = self.slots[txn as usize].state.lock();
             assert_eq!(state.status, Status::Executing, "only a running execution meets a dependency");
             state.status = Status::Aborting;
             dependents.push(txn);
@@ -256,7 +266,7 @@ impl Scheduler {
     }
 
     fn set_ready(&self, txn: TxnIndex) {
-        let mut state = self.states[txn as usize].lock();
+        let mut state = self.slots[txn as usize].state.lock();
         assert_eq!(state.status, Status::Aborting, "only an aborted incarnation is re-executed");
         state.incarnation += 1;
         state.status = Status::ReadyToExecute;
@@ -273,7 +283,7 @@ impl Scheduler {
         revalidate_from: Option<TxnIndex>,
     ) -> Option<Task> {
         let revalidate_from = {
-            let mut state = self.states[txn as usize].lock();
+            let mut state = self.slots[txn as usize].state.lock();
             assert_eq!((state.status, state.incarnation), (Status::Executing, incarnation));
             state.status = Status::Executed;
             if std::mem::take(&mut state.revalidate_on_finish) {
@@ -282,7 +292,7 @@ impl Scheduler {
                 revalidate_from
             }
         };
-        let dependents = std::mem::take(&mut *self.dependents[txn as usize].lock());
+        let dependents = std::mem::take(&mut *self.slots[txn as usize].dependents.lock());
         if let Some(&lowest) = dependents.iter().min() {
             for &dependent in &dependents {
                 self.set_ready(dependent);
@@ -302,7 +312,7 @@ impl Scheduler {
     /// Validation of `txn`'s `incarnation` failed: marks it aborting unless it already was (or
     /// a later incarnation runs). Returns whether this call aborted it.
     pub(crate) fn try_validation_abort(&self, txn: TxnIndex, incarnation: Incarnation) -> bool {
-        let mut state = self.states[txn as usize].lock();
+        let mut state = self.slots[txn as usize].state.lock();
         if state.incarnation == incarnation && state.status == Status::Executed {
             state.status = Status::Aborting;
             return true;
