@@ -457,14 +457,15 @@ pub(crate) enum Validity {
 
 /// One worker's own index of the entries it met during the block (after the first touch of a
 /// key, the worker finds its entry without a shared lock), its number among the workers, the
-/// pool thread it ran on, and the entries it created.
+/// entries it created, and once the block is done, their writes.
 pub(crate) struct Local {
     index: Index,
     worker: usize,
-    thread: Option<usize>,
     created: Vec<EntryId>,
     /// The first keys the current execution met, with their hashes (see [`MvMemory::id_met`]).
     met: Vec<(u64, EntryId)>,
+    /// The writes of the entries it created, sorted by key (see [`MvMemory::gather`]).
+    gathered: Option<Vec<KeyWrite>>,
 }
 
 /// Keys an execution remembers meeting (past these, they are looked up in the worker's index).
@@ -539,27 +540,27 @@ impl MvMemory {
     /// for `txns` transactions.
     pub(crate) fn local(&self, worker: usize, txns: usize) -> Local {
         assert!(worker < self.workers, "worker {worker} of {}", self.workers);
-        let thread = rayon::current_thread_index();
         let spare = self.spare_locals.lock().pop();
         match spare {
             Some(mut local) => {
                 local.index.clear();
                 local.created.clear();
                 local.met.clear();
-                Local { worker, thread, ..local }
+                local.gathered = None;
+                Local { worker, ..local }
             }
             None => Local {
                 index: Index::with_capacity(txns * 4 / self.workers),
                 worker,
-                thread,
                 created: Vec::with_capacity(txns * 4 / self.workers),
                 met: Vec::with_capacity(MET_KEYS),
+                gathered: None,
             },
         }
     }
 
-    /// Takes back a worker's own state when it is done: the entries it created are gathered at
-    /// the block's end (see [`MvMemory::writes_by_thread`]), and its tables reused next run.
+    /// Takes back a worker's own state when it is done: the writes it gathered make the block's
+    /// changes (see [`MvMemory::gather`]), and its tables are reused next run.
     pub(crate) fn give_back(&self, local: Local) {
         self.given_back.lock().push(local);
     }
@@ -856,7 +857,7 @@ impl MvMemory {
     }
 
     /// The workers' own states, given back at the end of the run (see
-    /// [`MvMemory::writes_by_thread`]); hand them back with [`MvMemory::keep_locals`].
+    /// [`MvMemory::gather`]); hand them back with [`MvMemory::keep_locals`].
     pub(crate) fn take_locals(&mut self) -> Vec<Local> {
         std::mem::take(self.given_back.get_mut())
     }
@@ -866,24 +867,23 @@ impl MvMemory {
         self.spare_locals.get_mut().append(&mut locals);
     }
 
-    /// [`MvMemory::writes_before`] of the entries that the workers of `locals` which ran on
-    /// thread `thread` of a pool of `threads` created (those of workers that ran elsewhere
-    /// count as thread 0's): called once for each thread of the pool, it covers every entry,
-    /// and each thread reads mostly entries it wrote itself, still in its own cache.
-    pub(crate) fn writes_by_thread(
-        &self,
-        locals: &[Local],
-        thread: usize,
-        threads: usize,
-        end: TxnIndex,
-        storage: &dyn Storage,
-    ) -> Vec<KeyWrite> {
-        let mine = locals.iter().filter(|local| local.thread.filter(|&t| t < threads).unwrap_or(0) == thread);
-        let mut out = Vec::with_capacity(mine.clone().map(|local| local.created.len()).sum());
-        for local in mine {
-            self.writes_before(local.created.iter().map(|&id| id as usize), end, storage, &mut out);
+    /// Gathers into `local` the writes of the entries its worker created, sorted by key, once
+    /// the block is done (`end` is its number of transactions): each worker does it for itself
+    /// as it stops, at the same time as the others and with those entries mostly still in its
+    /// own cache. Every entry was created by one worker: together, the runs cover the block.
+    pub(crate) fn gather(&self, local: &mut Local, end: TxnIndex, storage: &dyn Storage) {
+        let mut run = Vec::with_capacity(local.created.len());
+        self.writes_before(local.created.iter().map(|&id| id as usize), end, storage, &mut run);
+        run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        local.gathered = Some(run);
+    }
+
+    /// The runs that [`MvMemory::gather`] left in `locals`, if every one of them gathered.
+    pub(crate) fn gathered(locals: &mut [Local]) -> Option<Vec<Vec<KeyWrite>>> {
+        if locals.iter().any(|local| local.gathered.is_none()) {
+            return None;
         }
-        out
+        Some(locals.iter_mut().filter_map(|local| local.gathered.take()).collect())
     }
 }
 

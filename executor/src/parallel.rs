@@ -21,10 +21,6 @@ use crate::{Incarnation, Storage, Transactions, TxnIndex};
 /// the transaction just before it.
 const CONFLICT_LOOKBACK: TxnIndex = 4;
 
-/// Entries below which the calling thread gathers a block's writes alone: waking the pool's
-/// threads again would cost more than they save.
-pub(crate) const MIN_ENTRIES_TO_SHARE: usize = 1024;
-
 /// How far back a read of a hot key looks for a transaction yet to execute (see
 /// [`MvMemory::hot_floor`]).
 const HOT_WINDOW: TxnIndex = 32;
@@ -396,6 +392,12 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 }
             };
         }
+        if self.scheduler.done() {
+            // Every transaction's last execution is final: this worker's share of the block's
+            // writes is gathered now, while the others gather theirs.
+            let n = TxnIndex::try_from(self.txs.len()).expect("block sizes fit u32");
+            self.memory.gather(&mut local, n, self.storage);
+        }
         self.memory.give_back(local);
     }
 
@@ -559,8 +561,8 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
 
     /// What the run produced (re-raising a transaction's panic): everything, or when it gave
     /// up, the longest prefix of transactions whose last executions are still valid: their
-    /// results are what serial execution of that prefix gives. With a `pool`, the writes are
-    /// gathered on its threads. The multi-version memory is returned for the next run.
+    /// results are what serial execution of that prefix gives. With a `pool`, the scheduler is
+    /// dropped on one of its threads. The multi-version memory is returned for the next run.
     pub(crate) fn finish(self, pool: Option<&rayon::ThreadPool>) -> (Finished<T::Output>, MvMemory) {
         if let Some(payload) = self.panic.into_inner() {
             resume_unwind(payload);
@@ -588,23 +590,15 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                 slot.0.into_inner().unwrap_or_else(|| panic!("transaction {txn} has no output"))
             })
             .collect();
-        // The block's writes (for blocks of cheap transactions, a tenth of the block's time).
-        // With a pool and enough entries to pay for waking its threads again, each of them
-        // gathers and sorts the entries that the workers it ran created: mostly written by them
-        // too, so still in its cache. The sorted runs are put end to end (each key is in one)
-        // and the map's construction merges them: merging them here first compared and moved
-        // every write once more.
+        // The block's writes: sorted runs, one per worker (see `work`), put end to end (each key
+        // is in one); the map's construction merges them (merging them here first would compare
+        // and move every write once more). When the run gave up, or a worker stopped before the
+        // block was done, the valid prefix's writes are gathered here.
         let mut memory = self.memory;
-        let locals = memory.take_locals();
-        let storage = self.storage;
-        let writes: Vec<KeyWrite> = match pool.filter(|_| memory.len() >= MIN_ENTRIES_TO_SHARE) {
-            Some(pool) => {
-                let threads = pool.current_num_threads();
-                let runs = pool.broadcast(|context| {
-                    let mut run = memory.writes_by_thread(&locals, context.index(), threads, end, storage);
-                    run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    run
-                });
+        let mut locals = memory.take_locals();
+        let runs = if done { MvMemory::gathered(&mut locals) } else { None };
+        let writes: Vec<KeyWrite> = match runs {
+            Some(runs) => {
                 let mut runs = runs.into_iter();
                 let mut writes = runs.next().unwrap_or_default();
                 writes.reserve(runs.as_slice().iter().map(Vec::len).sum());
@@ -613,7 +607,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             }
             None => {
                 let mut writes = Vec::new();
-                memory.writes_before(0..memory.len(), end, storage, &mut writes);
+                memory.writes_before(0..memory.len(), end, self.storage, &mut writes);
                 writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 writes
             }

@@ -442,10 +442,10 @@ impl Storage for Wide {
 }
 
 #[test]
-fn blocks_of_thousands_of_keys_are_gathered_on_every_thread_with_the_serial_result() {
+fn blocks_of_thousands_of_keys_are_gathered_by_every_worker_with_the_serial_result() {
     let block = Wide(700);
     let reference = execute_serial(&block, &block);
-    assert!(reference.changes.len() > crate::parallel::MIN_ENTRIES_TO_SHARE);
+    assert!(reference.changes.len() > 2000);
     for threads in [2, 3] {
         let config = Config {
             serial_blocks_after_conflicts: 0,
