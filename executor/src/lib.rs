@@ -61,6 +61,7 @@ mod padded;
 mod parallel;
 mod scheduler;
 mod serial;
+mod table;
 mod view;
 
 use hyperion_state::ChangeSet;

@@ -24,10 +24,10 @@
 //!
 //! Entries live for the whole block in an append-only arena and are named by their position
 //! ([`EntryId`]); nothing is ever removed from it, so a reference to an entry stays valid while
-//! other threads add more. A shared index, split in shards behind locks, finds a key's entry
-//! the first time; every worker then keeps its own index of the entries it met ([`Local`]).
-//! Reading a key that no transaction before wrote (configuration, contract code, most accounts)
-//! is then a look-up in the worker's own table and one load of `written`: it writes no shared
+//! other threads add more. A shared table of atomic slots finds a key's entry without a lock
+//! ([`crate::table`]); a key it cannot file (its probe sequence full) goes to shards behind
+//! locks. Reading a key that no transaction before wrote (configuration, contract code, most
+//! accounts) is then a probe of that table and one load of `written`: it writes no shared
 //! memory, so two workers reading the same hot keys do not pass cache lines back and forth.
 //! A transaction's footprint names entries, not keys, so validation re-reads without hashing.
 //!
@@ -51,6 +51,7 @@ use crate::assume::Assumption;
 use crate::delta::Delta;
 use crate::merge::merged;
 use crate::padded::Padded;
+use crate::table::{Probe, Table};
 use crate::view::{Local as LocalWrite, Writes};
 use crate::{Storage, TxnIndex};
 
@@ -65,8 +66,28 @@ pub(crate) type EntryId = u32;
 
 const SHARDS: usize = 64;
 
-/// A hash table of entries: each slot holds the key's hash and its entry.
+/// A hash table of entries: each slot holds the key's hash and its entry (the shards, for keys
+/// the shared table could not file).
 type Index = HashTable<(u64, EntryId)>;
+
+/// Slots of the shared table per transaction of the block, at least (twice the keys of a block
+/// whose transactions each touch 8).
+const SLOTS_PER_TXN: usize = 16;
+
+/// The fewest slots of the shared table.
+#[cfg(not(test))]
+const MIN_SLOTS: usize = 1 << 10;
+
+/// The most slots of the shared table (32 MiB): keys past what it files go to the shards.
+#[cfg(not(test))]
+const MAX_SLOTS: usize = 1 << 22;
+
+// The crate's tests run with a table of 32 to 64 slots: their blocks file keys in the table
+// and, past it, in the shards: both ways are exercised.
+#[cfg(test)]
+const MIN_SLOTS: usize = 32;
+#[cfg(test)]
+const MAX_SLOTS: usize = 64;
 
 /// A transaction's write of a key.
 enum Version {
@@ -455,11 +476,10 @@ pub(crate) enum Validity {
     Unproven(Option<TxnIndex>),
 }
 
-/// One worker's own index of the entries it met during the block (after the first touch of a
-/// key, the worker finds its entry without a shared lock), its number among the workers, the
-/// entries it created, and once the block is done, their writes.
+/// One worker's own state during the block: its number among the workers, the entries it
+/// created, the keys its current execution met, and once the block is done, the writes of its
+/// entries.
 pub(crate) struct Local {
-    index: Index,
     worker: usize,
     created: Vec<EntryId>,
     /// The first keys the current execution met, with their hashes (see [`MvMemory::id_met`]).
@@ -468,7 +488,7 @@ pub(crate) struct Local {
     gathered: Option<Vec<KeyWrite>>,
 }
 
-/// Keys an execution remembers meeting (past these, they are looked up in the worker's index).
+/// Keys an execution remembers meeting (past these, they are looked up in the shared table).
 const MET_KEYS: usize = 32;
 
 impl Local {
@@ -486,9 +506,13 @@ impl Local {
 pub(crate) struct MvMemory {
     hasher: RandomState,
     entries: Arena<Entry>,
-    /// (Each shard, and each transaction's footprint, on cache lines of their own: see
-    /// [`crate::padded`].)
+    /// Finds a key's entry (see [`crate::table`]).
+    table: Table,
+    /// The keys `table` could not file. (Each shard, and each transaction's footprint, on cache
+    /// lines of their own: see [`crate::padded`].)
     shards: Box<[Padded<Mutex<Index>>]>,
+    /// The number of entries of the last block that had any (to size `table`).
+    last_entries: usize,
     footprints: Vec<Padded<Mutex<Footprint>>>,
     workers: usize,
     /// The workers' own state, given back when they are done (for the block's end), and kept
@@ -503,7 +527,9 @@ impl MvMemory {
         let mut memory = Self {
             hasher: RandomState::new(),
             entries: Arena::new(),
+            table: Table::new(MIN_SLOTS),
             shards: (0..SHARDS).map(|_| Padded(Mutex::new(Index::new()))).collect(),
+            last_entries: 0,
             footprints: Vec::new(),
             workers: 1,
             given_back: Mutex::new(Vec::new()),
@@ -519,9 +545,21 @@ impl MvMemory {
     /// system by remapping pages (a TLB flush on every core); after the first block, none is
     /// needed.
     pub(crate) fn reset(&mut self, txns: usize, workers: usize) {
-        self.entries.clear();
-        for shard in self.shards.iter_mut() {
-            shard.get_mut().clear();
+        let entries = self.entries.len();
+        if entries > 0 {
+            // (Every key filed made an entry: without entries, the table is still empty.)
+            self.last_entries = entries;
+            self.entries.clear();
+            self.table.clear();
+            for shard in self.shards.iter_mut() {
+                shard.get_mut().clear();
+            }
+        }
+        // Twice the keys expected, so that probes stay short; a table far too large for the
+        // block is replaced too, as emptying it is work in proportion to its size.
+        let wanted = (txns * SLOTS_PER_TXN).max(2 * self.last_entries).clamp(MIN_SLOTS, MAX_SLOTS);
+        if txns > 0 && (self.table.capacity() < wanted || self.table.capacity() > 8 * wanted) {
+            self.table = Table::new(wanted);
         }
         self.footprints.truncate(txns);
         for footprint in &mut self.footprints {
@@ -543,14 +581,12 @@ impl MvMemory {
         let spare = self.spare_locals.lock().pop();
         match spare {
             Some(mut local) => {
-                local.index.clear();
                 local.created.clear();
                 local.met.clear();
                 local.gathered = None;
                 Local { worker, ..local }
             }
             None => Local {
-                index: Index::with_capacity(txns * 4 / self.workers),
                 worker,
                 created: Vec::with_capacity(txns * 4 / self.workers),
                 met: Vec::with_capacity(MET_KEYS),
@@ -569,8 +605,8 @@ impl MvMemory {
         &self.entries[id as usize]
     }
 
-    /// The entry of `key`, created if the block has none yet. `local` is the calling worker's
-    /// own index.
+    /// The entry of `key`, created if the block has none yet (and then counted among those of
+    /// `local`, the calling worker's).
     #[cfg(test)]
     pub(crate) fn id(&self, local: &mut Local, key: &[u8]) -> EntryId {
         self.id_hashed(local, key, self.hash(key))
@@ -583,7 +619,7 @@ impl MvMemory {
 
     /// [`MvMemory::id`], first among the keys the worker's current execution met (see
     /// [`Local::start_execution`]), which it then counts `key` among: a key an execution reads
-    /// and then writes (a balance, a nonce) is looked up in the worker's index once.
+    /// and then writes (a balance, a nonce) is looked up in the shared table once.
     pub(crate) fn id_met(&self, local: &mut Local, key: &[u8]) -> EntryId {
         let hash = self.hash(key);
         if let Some(&(_, id)) = local.met.iter().find(|&&(h, id)| h == hash && *self.entry(id).key == *key) {
@@ -598,26 +634,42 @@ impl MvMemory {
 
     /// [`MvMemory::id`] with `key`'s hash already taken.
     fn id_hashed(&self, local: &mut Local, key: &[u8], hash: u64) -> EntryId {
-        let is_key = |&(h, id): &(u64, EntryId)| h == hash && *self.entry(id).key == *key;
-        if let Some(&(_, id)) = local.index.find(hash, is_key) {
-            return id;
-        }
-        // The shard from bits the tables do not start their probes from: within a shard, the
-        // low bits of the hashes still spread over the table.
-        let mut shard = self.shards[(hash >> 32) as usize % SHARDS].lock();
-        let id = match shard.find(hash, is_key) {
-            Some(&(_, id)) => id,
-            None => {
-                let id = EntryId::try_from(self.entries.push(Entry::new(key)))
-                    .expect("fewer than 2^32 keys per block");
-                shard.insert_unique(hash, (hash, id), |&(h, _)| h);
-                local.created.push(id);
-                id
+        let is_key = |id: EntryId| *self.entry(id).key == *key;
+        let mut created = false;
+        let create = || {
+            created = true;
+            self.create(key)
+        };
+        let id = match self.table.find_or_claim(hash, is_key, create) {
+            Probe::Found(id) => id,
+            Probe::Full => {
+                // The shard from bits the tables do not start their probes from: within a
+                // shard, the low bits of the hashes still spread over the table.
+                let mut shard = self.shards[(hash >> 32) as usize % SHARDS].lock();
+                let is_key = |&(h, id): &(u64, EntryId)| h == hash && is_key(id);
+                match shard.find(hash, is_key) {
+                    Some(&(_, id)) => id,
+                    None => {
+                        let id = self.create(key);
+                        shard.insert_unique(hash, (hash, id), |&(h, _)| h);
+                        created = true;
+                        id
+                    }
+                }
             }
         };
-        drop(shard);
-        local.index.insert_unique(hash, (hash, id), |&(h, _)| h);
+        if created {
+            local.created.push(id);
+        }
         id
+    }
+
+    /// A new entry for `key`.
+    fn create(&self, key: &[u8]) -> EntryId {
+        EntryId::try_from(self.entries.push(Entry::new(key)))
+            .ok()
+            .filter(|&id| id != EntryId::MAX)
+            .expect("fewer than 2^32 - 1 keys per block")
     }
 
     /// The version of entry `id` (see [`Entry::version`]): taken before a read of its value.

@@ -59,7 +59,7 @@ struct ParallelView<'a> {
 /// What one execution read from the memory, entry by entry (each read once: a transaction sees
 /// one value per key, which is what validation checks).
 pub(crate) struct Reads<'a> {
-    /// The worker's own index of entries.
+    /// The worker's own state (the keys its execution met, the entries it created).
     local: &'a mut Local,
     seen: Vec<(EntryId, Seen, u32)>,
     /// Where each entry is in `seen`, once it holds more than [`SCANNED_READS`] (below that,
