@@ -314,13 +314,16 @@ pub(crate) struct GiveUp {
     pub(crate) max_aborts_per_100: u64,
 }
 
+/// A transaction's output, once it executed.
+type OutputSlot<O> = Padded<Mutex<Option<O>>>;
+
 pub(crate) struct Run<'a, T: Transactions + ?Sized> {
     txs: &'a T,
     storage: &'a dyn Storage,
     memory: MvMemory,
     scheduler: Scheduler,
     /// Each transaction's output, on a cache line of its own (see [`crate::padded`]).
-    outputs: Box<[Padded<Mutex<Option<T::Output>>>]>,
+    outputs: Box<[OutputSlot<T::Output>]>,
     /// Each worker's counters, on cache lines of their own: a shared counter would move between
     /// the workers' caches at every task.
     counters: Box<[Padded<Counters>]>,
