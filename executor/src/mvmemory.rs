@@ -22,9 +22,9 @@
 //! or its worker's list only) is noted, and the values past it are dropped by the next
 //! resolution, which holds the writes and every list.
 //!
-//! Entries live for the whole block in an append-only arena and are named by their position
-//! ([`EntryId`]); nothing is ever removed from it, so a reference to an entry stays valid while
-//! other threads add more. A shared table of atomic slots finds a key's entry without a lock
+//! Entries live for the whole block in append-only arenas, one per worker (each creates
+//! entries in its own), and are named by their worker and position ([`EntryId`]); nothing is
+//! ever removed from them, so a reference to an entry stays valid while other threads add more. A shared table of atomic slots finds a key's entry without a lock
 //! ([`crate::table`]); a key it cannot file (its probe sequence full) goes to shards behind
 //! locks. Reading a key that no transaction before wrote (configuration, contract code, most
 //! accounts) is then a probe of that table and one load of `written`: it writes no shared
@@ -61,7 +61,8 @@ pub(crate) type Value = Option<Arc<[u8]>>;
 /// A key and the value the block leaves it with (`None`: deleted).
 pub(crate) type KeyWrite = (Vec<u8>, Option<Vec<u8>>);
 
-/// A key's entry: its position in the block's arena.
+/// A key's entry: the worker that created it (high bits, as many as the number of workers
+/// needs) and its position in that worker's arena.
 pub(crate) type EntryId = u32;
 
 const SHARDS: usize = 64;
@@ -505,7 +506,11 @@ impl Local {
 
 pub(crate) struct MvMemory {
     hasher: RandomState,
-    entries: Arena<Entry>,
+    /// The entries, in one arena per worker: a worker creates entries in its own, so no shared
+    /// counter moves between the workers' cores at every new key.
+    entries: Box<[Arena<Entry>]>,
+    /// Bits of an [`EntryId`] that number the entry in its arena (the rest name the worker).
+    position_bits: u32,
     /// Finds a key's entry (see [`crate::table`]).
     table: Table,
     /// The keys `table` could not file. (Each shard, and each transaction's footprint, on cache
@@ -526,7 +531,8 @@ impl MvMemory {
     pub(crate) fn new(txns: usize, workers: usize) -> Self {
         let mut memory = Self {
             hasher: RandomState::new(),
-            entries: Arena::new(),
+            entries: Box::new([]),
+            position_bits: 32,
             table: Table::new(MIN_SLOTS),
             shards: (0..SHARDS).map(|_| Padded(Mutex::new(Index::new()))).collect(),
             last_entries: 0,
@@ -545,11 +551,13 @@ impl MvMemory {
     /// system by remapping pages (a TLB flush on every core); after the first block, none is
     /// needed.
     pub(crate) fn reset(&mut self, txns: usize, workers: usize) {
-        let entries = self.entries.len();
+        let entries = self.len();
         if entries > 0 {
             // (Every key filed made an entry: without entries, the table is still empty.)
             self.last_entries = entries;
-            self.entries.clear();
+            for arena in self.entries.iter_mut() {
+                arena.clear();
+            }
             self.table.clear();
             for shard in self.shards.iter_mut() {
                 shard.get_mut().clear();
@@ -571,6 +579,13 @@ impl MvMemory {
         }
         self.footprints.resize_with(txns, Default::default);
         self.workers = workers.max(1);
+        if self.entries.len() < self.workers {
+            let mut arenas = std::mem::take(&mut self.entries).into_vec();
+            arenas.resize_with(self.workers, Arena::new);
+            self.entries = arenas.into_boxed_slice();
+        }
+        // Worker numbers below `workers` in the high bits (none for one worker).
+        self.position_bits = 32 - (self.workers - 1).checked_ilog2().map_or(0, |top| top + 1);
         self.spare_locals.get_mut().append(self.given_back.get_mut());
     }
 
@@ -602,7 +617,22 @@ impl MvMemory {
     }
 
     fn entry(&self, id: EntryId) -> &Entry {
-        &self.entries[id as usize]
+        let (worker, position) = self.locate(id);
+        &self.entries[worker][position]
+    }
+
+    /// The worker whose arena holds entry `id`, and its position there.
+    fn locate(&self, id: EntryId) -> (usize, usize) {
+        let id = u64::from(id);
+        ((id >> self.position_bits) as usize, (id & ((1 << self.position_bits) - 1)) as usize)
+    }
+
+    /// Every entry of the block.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = EntryId> + '_ {
+        self.entries.iter().enumerate().flat_map(move |(worker, arena)| {
+            let first = (worker as u64) << self.position_bits;
+            (0..arena.len() as u64).map(move |position| (first | position) as EntryId)
+        })
     }
 
     /// The entry of `key`, created if the block has none yet (and then counted among those of
@@ -636,9 +666,10 @@ impl MvMemory {
     fn id_hashed(&self, local: &mut Local, key: &[u8], hash: u64) -> EntryId {
         let is_key = |id: EntryId| *self.entry(id).key == *key;
         let mut created = false;
+        let worker = local.worker;
         let create = || {
             created = true;
-            self.create(key)
+            self.create(worker, key)
         };
         let id = match self.table.find_or_claim(hash, is_key, create) {
             Probe::Found(id) => id,
@@ -650,7 +681,7 @@ impl MvMemory {
                 match shard.find(hash, is_key) {
                     Some(&(_, id)) => id,
                     None => {
-                        let id = self.create(key);
+                        let id = self.create(worker, key);
                         shard.insert_unique(hash, (hash, id), |&(h, _)| h);
                         created = true;
                         id
@@ -664,12 +695,16 @@ impl MvMemory {
         id
     }
 
-    /// A new entry for `key`.
-    fn create(&self, key: &[u8]) -> EntryId {
-        EntryId::try_from(self.entries.push(Entry::new(key)))
-            .ok()
-            .filter(|&id| id != EntryId::MAX)
-            .expect("fewer than 2^32 - 1 keys per block")
+    /// A new entry for `key`, in `worker`'s arena.
+    fn create(&self, worker: usize, key: &[u8]) -> EntryId {
+        let position = self.entries[worker].push(Entry::new(key)) as u64;
+        let id = ((worker as u64) << self.position_bits) | position;
+        assert!(
+            position < 1 << self.position_bits && id < u64::from(EntryId::MAX),
+            "too many keys in one block for {} workers",
+            self.workers
+        );
+        id as EntryId
     }
 
     /// The version of entry `id` (see [`Entry::version`]): taken before a read of its value.
@@ -721,6 +756,7 @@ impl MvMemory {
         let mut keys: Vec<Vec<u8>> = self
             .entries
             .iter()
+            .flat_map(Arena::iter)
             .filter(|(_, entry)| entry.key.starts_with(prefix) && entry.written_before(txn))
             .map(|(_, entry)| entry.key.to_vec())
             .collect();
@@ -882,22 +918,22 @@ impl MvMemory {
         validity
     }
 
-    /// How many entries the block has: [`MvMemory::writes_before`] takes positions below it.
+    /// How many entries the block has.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().map(Arena::len).sum()
     }
 
     /// The value of every key among entries `ids` that transactions before `end` wrote, as they
     /// left it, added to `out` (nothing may run any more).
     pub(crate) fn writes_before(
         &self,
-        ids: impl Iterator<Item = usize>,
+        ids: impl Iterator<Item = EntryId>,
         end: TxnIndex,
         storage: &dyn Storage,
         out: &mut Vec<KeyWrite>,
     ) {
         for id in ids {
-            let entry = &self.entries[id];
+            let entry = self.entry(id);
             let value = entry.final_value(end, storage).unwrap_or_else(|txn| {
                 panic!("transaction {txn} is still being re-executed after the block ended")
             });
@@ -925,7 +961,7 @@ impl MvMemory {
     /// own cache. Every entry was created by one worker: together, the runs cover the block.
     pub(crate) fn gather(&self, local: &mut Local, end: TxnIndex, storage: &dyn Storage) {
         let mut run = Vec::with_capacity(local.created.len());
-        self.writes_before(local.created.iter().map(|&id| id as usize), end, storage, &mut run);
+        self.writes_before(local.created.iter().copied(), end, storage, &mut run);
         run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         local.gathered = Some(run);
     }
@@ -1123,7 +1159,7 @@ mod tests {
         );
         assert_eq!(value(memory.read(id, 1, &Empty), &memory, id), Some(5u128.to_le_bytes().to_vec()));
         let mut writes = Vec::new();
-        memory.writes_before(0..memory.len(), 3, &Empty, &mut writes);
+        memory.writes_before(memory.ids(), 3, &Empty, &mut writes);
         assert_eq!(writes, vec![(b"fees".to_vec(), Some(13u128.to_le_bytes().to_vec()))]);
     }
 

@@ -610,7 +610,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             }
             None => {
                 let mut writes = Vec::new();
-                memory.writes_before(0..memory.len(), end, self.storage, &mut writes);
+                memory.writes_before(memory.ids(), end, self.storage, &mut writes);
                 writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 writes
             }
