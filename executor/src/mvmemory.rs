@@ -26,9 +26,10 @@
 //! entries in its own), and are named by their worker and position ([`EntryId`]); nothing is
 //! ever removed from them, so a reference to an entry stays valid while other threads add more.
 //! A shared table of atomic slots finds a key's entry without a lock ([`crate::table`]); a key
-//! it cannot file (its probe sequence full) goes to shards behind locks. Reading a key that no transaction before wrote (configuration, contract code, most
-//! accounts) is then a probe of that table and one load of `written`: it writes no shared
-//! memory, so two workers reading the same hot keys do not pass cache lines back and forth.
+//! it cannot file (its probe sequence full) goes to shards behind locks. Reading a key that no
+//! transaction before wrote (configuration, contract code, most accounts) is then a probe of
+//! that table and one load of `written`: it writes no shared memory, so two workers reading the
+//! same hot keys do not pass cache lines back and forth.
 //! A transaction's footprint names entries, not keys, so validation re-reads without hashing.
 //!
 //! Keys are the exact state keys, hashed with a random key per block's memory (aHash), so that
