@@ -67,7 +67,7 @@ mod view;
 use hyperion_state::ChangeSet;
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
 use std::sync::Arc;
 
 pub use assume::{Assumption, Condition};
@@ -255,6 +255,8 @@ pub struct Executor {
     /// The multi-version memory of the last parallel block, emptied in the background and kept
     /// for the next one with its allocations.
     spare: Arc<Mutex<Option<MvMemory>>>,
+    /// Work left to the threads after a block (emptying its memory), not finished yet.
+    background: Arc<AtomicUsize>,
     /// Blocks left to run serially after conflicts, and the current length of that penalty.
     serial_blocks_left: AtomicU32,
     penalty: AtomicU32,
@@ -290,6 +292,7 @@ impl Executor {
             config,
             pool,
             spare: Arc::default(),
+            background: Arc::default(),
             serial_blocks_left: AtomicU32::new(0),
             penalty: AtomicU32::new(0),
         })
@@ -314,6 +317,16 @@ impl Executor {
             for _ in 0..self.config.threads {
                 pool.spawn(|| ());
             }
+        }
+    }
+
+    /// Waits until the work the executor left to its threads after the last block (emptying
+    /// that block's multi-version memory for the next) is done. A node does not need it (that
+    /// work runs while the block commits); a measurement does before it times something else,
+    /// which would otherwise share the cores with that work.
+    pub fn settle(&self) {
+        while self.background.load(Acquire) > 0 {
+            std::thread::yield_now();
         }
     }
 
@@ -377,11 +390,14 @@ impl Executor {
             }
         });
         let parallel::Totals { executions, validations, aborts, waits } = run.totals();
-        let (finished, mut memory) = run.finish(Some(pool));
+        let (finished, mut memory, scheduler) = run.finish();
         let spare = Arc::clone(&self.spare);
+        let pending = Pending::new(&self.background);
         pool.spawn(move || {
+            drop(scheduler);
             memory.reset(0, threads);
             spare.lock().get_or_insert(memory);
+            drop(pending);
         });
         if finished.complete {
             self.penalty.store(0, Relaxed);
@@ -405,6 +421,23 @@ impl Executor {
         let stats =
             Stats { mode: Mode::Serial(SerialReason::Conflicts), executions, validations, aborts, waits };
         BlockOutput { outputs, changes, stats }
+    }
+}
+
+/// One piece of background work counted in an executor's `background` until it is dropped
+/// (done, or unwound).
+struct Pending(Arc<AtomicUsize>);
+
+impl Pending {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, AcqRel);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, AcqRel);
     }
 }
 

@@ -564,9 +564,9 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
 
     /// What the run produced (re-raising a transaction's panic): everything, or when it gave
     /// up, the longest prefix of transactions whose last executions are still valid: their
-    /// results are what serial execution of that prefix gives. With a `pool`, the scheduler is
-    /// dropped on one of its threads. The multi-version memory is returned for the next run.
-    pub(crate) fn finish(self, pool: Option<&rayon::ThreadPool>) -> (Finished<T::Output>, MvMemory) {
+    /// results are what serial execution of that prefix gives. The multi-version memory and
+    /// the scheduler are returned, for the caller to empty and drop off the block's path.
+    pub(crate) fn finish(self) -> (Finished<T::Output>, MvMemory, Scheduler) {
         if let Some(payload) = self.panic.into_inner() {
             resume_unwind(payload);
         }
@@ -618,14 +618,7 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         memory.keep_locals(locals);
         // In sorted runs, with each key once: the map is built without comparing its way down.
         let changes: ChangeSet = writes.into_iter().collect();
-        match pool {
-            Some(pool) => {
-                let scheduler = self.scheduler;
-                pool.spawn(move || drop(scheduler));
-            }
-            None => drop(self.scheduler),
-        }
-        (Finished { outputs, changes, complete: done }, memory)
+        (Finished { outputs, changes, complete: done }, memory, self.scheduler)
     }
 }
 

@@ -263,7 +263,7 @@ fn parallel(block: &Block, threads: usize) -> (Vec<Vec<Option<Vec<u8>>>>, hyperi
             s.spawn(|| run.work());
         }
     });
-    let (finished, _) = run.finish(None);
+    let (finished, _, _) = run.finish();
     assert!(finished.complete, "a run that never gives up finishes");
     (finished.outputs, finished.changes)
 }
@@ -438,6 +438,23 @@ impl Transactions for Wide {
 impl Storage for Wide {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         key.starts_with(b"w").then(|| key[1..].to_vec())
+    }
+}
+
+#[test]
+fn settling_waits_for_the_memory_emptied_after_a_block() {
+    let block = Wide(300);
+    let executor = Executor::new(Config { max_aborts_per_100: 100, ..Config::with_threads(2) }).unwrap();
+    for _ in 0..3 {
+        let output = executor.execute(&block, &block);
+        assert_eq!(output.stats.mode, Mode::Parallel(2));
+        executor.settle();
+        assert_eq!(executor.background.load(std::sync::atomic::Ordering::Acquire), 0);
+        let spare = executor.spare.lock();
+        assert!(
+            spare.as_ref().is_some_and(|memory| memory.len() == 0),
+            "emptied and kept for the next block"
+        );
     }
 }
 

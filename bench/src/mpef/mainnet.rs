@@ -231,9 +231,13 @@ pub fn run_cases(min_txs: usize, threads: usize, repetitions: u32) -> Result<Vec
             .map_err(|e| Error::Check(format!("block {}: {e}", prepared.name)))?;
         let (mut serial_times, mut parallel_times) = (Vec::new(), Vec::new());
         for _ in 0..repetitions.max(1) {
+            // The executor's work after its last block is done before either side is timed
+            // (see `Executor::settle`).
+            executor.settle();
             let start = Instant::now();
             let serial = execute_serial(&prepared.base, &prepared.block);
             serial_times.push(start.elapsed().as_secs_f64());
+            executor.settle();
             let start = Instant::now();
             let parallel = executor.execute(&prepared.base, &prepared.block);
             parallel_times.push(start.elapsed().as_secs_f64());
