@@ -1,11 +1,14 @@
 //! Sorted sequences merged into one sorted sequence: a key's deltas from the workers' lists (by
 //! transaction), a block's writes from the threads that gathered them (by key).
 
+use smallvec::SmallVec;
+
 /// The items of several sequences, each sorted by `before`, in one sorted sequence. Of equal
 /// items, those of the earlier sequence come first.
 pub(crate) struct Merged<I: Iterator, F> {
-    /// Each sequence with its next item taken out.
-    runs: Vec<(Option<I::Item>, I)>,
+    /// Each sequence with its next item taken out (inline up to 4: merging the lists of a
+    /// key's deltas, one per worker, at every resolution of its value allocates nothing).
+    runs: SmallVec<[(Option<I::Item>, I); 4]>,
     before: F,
 }
 

@@ -41,6 +41,7 @@
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
@@ -351,7 +352,7 @@ impl Entry {
         // The deltas after the write and before `end`, merged in transaction order from the
         // workers' lists, which stay locked meanwhile (in slot order, the only place that holds
         // more than one): no copy of a hot key's thousand deltas, no sort.
-        let lists: Vec<_> = deltas.slots.iter().map(|slot| slot.list.lock()).collect();
+        let lists: SmallVec<[_; 4]> = deltas.slots.iter().map(|slot| slot.list.lock()).collect();
         let mut resolved = deltas.resolved.lock();
         if deltas.stale_from.load(Relaxed) != u32::MAX {
             let stale_from = deltas.stale_from.swap(u32::MAX, Relaxed);
