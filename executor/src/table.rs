@@ -44,6 +44,16 @@ pub(crate) enum Probe {
     Full,
 }
 
+/// A slot reserved for an entry being created: emptied when dropped before the entry is
+/// published (the creation panicked), so that no worker waits on it for ever.
+struct Claim<'a>(&'a AtomicU64);
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Release);
+    }
+}
+
 fn pack(tag: u32, entry: u32) -> u64 {
     (u64::from(tag) << 32) | u64::from(entry)
 }
@@ -92,8 +102,11 @@ impl Table {
                 if value == 0 {
                     match slot.compare_exchange(0, pack(tag, RESERVED), AcqRel, Acquire) {
                         Ok(_) => {
+                            // Emptied again if `create` panics: others wait on a reserved slot.
+                            let claim = Claim(slot);
                             let id = create();
                             assert_ne!(id, RESERVED, "fewer than 2^32 - 1 entries per block");
+                            std::mem::forget(claim);
                             slot.store(pack(tag, id), Release);
                             return Probe::Found(id);
                         }
@@ -135,6 +148,18 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use std::sync::Mutex;
+
+    /// A creation that panics leaves its slot empty: the key is claimed again, not waited for.
+    #[test]
+    fn a_creation_that_panics_leaves_the_slot_to_the_next() {
+        let table = Table::new(64);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            table.find_or_claim(5, |_| false, || panic!("out of entries"))
+        }));
+        assert!(panicked.is_err());
+        assert!(matches!(table.find_or_claim(5, |_| false, || 7), Probe::Found(7)));
+        assert!(matches!(table.find_or_claim(5, |id| id == 7, || unreachable!()), Probe::Found(7)));
+    }
 
     /// Keys (numbers) with chosen hashes, filed from several threads at once: each key gets
     /// exactly one entry, every thread finds that one, and a full probe sequence says so.
