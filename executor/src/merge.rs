@@ -1,5 +1,5 @@
-//! Sorted sequences merged into one sorted sequence: a key's deltas from the workers' lists (by
-//! transaction), a block's writes from the threads that gathered them (by key).
+//! Sorted sequences merged into one sorted sequence: a key's deltas from the workers' lists, by
+//! transaction.
 
 use smallvec::SmallVec;
 

@@ -34,10 +34,10 @@
 //!
 //! Keys are the exact state keys, hashed with a random key per block's memory (aHash), so that
 //! no choice of keys can make two keys share an entry or pile up in one bucket. Locks are taken
-//! in one order: a transaction's footprint, then an index shard or an entry's versions, then an
-//! entry's delta lists (in worker order), then its resolved values. None is held while calling
-//! out of this module, but for a [`crate::DeltaKind`]'s arithmetic (a pure function) while a
-//! key's deltas resolve.
+//! in one order: a transaction's footprint, then an overflow shard or an entry's versions, then
+//! an entry's delta lists (in worker order), then its resolved values. None is held while
+//! calling out of this module, but for a [`crate::DeltaKind`]'s arithmetic (a pure function)
+//! while a key's deltas resolve.
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
