@@ -426,7 +426,7 @@ enum Before {
     Written(Value),
     /// A write or the base, with the deltas after it applied.
     Resolved(Vec<u8>),
-    /// Likewise, a value the entry keeps (see [`Versions`]).
+    /// Likewise, a value the entry keeps (see [`Deltas`]).
     Kept(Arc<[u8]>),
 }
 
@@ -649,9 +649,10 @@ impl MvMemory {
         self.hasher.hash_one(key)
     }
 
-    /// [`MvMemory::id`], first among the keys the worker's current execution met (see
-    /// [`Local::start_execution`]), which it then counts `key` among: a key an execution reads
-    /// and then writes (a balance, a nonce) is looked up in the shared table once.
+    /// The entry of `key`, created if the block has none yet (and then counted among those of
+    /// `local`, the calling worker's), first among the keys the worker's current execution met
+    /// (see [`Local::start_execution`]), which it then counts `key` among: a key an execution
+    /// reads and then writes (a balance, a nonce) is looked up in the shared table once.
     pub(crate) fn id_met(&self, local: &mut Local, key: &[u8]) -> EntryId {
         let hash = self.hash(key);
         if let Some(&(_, id)) = local.met.iter().find(|&&(h, id)| h == hash && *self.entry(id).key == *key) {
@@ -664,7 +665,8 @@ impl MvMemory {
         id
     }
 
-    /// [`MvMemory::id`] with `key`'s hash already taken.
+    /// The entry of `key`, whose hash is `hash`, created if the block has none yet (see
+    /// [`MvMemory::id_met`]).
     fn id_hashed(&self, local: &mut Local, key: &[u8], hash: u64) -> EntryId {
         let is_key = |id: EntryId| *self.entry(id).key == *key;
         let mut created = false;
