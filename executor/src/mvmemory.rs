@@ -99,13 +99,13 @@ enum Version {
     Estimate,
 }
 
-/// Entries of one key, sorted by transaction: most keys have one, a few (the fee recipient's)
-/// one per transaction, added mostly at the end.
-struct Sorted<T>(Vec<(TxnIndex, T)>);
+/// Entries of one key, sorted by transaction: most keys have one (kept inline: no allocation),
+/// a few (the fee recipient's) one per transaction, added mostly at the end.
+struct Sorted<T>(SmallVec<[(TxnIndex, T); 1]>);
 
 impl<T> Default for Sorted<T> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self(SmallVec::new())
     }
 }
 
@@ -164,7 +164,9 @@ struct DeltaSlot {
 /// One key of the block (the arena puts each on cache lines of its own, so that entries that
 /// different workers write do not share one).
 struct Entry {
-    key: Box<[u8]>,
+    /// Inline up to [`INLINE_KEY`] bytes: no allocation for most keys, and comparing a key
+    /// with the entry's reads no other line.
+    key: SmallVec<[u8; INLINE_KEY]>,
     /// The value before the block, once read.
     base: OnceLock<Value>,
     /// Set when the first write or delta is added, and never cleared: while it is not set
@@ -193,7 +195,8 @@ struct Entry {
 /// the other, each against the value through every payment before it; resolved from the start
 /// each time, a block of a thousand payments would apply half a million deltas.
 struct Deltas {
-    slots: Box<[DeltaSlot]>,
+    /// Inline for two workers: a key's first delta allocates once.
+    slots: SmallVec<[DeltaSlot; 2]>,
     /// `(end, value)`: the value before transaction `end`, oldest first. Changed only while the
     /// entry's writes and every list are locked.
     resolved: Mutex<Vec<(TxnIndex, Arc<[u8]>)>>,
@@ -224,6 +227,10 @@ impl Deltas {
     }
 }
 
+/// Key bytes an entry holds without allocating: a storage map's key of a 20-byte account
+/// (32 bytes of prefix, 16 of hash, the account) and a little more.
+const INLINE_KEY: usize = 72;
+
 /// Resolved values an entry keeps.
 const RESOLVED_KEPT: usize = 4;
 
@@ -234,7 +241,7 @@ const RESOLVED_AFTER_DELTAS: usize = 8;
 impl Entry {
     fn new(key: &[u8]) -> Self {
         Self {
-            key: key.into(),
+            key: SmallVec::from_slice(key),
             base: OnceLock::new(),
             written: AtomicBool::new(false),
             version: AtomicU32::new(0),
