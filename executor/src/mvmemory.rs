@@ -343,9 +343,16 @@ impl Entry {
         if !self.written.load(Acquire) {
             return Ok(Before::Untouched);
         }
-        // Read before anything is locked (it may call the storage).
+        // Read before anything is locked (it may call the storage). At the block's end (`keep`
+        // false: no later read), a base not read yet is read for this once and not kept.
         let deltas = self.deltas.get();
-        let base = deltas.map(|_| self.base(storage));
+        let once = deltas.is_some() && !keep && self.base.get().is_none();
+        let fetched = if once { storage.get(&self.key) } else { None };
+        let base: Option<&[u8]> = match deltas {
+            None => None,
+            Some(_) if once => fetched.as_deref(),
+            Some(_) => self.base(storage).as_deref(),
+        };
         // Locked until the value is resolved, so that no write changes meanwhile.
         let versions = self.versions.lock();
         let write = match versions.before(end).next() {
@@ -392,7 +399,7 @@ impl Entry {
         let start = match (&kept, &write) {
             (Some((_, _, value)), _) => Some(&value[..]),
             (None, Some((_, value))) => value.as_deref(),
-            (None, None) => base.and_then(|base| base.as_deref()),
+            (None, None) => base,
         };
         let mut applied = 1;
         let value = resolve(start, first, pending.inspect(|_| applied += 1));
