@@ -100,16 +100,18 @@ impl HashDBRef<Blake2Hasher, DBValue> for NodeDb<'_> {
 }
 
 /// Change sets from this size on have their root computed subtrie by subtrie in parallel when
-/// the trie's top allows it (see [`split`]); smaller ones are not worth the tasks.
+/// the trie's top, or the nodes below which large clusters of them lie, allow it (see
+/// [`split`]); smaller ones, and smaller clusters, are not worth the tasks.
 const MIN_SPLIT_CHANGES: usize = 256;
 
 /// Applies `changes` to the trie of `root` (whose nodes and values `base` reads) in an overlay;
 /// returns the new root and the overlay, which holds trie nodes only (no value nodes, see
 /// [`NodeSource`]): to be consolidated into the backend's nodes on commit, or dropped.
 ///
-/// Large change sets are applied to the 256 subtries below the top two levels in parallel, on
-/// the caller's rayon pool (the global one unless the caller runs in another); the root and the
-/// nodes are the same either way.
+/// Large change sets are applied to the 256 subtries below the top two levels, or below the
+/// node of each storage map most of them change, in parallel, on the caller's rayon pool (the
+/// global one unless the caller runs in another); the root and the nodes are the same either
+/// way.
 pub(crate) fn apply_changes(
     base: &dyn NodeSource,
     root: Hash,

@@ -164,3 +164,149 @@ fn split_applies_where_the_top_is_full_and_stays_so() {
     let (source, root, set, _) = case(7, 3, 40);
     assert!(apply(&source, root, &set).unwrap().is_none());
 }
+
+/// The storage items of a state shaped as Hyperion's: 32-byte prefixes, the first two sharing
+/// their first 16 bytes (two items of one pallet).
+fn items(rng: &mut Rng) -> Vec<Vec<u8>> {
+    let first = rng.bytes(32);
+    let second = [&first[..16], &rng.bytes(16)[..]].concat();
+    let mut items = vec![first, second];
+    items.extend((0..5).map(|_| rng.bytes(32)));
+    items
+}
+
+/// A key of a map (an item's prefix, then a 16-byte hash and a 20-byte account; now and then a
+/// shorter suffix), mostly of the first two items (which share their first 16 bytes, as a
+/// pallet's balances and nonces would); or, at times, the key of one of the items that are
+/// plain values (the last three).
+fn map_key(rng: &mut Rng, items: &[Vec<u8>]) -> Vec<u8> {
+    let item = match rng.below(20) {
+        0..=8 => &items[0],
+        9..=15 => &items[1],
+        16 | 17 => &items[2 + rng.below(2) as usize],
+        _ => return items[4 + rng.below(3) as usize].clone(),
+    };
+    match rng.below(60) {
+        0 => [&item[..], &rng.bytes(1)[..]].concat(),
+        _ => [&item[..], &rng.bytes(36)[..]].concat(),
+    }
+}
+
+/// A state of about `keys` map-shaped keys and a change set on it: mostly changes of the first
+/// map, a few elsewhere (as a block's hooks make), at times every key of one item deleted, or
+/// the first item's own key set (a value at the node the split starts from).
+fn map_case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Model) {
+    let mut rng = Rng(seed);
+    let items = items(&mut rng);
+    let mut source = Source::default();
+    let base: ChangeSet =
+        (0..keys).map(|_| (map_key(&mut rng, &items), Some(random_value(&mut rng)))).collect();
+    let (root, overlay) = whole(&source, Codec::hashed_null_node(), &base);
+    source.nodes.consolidate(overlay);
+    source.values = base.into_iter().map(|(k, v)| (k, v.expect("puts"))).collect();
+    let present: Vec<Vec<u8>> = source.values.keys().cloned().collect();
+    let mut set = ChangeSet::new();
+    for _ in 0..changes {
+        let key = match rng.below(3) {
+            0 if !present.is_empty() => present[rng.below(present.len() as u64) as usize].clone(),
+            _ => map_key(&mut rng, &items),
+        };
+        let value = (rng.below(5) != 0).then(|| random_value(&mut rng));
+        set.insert(key, value);
+    }
+    match rng.below(8) {
+        0 => {
+            let item = &items[2 + rng.below(5) as usize];
+            set.extend(present.iter().filter(|k| k.starts_with(item)).map(|k| (k.clone(), None)));
+        }
+        1 => {
+            set.insert(items[0].clone(), Some(random_value(&mut rng)));
+        }
+        _ => {}
+    }
+    let mut after = source.values.clone();
+    for (key, value) in &set {
+        match value {
+            Some(value) => after.insert(key.clone(), value.clone()),
+            None => after.remove(key),
+        };
+    }
+    (source, root, set, after)
+}
+
+/// On map-shaped states, the split below the shared prefix gives the whole-trie root and the
+/// same node changes, wherever it applies.
+fn below_same_as_whole_trie(seed: u64, keys: u16, changes: u16) -> TestResult {
+    let (source, root, set, after) = map_case(seed, usize::from(keys % 4000), usize::from(changes % 1500));
+    let (whole_root, whole_overlay) = whole(&source, root, &set);
+    if whole_root.0 != trie_root(after.iter()).0 {
+        return TestResult::error("the whole-trie root differs from the model's");
+    }
+    let Some((split_root, split_overlay)) = apply(&source, root, &set).unwrap() else {
+        return TestResult::passed();
+    };
+    if split_root != whole_root {
+        return TestResult::error("roots differ");
+    }
+    if net(split_overlay) != net(whole_overlay) {
+        return TestResult::error("node changes differ");
+    }
+    TestResult::passed()
+}
+
+#[test]
+fn split_below_a_shared_prefix_matches_the_whole_trie() {
+    QuickCheck::new().tests(80).quickcheck(below_same_as_whole_trie as fn(u64, u16, u16) -> TestResult);
+}
+
+/// A block's worth of changes to one map of a large state takes the split below the map's
+/// prefix (the top is not split there), also with the hooks' changes elsewhere; a value set at
+/// the map's own key, or too few changes, do not.
+#[test]
+fn split_below_applies_to_a_map_and_not_where_it_reshapes() {
+    let mut taken = 0;
+    for seed in 0..30 {
+        let (source, root, set, _) = map_case(seed, 6000, 1500);
+        let (whole_root, whole_overlay) = whole(&source, root, &set);
+        let at_top = group_by_first_byte(&set)
+            .zip(top_branch(&source, &root))
+            .and_then(|(groups, top)| apply_at(&source, &[], root, top, groups, EMPTY_PREFIX, None).unwrap());
+        assert!(at_top.is_none(), "seed {seed}: the top split applies");
+        if let Some((split_root, overlay)) = apply_below(&source, root, &set).unwrap() {
+            assert_eq!(split_root, whole_root, "seed {seed}");
+            assert_eq!(net(overlay), net(whole_overlay), "seed {seed}");
+            taken += 1;
+        }
+    }
+    assert!(taken >= 20, "the split below was taken {taken} times of 30");
+
+    let mut rng = Rng(11);
+    let items = items(&mut rng);
+    let (source, root, _, _) = map_case(11, 6000, 0);
+    let mut set: ChangeSet = (0..1000)
+        .map(|_| ([&items[0][..], &rng.bytes(36)[..]].concat(), Some(random_value(&mut rng))))
+        .collect();
+    set.insert(items[3].clone(), Some(vec![7; 40]));
+    let (whole_root, whole_overlay) = whole(&source, root, &set);
+    let (split_root, overlay) = apply_below(&source, root, &set).unwrap().expect("split below");
+    assert_eq!((split_root, net(overlay)), (whole_root, net(whole_overlay)));
+    // Two maps, each with a cluster of its own, below one pallet's shared bytes.
+    let mut two = set.clone();
+    two.extend(
+        (0..800).map(|_| ([&items[1][..], &rng.bytes(36)[..]].concat(), Some(random_value(&mut rng)))),
+    );
+    let (whole_root, whole_overlay) = whole(&source, root, &two);
+    let (split_root, overlay) = apply_below(&source, root, &two).unwrap().expect("split below two maps");
+    assert_eq!((split_root, net(overlay)), (whole_root, net(whole_overlay)));
+    let all: Vec<Change<'_>> = two.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
+    let found: Vec<&[u8]> = clusters(&all).into_iter().map(|(prefix, _)| prefix).collect();
+    let mut maps = vec![&items[0][..], &items[1][..]];
+    maps.sort();
+    assert_eq!(found, maps, "in key order");
+    // The map's own key: a value at the node the split starts from.
+    set.insert(items[0].clone(), Some(vec![1]));
+    assert!(apply_below(&source, root, &set).unwrap().is_none());
+    // Too few changes below the prefix.
+    let few: ChangeSet = set.into_iter().take(100).collect();
+    assert!(apply_below(&source, root, &few).unwrap().is_none());
+}
