@@ -199,8 +199,12 @@ fn map_case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet,
     let mut rng = Rng(seed);
     let items = items(&mut rng);
     let mut source = Source::default();
-    let base: ChangeSet =
+    let mut base: ChangeSet =
         (0..keys).map(|_| (map_key(&mut rng, &items), Some(random_value(&mut rng)))).collect();
+    // At times a value at the first two items' shared bytes: on the path to both maps' nodes.
+    if rng.below(3) == 0 {
+        base.insert(items[0][..16].to_vec(), Some(random_value(&mut rng)));
+    }
     let (root, overlay) = whole(&source, Codec::hashed_null_node(), &base);
     source.nodes.consolidate(overlay);
     source.values = base.into_iter().map(|(k, v)| (k, v.expect("puts"))).collect();
@@ -221,6 +225,10 @@ fn map_case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet,
         }
         1 => {
             set.insert(items[0].clone(), Some(random_value(&mut rng)));
+        }
+        2 => {
+            let value = (rng.below(2) == 0).then(|| random_value(&mut rng));
+            set.insert(items[0][..16].to_vec(), value);
         }
         _ => {}
     }
