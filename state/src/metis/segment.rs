@@ -19,7 +19,7 @@ pub(crate) struct Segment {
     pub path: PathBuf,
     file: File,
     map: Mmap,
-    /// Reads are served from here when present and not `stale` (see [`Copy`]).
+    /// Reads are served from here when present and not `stale` (see [`Copy`](struct@Copy)).
     copy: Option<Copy>,
     /// Set when a write went below what the copy had published (a commit retried after a
     /// failed one): the copy is no longer written or read.

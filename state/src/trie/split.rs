@@ -42,10 +42,9 @@ use std::ops::Range;
 use hash_db::{HashDB, Hasher, Prefix, EMPTY_PREFIX};
 use rayon::prelude::*;
 use sp_core::{Blake2Hasher, H256};
+use sp_trie::DBValue;
 use trie_db::node::{Node, NodeHandle};
 use trie_db::{ChildReference, NodeCodec, TrieLayout};
-
-use sp_trie::DBValue;
 
 use super::{apply_delta, Change, Layout, NodeSource, NodeStore};
 use crate::{ChangeSet, Result};
@@ -53,11 +52,13 @@ use crate::{ChangeSet, Result};
 type Codec = <Layout as TrieLayout>::Codec;
 type Children = [Option<ChildReference<H256>>; 16];
 
-/// A group's changes: keys without their first byte, in key order.
+/// A group's changes: keys without the byte that groups them (and what precedes it), in key
+/// order.
 type Group<'c> = Vec<Change<'c>>;
 
 /// `changes` applied to the trie of `root`, as the whole-trie computation would give it; `None`
-/// when the trie's top is not split this way (see the module docs).
+/// when neither the top nor the nodes of the maps they change split this way (see the module
+/// docs).
 pub(super) fn apply(
     base: &dyn NodeSource,
     root: H256,
