@@ -60,13 +60,17 @@ fn net(mut overlay: NodeStore) -> Vec<(H256, i32, DBValue)> {
     changes
 }
 
-/// A random trie of about `keys` keys and a random change set on it: overwrites, inserts,
-/// deletes of present and absent keys, and at times every key of one first byte deleted (a
-/// subtrie that empties) or one of a first nibble kept (a branch left with one child).
-fn case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Model) {
-    let mut rng = Rng(seed);
+/// A trie of the keys of `base` and a change set on it of `changes` overwrites, inserts (keys
+/// from `key`) and deletes of present and absent keys, with what `extra` adds (given the present
+/// keys); and the model after the changes.
+fn build(
+    rng: &mut Rng,
+    base: ChangeSet,
+    changes: usize,
+    mut key: impl FnMut(&mut Rng) -> Vec<u8>,
+    extra: impl FnOnce(&mut Rng, &[Vec<u8>], &mut ChangeSet),
+) -> (Source, H256, ChangeSet, Model) {
     let mut source = Source::default();
-    let base: ChangeSet = (0..keys).map(|_| (random_key(&mut rng), Some(random_value(&mut rng)))).collect();
     let (root, overlay) = whole(&source, Codec::hashed_null_node(), &base);
     source.nodes.consolidate(overlay);
     source.values = base.into_iter().map(|(k, v)| (k, v.expect("puts"))).collect();
@@ -75,12 +79,29 @@ fn case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Mod
     for _ in 0..changes {
         let key = match rng.below(3) {
             0 if !present.is_empty() => present[rng.below(present.len() as u64) as usize].clone(),
-            _ => random_key(&mut rng),
+            _ => key(rng),
         };
-        let value = (rng.below(5) != 0).then(|| random_value(&mut rng));
+        let value = (rng.below(5) != 0).then(|| random_value(rng));
         set.insert(key, value);
     }
-    match rng.below(8) {
+    extra(rng, &present, &mut set);
+    let mut after = source.values.clone();
+    for (key, value) in &set {
+        match value {
+            Some(value) => after.insert(key.clone(), value.clone()),
+            None => after.remove(key),
+        };
+    }
+    (source, root, set, after)
+}
+
+/// A random trie of about `keys` keys and a random change set on it: overwrites, inserts,
+/// deletes of present and absent keys, and at times every key of one first byte deleted (a
+/// subtrie that empties) or one of a first nibble kept (a branch left with one child).
+fn case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Model) {
+    let mut rng = Rng(seed);
+    let base: ChangeSet = (0..keys).map(|_| (random_key(&mut rng), Some(random_value(&mut rng)))).collect();
+    build(&mut rng, base, changes, random_key, |rng, present, set| match rng.below(8) {
         0 => {
             let byte = rng.next() as u8;
             set.extend(present.iter().filter(|k| k[0] == byte).map(|k| (k.clone(), None)));
@@ -92,21 +113,12 @@ fn case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Mod
             set.extend(doomed.map(|k| (k.clone(), None)));
         }
         _ => {}
-    }
-    let mut after = source.values.clone();
-    for (key, value) in &set {
-        match value {
-            Some(value) => after.insert(key.clone(), value.clone()),
-            None => after.remove(key),
-        };
-    }
-    (source, root, set, after)
+    })
 }
 
 /// Where the split applies, it gives the whole-trie root and the same node changes; either
 /// way the root is the model's.
-fn same_as_whole_trie(seed: u64, keys: u16, changes: u16) -> TestResult {
-    let (source, root, set, after) = case(seed, usize::from(keys % 3000), usize::from(changes % 600));
+fn check((source, root, set, after): (Source, H256, ChangeSet, Model)) -> TestResult {
     let (whole_root, whole_overlay) = whole(&source, root, &set);
     if whole_root.0 != trie_root(after.iter()).0 {
         return TestResult::error("the whole-trie root differs from the model's");
@@ -121,6 +133,10 @@ fn same_as_whole_trie(seed: u64, keys: u16, changes: u16) -> TestResult {
         return TestResult::error("node changes differ");
     }
     TestResult::passed()
+}
+
+fn same_as_whole_trie(seed: u64, keys: u16, changes: u16) -> TestResult {
+    check(case(seed, usize::from(keys % 3000), usize::from(changes % 600)))
 }
 
 #[test]
@@ -198,68 +214,33 @@ fn map_key(rng: &mut Rng, items: &[Vec<u8>]) -> Vec<u8> {
 fn map_case(seed: u64, keys: usize, changes: usize) -> (Source, H256, ChangeSet, Model) {
     let mut rng = Rng(seed);
     let items = items(&mut rng);
-    let mut source = Source::default();
     let mut base: ChangeSet =
         (0..keys).map(|_| (map_key(&mut rng, &items), Some(random_value(&mut rng)))).collect();
     // At times a value at the first two items' shared bytes: on the path to both maps' nodes.
     if rng.below(3) == 0 {
         base.insert(items[0][..16].to_vec(), Some(random_value(&mut rng)));
     }
-    let (root, overlay) = whole(&source, Codec::hashed_null_node(), &base);
-    source.nodes.consolidate(overlay);
-    source.values = base.into_iter().map(|(k, v)| (k, v.expect("puts"))).collect();
-    let present: Vec<Vec<u8>> = source.values.keys().cloned().collect();
-    let mut set = ChangeSet::new();
-    for _ in 0..changes {
-        let key = match rng.below(3) {
-            0 if !present.is_empty() => present[rng.below(present.len() as u64) as usize].clone(),
-            _ => map_key(&mut rng, &items),
-        };
-        let value = (rng.below(5) != 0).then(|| random_value(&mut rng));
-        set.insert(key, value);
-    }
-    match rng.below(8) {
+    let key = |rng: &mut Rng| map_key(rng, &items);
+    build(&mut rng, base, changes, key, |rng, present, set| match rng.below(8) {
         0 => {
             let item = &items[2 + rng.below(5) as usize];
             set.extend(present.iter().filter(|k| k.starts_with(item)).map(|k| (k.clone(), None)));
         }
         1 => {
-            set.insert(items[0].clone(), Some(random_value(&mut rng)));
+            set.insert(items[0].clone(), Some(random_value(rng)));
         }
         2 => {
-            let value = (rng.below(2) == 0).then(|| random_value(&mut rng));
+            let value = (rng.below(2) == 0).then(|| random_value(rng));
             set.insert(items[0][..16].to_vec(), value);
         }
         _ => {}
-    }
-    let mut after = source.values.clone();
-    for (key, value) in &set {
-        match value {
-            Some(value) => after.insert(key.clone(), value.clone()),
-            None => after.remove(key),
-        };
-    }
-    (source, root, set, after)
+    })
 }
 
-/// On map-shaped states, the split below the shared prefix gives the whole-trie root and the
+/// On map-shaped states, the split below the maps' prefixes gives the whole-trie root and the
 /// same node changes, wherever it applies.
 fn below_same_as_whole_trie(seed: u64, keys: u16, changes: u16) -> TestResult {
-    let (source, root, set, after) = map_case(seed, usize::from(keys % 4000), usize::from(changes % 1500));
-    let (whole_root, whole_overlay) = whole(&source, root, &set);
-    if whole_root.0 != trie_root(after.iter()).0 {
-        return TestResult::error("the whole-trie root differs from the model's");
-    }
-    let Some((split_root, split_overlay)) = apply(&source, root, &set).unwrap() else {
-        return TestResult::passed();
-    };
-    if split_root != whole_root {
-        return TestResult::error("roots differ");
-    }
-    if net(split_overlay) != net(whole_overlay) {
-        return TestResult::error("node changes differ");
-    }
-    TestResult::passed()
+    check(map_case(seed, usize::from(keys % 4000), usize::from(changes % 1500)))
 }
 
 #[test]
