@@ -194,14 +194,8 @@ fn apply_cluster<'c>(
     let Some((node, data)) = path.last() else { return Ok(None) };
     let Ok(Node::NibbledBranch(partial, children, None)) = Codec::decode(data) else { return Ok(None) };
     let Some(top) = children_of(&children) else { return Ok(None) };
-    let mut groups: Vec<(u8, Group<'_>)> = Vec::new();
-    for (key, value) in below {
-        let (byte, rest) = (key[prefix.len()], &key[prefix.len() + 1..]);
-        match groups.last_mut() {
-            Some((b, group)) if *b == byte => group.push((rest, value)),
-            _ => groups.push((byte, vec![(rest, value)])),
-        }
-    }
+    // (Every key of `below` is longer than `prefix`.)
+    let Some(groups) = group_by_byte(below, prefix.len()) else { return Ok(None) };
     let partial_bytes: Vec<u8> = partial.right_iter().collect();
     let mut depth = 2 * prefix.len() - partial.len();
     let node_prefix = nibble_prefix(prefix, depth);
@@ -235,19 +229,23 @@ fn apply_cluster<'c>(
     Ok(Some((hash, changed)))
 }
 
-/// The changes grouped by their key's first byte, in key order; `None` if a key is empty (its
-/// value would be the root's).
-fn group_by_first_byte(changes: &ChangeSet) -> Option<Vec<(u8, Group<'_>)>> {
-    let mut groups: Vec<(u8, Group<'_>)> = Vec::new();
+/// The changes grouped by their key's byte at `at`, in key order, keys cut after that byte;
+/// `None` if a key ends before it (its value would be at the node the groups hang from).
+fn group_by_byte<'c>(changes: impl Iterator<Item = Change<'c>>, at: usize) -> Option<Vec<(u8, Group<'c>)>> {
+    let mut groups: Vec<(u8, Group<'c>)> = Vec::new();
     for (key, value) in changes {
-        let (&first, rest) = key.split_first()?;
-        let change = (rest, value.as_deref());
+        let (&byte, rest) = key.get(at..)?.split_first()?;
         match groups.last_mut() {
-            Some((byte, group)) if *byte == first => group.push(change),
-            _ => groups.push((first, vec![change])),
+            Some((b, group)) if *b == byte => group.push((rest, value)),
+            _ => groups.push((byte, vec![(rest, value)])),
         }
     }
     Some(groups)
+}
+
+/// [`group_by_byte`] of the first byte of every change.
+fn group_by_first_byte(changes: &ChangeSet) -> Option<Vec<(u8, Group<'_>)>> {
+    group_by_byte(changes.iter().map(|(key, value)| (key.as_slice(), value.as_deref())), 0)
 }
 
 /// The children of node `hash` if it is a branch with no partial key and no value.
