@@ -101,17 +101,25 @@ enum Version {
     Estimate,
 }
 
-/// Entries of one key, sorted by transaction: most keys have one (kept inline: no allocation),
-/// a few (the fee recipient's) one per transaction, added mostly at the end.
-struct Sorted<T>(SmallVec<[(TxnIndex, T); 1]>);
+/// Entries of one key, sorted by transaction, the first `N` inline: most keys have one write
+/// (kept inline: no allocation), a few (the fee recipient's) a delta per transaction, added
+/// mostly at the end.
+struct Sorted<T, const N: usize>(SmallVec<[(TxnIndex, T); N]>);
 
-impl<T> Default for Sorted<T> {
+impl<T, const N: usize> Default for Sorted<T, N> {
     fn default() -> Self {
         Self(SmallVec::new())
     }
 }
 
-impl<T> Sorted<T> {
+/// A key's writes: the first inline.
+type WriteList = Sorted<Version, 1>;
+
+/// One worker's deltas on a key: none inline (a delta and its transaction take a cache line,
+/// which a list's line then could not hold with its lock).
+type DeltaList = Sorted<Delta, 0>;
+
+impl<T, const N: usize> Sorted<T, N> {
     fn insert(&mut self, txn: TxnIndex, item: T) {
         // Mostly at the end: a fee recipient's list of a thousand deltas is not searched (a
         // search reads lines all over it) to append to it.
@@ -157,7 +165,7 @@ fn bump(version: &AtomicU32) {
 #[repr(align(64))]
 #[derive(Default)]
 struct DeltaSlot {
-    list: Mutex<Sorted<Delta>>,
+    list: Mutex<DeltaList>,
     /// Bumped after every change of the list (see [`Entry::version`], which counts it): a
     /// counter of the entry's own would move between the workers' caches at every delta.
     version: AtomicU32,
@@ -187,7 +195,7 @@ struct Entry {
     /// has yet to execute, instead of reading a value that transaction is likely to change.
     hot: AtomicBool,
     /// Writes (and estimates of writes being redone).
-    versions: Mutex<Sorted<Version>>,
+    versions: Mutex<WriteList>,
     /// Deltas (created with the key's first delta).
     deltas: OnceLock<Box<Deltas>>,
 }
@@ -196,9 +204,16 @@ struct Entry {
 /// transactions before some point left it: a sender's payments (deltas) are validated one after
 /// the other, each against the value through every payment before it; resolved from the start
 /// each time, a block of a thousand payments would apply half a million deltas.
+///
+/// Three cache lines for two workers: this bookkeeping, then each worker's list. Most keys with
+/// deltas get one (an account credited once in the block), and a native block credits a
+/// thousand: each line here is one more to fetch and write per credited account (with a delta
+/// inline in each list and a line of padding after them, it took six).
 struct Deltas {
-    /// Inline for two workers: a key's first delta allocates once.
-    slots: SmallVec<[DeltaSlot; 2]>,
+    /// The first two workers' lists (their own lines).
+    first: [DeltaSlot; INLINE_SLOTS],
+    /// The other workers' lists (none allocated for two workers).
+    more: Box<[DeltaSlot]>,
     /// `(end, value)`: the value before transaction `end`, oldest first. Changed only while the
     /// entry's writes and every list are locked.
     resolved: Mutex<Vec<(TxnIndex, Arc<[u8]>)>>,
@@ -211,14 +226,34 @@ struct Deltas {
     stale_from: AtomicU32,
 }
 
+/// Workers whose delta lists a key's [`Deltas`] holds inline.
+const INLINE_SLOTS: usize = 2;
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<DeltaSlot>() == 64 && size_of::<Deltas>() == 64 * (1 + INLINE_SLOTS));
+
 impl Deltas {
     fn new(workers: usize) -> Self {
         Self {
-            slots: (0..workers).map(|_| DeltaSlot::default()).collect(),
+            first: Default::default(),
+            more: (INLINE_SLOTS..workers).map(|_| DeltaSlot::default()).collect(),
             resolved: Mutex::new(Vec::new()),
             resolved_up_to: AtomicU32::new(0),
             stale_from: AtomicU32::new(u32::MAX),
         }
+    }
+
+    /// Worker `worker`'s list.
+    fn slot(&self, worker: usize) -> &DeltaSlot {
+        match worker.checked_sub(INLINE_SLOTS) {
+            None => &self.first[worker],
+            Some(other) => &self.more[other],
+        }
+    }
+
+    /// Every worker's list, in worker order (with one worker, an empty second one).
+    fn slots(&self) -> impl Iterator<Item = &DeltaSlot> {
+        self.first.iter().chain(self.more.iter())
     }
 
     /// Notes that `txn` changed its write or delta (the caller holds a lock of the entry).
@@ -270,7 +305,7 @@ impl Entry {
     }
 
     /// Changes `txn`'s write under the writes' lock (the values resolved past it go stale).
-    fn update(&self, txn: TxnIndex, change: impl FnOnce(&mut Sorted<Version>)) {
+    fn update(&self, txn: TxnIndex, change: impl FnOnce(&mut WriteList)) {
         let mut versions = self.versions.lock();
         change(&mut versions);
         if let Some(deltas) = self.deltas.get() {
@@ -290,21 +325,15 @@ impl Entry {
         match self.deltas.get() {
             None => writes,
             Some(deltas) => {
-                deltas.slots.iter().fold(writes, |sum, slot| sum.wrapping_add(slot.version.load(Acquire)))
+                deltas.slots().fold(writes, |sum, slot| sum.wrapping_add(slot.version.load(Acquire)))
             }
         }
     }
 
     /// Changes `txn`'s delta in worker `slot`'s list under its lock.
-    fn update_deltas(
-        &self,
-        workers: usize,
-        slot: usize,
-        txn: TxnIndex,
-        change: impl FnOnce(&mut Sorted<Delta>),
-    ) {
+    fn update_deltas(&self, workers: usize, slot: usize, txn: TxnIndex, change: impl FnOnce(&mut DeltaList)) {
         let deltas = self.deltas.get_or_init(|| Box::new(Deltas::new(workers)));
-        let slot = &deltas.slots[slot];
+        let slot = deltas.slot(slot);
         let mut list = slot.list.lock();
         change(&mut list);
         deltas.changed(txn);
@@ -368,7 +397,7 @@ impl Entry {
         // The deltas after the write and before `end`, merged in transaction order from the
         // workers' lists, which stay locked meanwhile (in slot order, the only place that holds
         // more than one): no copy of a hot key's thousand deltas, no sort.
-        let lists: SmallVec<[_; 4]> = deltas.slots.iter().map(|slot| slot.list.lock()).collect();
+        let lists: SmallVec<[_; 4]> = deltas.slots().map(|slot| slot.list.lock()).collect();
         let mut resolved = deltas.resolved.lock();
         if deltas.stale_from.load(Relaxed) != u32::MAX {
             let stale_from = deltas.stale_from.swap(u32::MAX, Relaxed);
@@ -429,7 +458,7 @@ impl Entry {
         self.written.load(Acquire)
             && (self.versions.lock().before(end).next().is_some()
                 || self.deltas.get().is_some_and(|deltas| {
-                    deltas.slots.iter().any(|slot| slot.list.lock().before(end).next().is_some())
+                    deltas.slots().any(|slot| slot.list.lock().before(end).next().is_some())
                 }))
     }
 }
