@@ -121,9 +121,9 @@ fn main() -> anyhow::Result<()> {
             let wanted = |group: &str| only.as_deref().is_none_or(|only| only == group);
             let cases: &[mpef::Case] = if cli.quick { &mpef::QUICK_CASES } else { &mpef::CASES };
             for case in cases.iter().filter(|case| wanted(case.kind.name())) {
-                let row = mpef::run_case(case, usize::from(threads), cli.repetitions)
+                let case_rows = mpef::run_case(case, usize::from(threads), cli.repetitions)
                     .with_context(|| format!("mpef suite, {case:?}"))?;
-                emit(&[row], cli.json, &mut rows);
+                emit(&case_rows, cli.json, &mut rows);
             }
             let node_cases: &[mpef::Case] =
                 if cli.quick { &mpef::QUICK_NODE_CASES } else { &mpef::NODE_CASES };

@@ -320,6 +320,18 @@ impl Executor {
         }
     }
 
+    /// Runs `task` once on each worker thread, all at the same time, given the worker's number
+    /// (from 0), and returns what each returned, in that order; without worker threads, once on
+    /// the calling thread. Work run this way shares the cores as a block's execution does: a
+    /// measurement's reference (a block's independent parts executed serially side by side) runs
+    /// on the same pinned threads as the executor it is compared with.
+    pub fn on_each_worker<R: Send>(&self, task: impl Fn(usize) -> R + Sync) -> Vec<R> {
+        match &self.pool {
+            Some(pool) => pool.broadcast(|context| task(context.index())),
+            None => vec![task(0)],
+        }
+    }
+
     /// Waits until the work the executor left to its threads after the last block (emptying
     /// that block's multi-version memory for the next) is done. A node does not need it (that
     /// work runs while the block commits); a measurement does before it times something else,

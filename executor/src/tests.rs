@@ -503,3 +503,20 @@ fn an_execution_sees_one_value_per_key_however_many_it_reads() {
         assert_eq!(seen.len(), usize::from(reads), "each key is recorded once");
     }
 }
+
+#[test]
+fn a_task_runs_once_on_each_worker_at_the_same_time() {
+    for threads in [1, 2, 3] {
+        let executor = Executor::new(Config::with_threads(threads)).expect("threads start");
+        // Every worker waits at the barrier until all have arrived: they run at the same time.
+        let barrier = std::sync::Barrier::new(threads);
+        let ran = executor.on_each_worker(|worker| {
+            barrier.wait();
+            (worker, std::thread::current().id())
+        });
+        let workers: Vec<usize> = ran.iter().map(|(worker, _)| *worker).collect();
+        assert_eq!(workers, (0..threads).collect::<Vec<_>>());
+        let distinct: std::collections::HashSet<_> = ran.iter().map(|(_, id)| *id).collect();
+        assert_eq!(distinct.len(), threads, "one thread per worker");
+    }
+}

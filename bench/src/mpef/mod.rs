@@ -1,5 +1,7 @@
 //! The `mpef` suite: block execution with MPEF on 2 threads against serial execution, in the
-//! same process, over the same blocks, state in memory. Reported as `T_serial / T_parallel`.
+//! same process, over the same blocks, state in memory. Reported as `T_serial / T_parallel`;
+//! for independent transactions also against the block's parts executed serially side by side
+//! (see [`run_case`]).
 //!
 //! Cases (every block is built once by the serial proposer path, then imported by both sides):
 //!
@@ -79,6 +81,13 @@ impl Kind {
             Kind::EthOneSender => "eth-one-sender",
             Kind::EthToOne => "eth-to-one",
         }
+    }
+
+    /// Whether a block's transactions are independent of each other (none reads what another
+    /// writes, but for the fees every transaction credits the proposer and the pools): cut into
+    /// parts, each part is a valid block on the same parent state.
+    fn independent(self) -> bool {
+        matches!(self, Kind::Native | Kind::Erc20 | Kind::Eth | Kind::Heavy)
     }
 
     /// The goal for the ratio at 2 threads.
@@ -266,40 +275,81 @@ impl Workload {
         Ok(Self { genesis, genesis_header, setup, measured })
     }
 
-    /// Imports every block; each measured block is executed by both sides from the same parent
-    /// state, one right after the other (in alternating order, so that both meet the same
-    /// machine), and their results compared. Returns the seconds each side took, and the parallel
-    /// side's statistics. The state root and the commit are done once, untimed, and check the
-    /// header's state and receipts roots.
-    fn run(&self, serial: &Runtime, parallel: &Runtime) -> Result<(f64, f64, ExecutionStats)> {
+    /// Imports every block; each measured block is executed by each side from the same parent
+    /// state, one right after the other (in an order that rotates from block to block, so that
+    /// every side meets the same machine), and the parallel side's result compared with the
+    /// serial one. With `split`, a third side: the block's extrinsics cut into as many
+    /// consecutive parts as the executor has threads, each part executed serially on one of
+    /// those threads, all at once (see [`Times::split`]). The state root and the commit are done
+    /// once, untimed, and check the header's state and receipts roots.
+    fn run(&self, serial: &Runtime, parallel: &Runtime, split: bool) -> Result<Times> {
         let state = MemoryStateDb::new(4);
         state.commit(0, &self.genesis, Some(self.genesis_header.state_root))?;
         let mut head = self.genesis_header.clone();
-        let (mut serial_seconds, mut parallel_seconds) = (0.0, 0.0);
-        let mut stats = ExecutionStats::default();
-        let timed = |runtime: &Runtime, head: &Header, block: &Block| -> Result<(f64, ExecutedBlock)> {
+        let mut times = Times::default();
+        let executor = parallel.executor();
+        let timed = |side: Side, head: &Header, block: &Block| -> Result<(f64, Option<ExecutedBlock>)> {
             // The parallel executor's work after its last block (emptying its memory) is done
             // first: it would otherwise share the cores with what is timed.
-            parallel.executor().settle();
-            let start = Instant::now();
-            let executed = runtime.execute_extrinsics(&state, head, block)?;
-            Ok((start.elapsed().as_secs_f64(), executed))
+            executor.settle();
+            match side {
+                Side::Serial | Side::Parallel => {
+                    let runtime = if side == Side::Serial { serial } else { parallel };
+                    let start = Instant::now();
+                    let executed = runtime.execute_extrinsics(&state, head, block)?;
+                    Ok((start.elapsed().as_secs_f64(), Some(executed)))
+                }
+                Side::Split => {
+                    let part = block.extrinsics.len().div_ceil(executor.config().threads).max(1);
+                    let parts: Vec<Block> = block
+                        .extrinsics
+                        .chunks(part)
+                        .map(|xts| Block {
+                            header: block.header.clone(),
+                            extrinsics: xts.to_vec(),
+                            certificate: None,
+                        })
+                        .collect();
+                    let start = Instant::now();
+                    let executed = executor.on_each_worker(|worker| {
+                        parts.get(worker).map(|part| serial.execute_extrinsics(&state, head, part))
+                    });
+                    let seconds = start.elapsed().as_secs_f64();
+                    executed.into_iter().flatten().collect::<std::result::Result<Vec<_>, _>>()?;
+                    Ok((seconds, None))
+                }
+            }
         };
         for block in &self.setup {
             let executed = serial.execute_extrinsics(&state, &head, block)?;
             state.commit(block.header.number, &executed.changes, Some(block.header.state_root))?;
             head = block.header.clone();
         }
+        let sides: &[Side] = if split {
+            &[Side::Serial, Side::Parallel, Side::Split]
+        } else {
+            &[Side::Serial, Side::Parallel]
+        };
         for (i, block) in self.measured.iter().enumerate() {
-            let ((s, ours_serial), (p, ours)) = if i % 2 == 0 {
-                let first = timed(serial, &head, block)?;
-                (first, timed(parallel, &head, block)?)
-            } else {
-                let first = timed(parallel, &head, block)?;
-                (timed(serial, &head, block)?, first)
+            let (mut ours_serial, mut ours) = (None, None);
+            for k in 0..sides.len() {
+                let side = sides[(i + k) % sides.len()];
+                let (seconds, executed) = timed(side, &head, block)?;
+                match side {
+                    Side::Serial => {
+                        times.serial += seconds;
+                        ours_serial = executed;
+                    }
+                    Side::Parallel => {
+                        times.parallel += seconds;
+                        ours = executed;
+                    }
+                    Side::Split => times.split += seconds,
+                }
+            }
+            let (Some(ours_serial), Some(ours)) = (ours_serial, ours) else {
+                unreachable!("both sides ran");
             };
-            serial_seconds += s;
-            parallel_seconds += p;
             if ours.receipts != ours_serial.receipts || ours.changes != ours_serial.changes {
                 return Err(Error::Check(format!(
                     "block {}: parallel and serial results differ",
@@ -313,15 +363,37 @@ impl Workload {
                     block.header.number
                 )));
             }
-            stats.mode = ours.stats.mode;
-            stats.executions += ours.stats.executions;
-            stats.validations += ours.stats.validations;
-            stats.aborts += ours.stats.aborts;
+            times.stats.mode = ours.stats.mode;
+            times.stats.executions += ours.stats.executions;
+            times.stats.validations += ours.stats.validations;
+            times.stats.aborts += ours.stats.aborts;
             state.commit(block.header.number, &ours.changes, Some(block.header.state_root))?;
             head = block.header.clone();
         }
-        Ok((serial_seconds, parallel_seconds, stats))
+        Ok(times)
     }
+}
+
+/// Who executes a measured block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Serial,
+    Parallel,
+    Split,
+}
+
+/// The seconds each side took over a run's measured blocks, and the parallel side's statistics.
+#[derive(Default)]
+struct Times {
+    serial: f64,
+    parallel: f64,
+    /// The block's parts executed serially side by side (zero when not measured): what two
+    /// threads do with no coordination at all, when a block's transactions are known to be
+    /// independent and already split. No executor does better on the same threads; how close
+    /// MPEF comes shows its own cost apart from the machine's (on a shared virtual machine, two
+    /// busy threads gain less some minutes than others).
+    split: f64,
+    stats: ExecutionStats,
 }
 
 /// The node's path for one executor, from genesis (with the setup blocks imported, untimed)
@@ -410,8 +482,12 @@ pub fn run_node_case(case: &Case, threads: usize, repetitions: u32) -> Result<Ve
     Ok(vec![row("propose", &times[0], &times[1]), row("import", &times[2], &times[3])])
 }
 
-/// Runs `case` `repetitions` times on each side, alternating; the medians' ratio.
-pub fn run_case(case: &Case, threads: usize, repetitions: u32) -> Result<Row> {
+/// Runs `case` `repetitions` times on each side, alternating; the medians' ratio (the row
+/// `<kind>/.../vs_serial`, with the goal). For independent transactions (see
+/// `Kind::independent`), two rows more from the same runs: the block's parts executed
+/// serially side by side against serial execution (`split_vs_serial`: what the threads give
+/// with no coordination), and MPEF against those parts (`vs_split`: how close it comes).
+pub fn run_case(case: &Case, threads: usize, repetitions: u32) -> Result<Vec<Row>> {
     let workload = Workload::new(case)?;
     let serial = runtime()?;
     serial.set_genesis_hash(workload.genesis_header.hash());
@@ -419,13 +495,15 @@ pub fn run_case(case: &Case, threads: usize, repetitions: u32) -> Result<Row> {
         .map_err(|e| Error::Check(format!("executor: {e}")))?;
     let parallel = runtime()?.with_executor(executor);
     parallel.set_genesis_hash(workload.genesis_header.hash());
-    let (mut serial_times, mut parallel_times) = (Vec::new(), Vec::new());
+    let split = case.kind.independent();
+    let mut samples: [Vec<f64>; 3] = Default::default();
     let mut stats = ExecutionStats::default();
     for _ in 0..repetitions.max(1) {
-        let (s, p, run_stats) = workload.run(&serial, &parallel)?;
-        serial_times.push(s);
-        parallel_times.push(p);
-        stats = run_stats;
+        let times = workload.run(&serial, &parallel, split)?;
+        for (samples, seconds) in samples.iter_mut().zip([times.serial, times.parallel, times.split]) {
+            samples.push(seconds);
+        }
+        stats = times.stats;
     }
     eprintln!(
         "mpef {}: {:?}, {} executions, {} validations, {} aborts for {} transactions",
@@ -437,13 +515,18 @@ pub fn run_case(case: &Case, threads: usize, repetitions: u32) -> Result<Row> {
         case.txs * case.blocks
     );
     let txs = f64::from(case.txs * case.blocks);
-    let name = format!("{}/txs={}/threads={threads}/vs_serial", case.kind.name(), case.txs);
-    let row = Row::throughput(
-        SUITE,
-        name,
-        txs / median(&serial_times).max(f64::MIN_POSITIVE),
-        txs / median(&parallel_times).max(f64::MIN_POSITIVE),
-        UNIT_NAME,
-    );
-    Ok(row.with_goals(&[Goal::RatioAtLeast(case.kind.goal())]))
+    let tps = |samples: &[f64]| txs / median(samples).max(f64::MIN_POSITIVE);
+    let [serial_times, parallel_times, split_times] = &samples;
+    let row = |what: &str, baseline: &[f64], ours: &[f64]| {
+        let name = format!("{}/txs={}/threads={threads}/{what}", case.kind.name(), case.txs);
+        Row::throughput(SUITE, name, tps(baseline), tps(ours), UNIT_NAME)
+    };
+    let mut rows =
+        vec![row("vs_serial", serial_times, parallel_times)
+            .with_goals(&[Goal::RatioAtLeast(case.kind.goal())])];
+    if split {
+        rows.push(row("split_vs_serial", serial_times, split_times));
+        rows.push(row("vs_split", split_times, parallel_times));
+    }
+    Ok(rows)
 }
