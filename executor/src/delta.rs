@@ -66,7 +66,12 @@ impl Delta {
         Self { add: 0, sub: amount, kind }
     }
 
-    /// This delta followed by `next` (on the same key, so of the same kind).
+    /// This delta followed by `next` (on the same key, so of the same kind), as one delta: the
+    /// additions and the subtractions each added up. Exact where [`Delta::merged`] is; else
+    /// (a subtraction, then an addition, on a kind whose additions and subtractions are not
+    /// independent) the addition comes first, which differs only where the subtraction alone
+    /// would have saturated (at zero). Serial and parallel execution combine a transaction's
+    /// deltas on a key alike, so they agree either way.
     pub fn then(self, next: Delta) -> Delta {
         assert!(
             std::ptr::eq(self.kind, next.kind),
