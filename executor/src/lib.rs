@@ -47,7 +47,10 @@
 //! Contract for [`Transactions::execute`]: a pure function of what it reads through the view
 //! (no other shared mutable state, no clock, no randomness), since it may run several times and
 //! concurrently; and it must not catch panics, which is how a read that has to wait for another
-//! transaction leaves it.
+//! transaction leaves it. An execution may see a state that serial execution never gives (one
+//! key from before an earlier transaction's writes, another from after): a panic there is not
+//! re-raised but stops the parallel run, whose validated prefix is kept and whose rest executes
+//! serially, so that the caller sees a transaction's panic exactly when serial execution panics.
 
 #![warn(missing_docs)]
 
@@ -362,7 +365,8 @@ impl Executor {
     }
 
     /// Executes `txs` over `storage`. The result does not depend on the number of threads or
-    /// on scheduling; a panic of a transaction is re-raised here.
+    /// on scheduling; a panic of a transaction in serial execution is re-raised here (see the
+    /// crate's contract for panics on speculative states).
     pub fn execute<T: Transactions + ?Sized>(
         &self,
         storage: &dyn Storage,

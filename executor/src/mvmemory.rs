@@ -453,13 +453,33 @@ impl Entry {
         Ok(Before::Kept(value))
     }
 
-    /// Whether a transaction before `end` wrote the key or added to it.
-    fn written_before(&self, end: TxnIndex) -> bool {
-        self.written.load(Acquire)
-            && (self.versions.lock().before(end).next().is_some()
-                || self.deltas.get().is_some_and(|deltas| {
-                    deltas.slots().any(|slot| slot.list.lock().before(end).next().is_some())
-                }))
+    /// Whether a transaction before `end` wrote the key or added to it; `Err` with a writer
+    /// being redone when that writer's write is the only one, since the redone execution may
+    /// not write the key again (a listing, like a read, waits for it).
+    fn written_before(&self, end: TxnIndex) -> Result<bool, TxnIndex> {
+        if !self.written.load(Acquire) {
+            return Ok(false);
+        }
+        let versions = self.versions.lock();
+        let mut redone = None;
+        for (writer, version) in versions.before(end) {
+            match version {
+                Version::Write(_) => return Ok(true),
+                Version::Estimate => {
+                    redone.get_or_insert(writer);
+                }
+            }
+        }
+        let added = self
+            .deltas
+            .get()
+            .is_some_and(|deltas| deltas.slots().any(|slot| slot.list.lock().before(end).next().is_some()));
+        drop(versions);
+        match redone {
+            _ if added => Ok(true),
+            Some(writer) => Err(writer),
+            None => Ok(false),
+        }
     }
 }
 
@@ -800,17 +820,17 @@ impl MvMemory {
     }
 
     /// The keys under `prefix` that transactions before `txn` wrote, in key order (a scan of
-    /// every entry: for rare range deletions).
-    pub(crate) fn keys_before(&self, prefix: &[u8], txn: TxnIndex) -> Vec<Vec<u8>> {
-        let mut keys: Vec<Vec<u8>> = self
-            .entries
-            .iter()
-            .flat_map(Arena::iter)
-            .filter(|(_, entry)| entry.key.starts_with(prefix) && entry.written_before(txn))
-            .map(|(_, entry)| entry.key.to_vec())
-            .collect();
+    /// every entry: for rare range deletions); `Err` with a writer being redone whose write of
+    /// a key there is that key's only one (see `Entry::written_before`).
+    pub(crate) fn keys_before(&self, prefix: &[u8], txn: TxnIndex) -> Result<Vec<Vec<u8>>, TxnIndex> {
+        let mut keys = Vec::new();
+        for (_, entry) in self.entries.iter().flat_map(Arena::iter) {
+            if entry.key.starts_with(prefix) && entry.written_before(txn)? {
+                keys.push(entry.key.to_vec());
+            }
+        }
         keys.sort();
-        keys
+        Ok(keys)
     }
 
     /// Publishes the writes of an execution of `txn` by the worker of `local`, and remembers
@@ -859,7 +879,13 @@ impl MvMemory {
                 let entry = self.entry(id);
                 match (before, after) {
                     (Written::Write, Some(Written::Write)) => {}
-                    (Written::Write, _) => entry.update(txn, |versions| versions.remove(txn)),
+                    (Written::Write, after) => {
+                        entry.update(txn, |versions| versions.remove(txn));
+                        // No longer written at all: a later listing of its prefix changes.
+                        if after.is_none() {
+                            affected.push(id);
+                        }
+                    }
                     (Written::Delta(_, slot), after) => {
                         // Changed, or moved to another worker's list: a reader meanwhile may
                         // have counted it twice.
@@ -928,28 +954,30 @@ impl MvMemory {
     /// it assumed holds.
     pub(crate) fn validate(&self, txn: TxnIndex, storage: &dyn Storage) -> Validity {
         let footprint = self.footprints[txn as usize].lock();
-        let reads_stand =
-            footprint.reads.iter().all(|(id, seen, version)| {
-                // Nothing about the key changed since the read: it reads the same.
-                if self.version(*id) == *version {
-                    return true;
-                }
-                let stands = match self.read(*id, txn, storage) {
-                    Read::Blocked(_) => false,
-                    Read::Base => match seen {
-                        Seen::Base => true,
-                        Seen::Value(seen) => same(self.base(*id, storage), seen),
-                    },
-                    Read::Value(now) => match seen {
-                        Seen::Base => same(&now, self.base(*id, storage)),
-                        Seen::Value(seen) => same(&now, seen),
-                    },
-                };
-                if !stands {
-                    self.entry(*id).mark_hot();
-                }
-                stands
-            }) && footprint.listings.iter().all(|(prefix, seen)| self.keys_before(prefix, txn) == *seen);
+        let reads_stand = footprint.reads.iter().all(|(id, seen, version)| {
+            // Nothing about the key changed since the read: it reads the same.
+            if self.version(*id) == *version {
+                return true;
+            }
+            let stands = match self.read(*id, txn, storage) {
+                Read::Blocked(_) => false,
+                Read::Base => match seen {
+                    Seen::Base => true,
+                    Seen::Value(seen) => same(self.base(*id, storage), seen),
+                },
+                Read::Value(now) => match seen {
+                    Seen::Base => same(&now, self.base(*id, storage)),
+                    Seen::Value(seen) => same(&now, seen),
+                },
+            };
+            if !stands {
+                self.entry(*id).mark_hot();
+            }
+            stands
+        }) && footprint.listings.iter().all(|(prefix, seen)| {
+            // A key whose only write is being redone: not known yet, so not the same.
+            self.keys_before(prefix, txn).is_ok_and(|keys| keys == *seen)
+        });
         if !reads_stand {
             return Validity::Invalid;
         }

@@ -1,7 +1,6 @@
 //! Parallel execution: worker threads run the scheduler's tasks over the multi-version memory.
 
 use parking_lot::Mutex;
-use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
@@ -171,7 +170,10 @@ impl View for ParallelView<'_> {
     }
 
     fn written_keys(&mut self, prefix: &[u8]) -> Vec<Vec<u8>> {
-        let before = self.memory.keys_before(prefix, self.txn);
+        let before = match self.memory.keys_before(prefix, self.txn) {
+            Ok(keys) => keys,
+            Err(writer) => resume_unwind(Box::new(Blocked(writer))),
+        };
         let mut keys: Vec<Vec<u8>> =
             before.iter().chain(self.writes.keys_with_prefix(prefix)).cloned().collect();
         keys.sort();
@@ -329,7 +331,6 @@ pub(crate) struct Run<'a, T: Transactions + ?Sized> {
     counters: Box<[Padded<Counters>]>,
     give_up: GiveUp,
     stop: AtomicBool,
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// The number the next worker to start takes.
     next_worker: AtomicUsize,
     /// For each transaction, its target and the previous transaction with it (see
@@ -365,7 +366,6 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
             counters: (0..workers.max(1)).map(|_| Padded::default()).collect(),
             give_up,
             stop: AtomicBool::new(false),
-            panic: Mutex::new(None),
             contended: (0..n).map(|_| AtomicBool::new(false)).collect(),
             targets: targets(txs),
             oversubscribed: workers > cores(),
@@ -530,8 +530,12 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
                                 return None;
                             }
                         }
-                        Err(payload) => {
-                            self.panic.lock().get_or_insert(payload);
+                        Err(_) => {
+                            // An execution may see a state that serial execution never gives
+                            // (one key before an earlier transaction's writes, another after),
+                            // and a transaction may panic on it. The run stops: the caller keeps
+                            // the prefix that validates and executes the rest serially, where a
+                            // transaction that panics on its real state panics again.
                             self.stop.store(true, SeqCst);
                             return None;
                         }
@@ -543,7 +547,15 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
 
     fn validate(&self, counters: &Counters, txn: TxnIndex, incarnation: Incarnation) -> Option<Task> {
         bump(&counters.validations);
-        let valid = match self.memory.validate(txn, self.storage) {
+        // Validation resolves deltas and checks assumptions (the value's owner's code) on values
+        // that may be speculative: a panic there stops the run as one in an execution does
+        // (left to unwind, it would leave the other workers waiting for this task for ever).
+        let validity = catch_unwind(AssertUnwindSafe(|| self.memory.validate(txn, self.storage)));
+        let Ok(validity) = validity else {
+            self.stop.store(true, SeqCst);
+            return None;
+        };
+        let valid = match validity {
             Validity::Valid => true,
             Validity::Invalid => false,
             // Its sender's earlier transactions, say, not all executed yet: validated again
@@ -562,14 +574,11 @@ impl<'a, T: Transactions + ?Sized> Run<'a, T> {
         self.scheduler.finish_validation(txn, aborted)
     }
 
-    /// What the run produced (re-raising a transaction's panic): everything, or when it gave
-    /// up, the longest prefix of transactions whose last executions are still valid: their
+    /// What the run produced: everything, or when it gave up (or stopped at a panic), the
+    /// longest prefix of transactions whose last executions are still valid: their
     /// results are what serial execution of that prefix gives. The multi-version memory and
     /// the scheduler are returned, for the caller to empty and drop off the block's path.
     pub(crate) fn finish(self) -> (Finished<T::Output>, MvMemory, Scheduler) {
-        if let Some(payload) = self.panic.into_inner() {
-            resume_unwind(payload);
-        }
         let n = TxnIndex::try_from(self.txs.len()).expect("block sizes fit u32");
         let done = self.scheduler.done();
         let end = if done {
@@ -633,6 +642,49 @@ pub(crate) struct Finished<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DeltaKind;
+
+    /// A delta kind whose owner refuses the value 100 (which serial execution never gives it
+    /// below).
+    static PICKY: DeltaKind = DeltaKind { name: "picky", apply: picky, independent: false };
+
+    fn picky(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8> {
+        assert_ne!(value, Some([100].as_slice()), "100 is not a value of this key");
+        vec![value.map_or(0, |v| v[0]).wrapping_add(add as u8).wrapping_sub(sub as u8)]
+    }
+
+    #[test]
+    fn a_panic_in_a_validation_stops_the_run_instead_of_leaving_it_waiting() {
+        struct Three;
+        impl Transactions for Three {
+            type Output = ();
+            fn len(&self) -> usize {
+                3
+            }
+            fn execute(&self, _: usize, _: &mut dyn View) {}
+        }
+        struct Empty;
+        impl Storage for Empty {
+            fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
+                None
+            }
+        }
+        let give_up = GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 };
+        let run = Run::new(&Empty, &Three, give_up, 1, MvMemory::new(0, 1));
+        let mut local = run.memory.local(0, 3);
+        // Transaction 0 left 100 in `k` (an execution to be redone), transaction 1 adds to it.
+        let mut writes = Writes::default();
+        writes.write(b"k".to_vec(), Some(vec![100]));
+        run.memory.record(&mut local, 0, Vec::new(), Vec::new(), Vec::new(), writes);
+        let mut writes = Writes::default();
+        writes.add(b"k".to_vec(), Delta::add(&PICKY, 1));
+        run.memory.record(&mut local, 1, Vec::new(), Vec::new(), Vec::new(), writes);
+        // Transaction 2 read `k` before both: validating it resolves the delta on 100.
+        let k = run.memory.id_met(&mut local, b"k");
+        run.memory.record(&mut local, 2, vec![(k, Seen::Base, 0)], Vec::new(), Vec::new(), Writes::default());
+        assert_eq!(run.validate(&Counters::default(), 2, 0), None);
+        assert!(run.stop.load(SeqCst), "the run stops, for its caller to finish serially");
+    }
 
     #[test]
     fn a_hot_read_waits_for_a_pending_call_of_its_target_after_a_writer_of_that_target() {

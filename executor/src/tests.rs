@@ -520,3 +520,73 @@ fn a_task_runs_once_on_each_worker_at_the_same_time() {
         assert_eq!(distinct.len(), threads, "one thread per worker");
     }
 }
+
+#[test]
+fn a_listing_waits_for_a_redone_write_and_is_validated_again_when_it_goes() {
+    use crate::mvmemory::Validity;
+    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new(), targets: Vec::new() };
+    let memory = MvMemory::new(3, 1);
+    let mut local = memory.local(0, 3);
+    let writing = |key: Option<&[u8]>| {
+        let mut writes = crate::Writes::default();
+        if let Some(key) = key {
+            writes.write(key.to_vec(), Some(vec![1]));
+        }
+        writes
+    };
+    // Transaction 1 writes a key under `p`; transaction 2 lists `p` (to delete what is there).
+    memory.record(&mut local, 1, Vec::new(), Vec::new(), Vec::new(), writing(Some(b"p1")));
+    let listed = memory.keys_before(b"p", 2).expect("nothing is being redone");
+    assert_eq!(listed, [b"p1".to_vec()]);
+    memory.record(&mut local, 2, Vec::new(), vec![(b"p".to_vec(), listed)], Vec::new(), writing(None));
+    assert_eq!(memory.validate(2, &block), Validity::Valid);
+    // Transaction 1 is redone: whether it writes `p1` again is not known.
+    memory.mark_estimates(1);
+    assert_eq!(memory.keys_before(b"p", 2), Err(1), "a listing waits for the redone writer");
+    assert_eq!(memory.validate(2, &block), Validity::Invalid);
+    // Its new execution writes nothing: the listing after it is looked at again.
+    let affected = memory.record(&mut local, 1, Vec::new(), Vec::new(), Vec::new(), writing(None));
+    assert_eq!(memory.first_affected(&affected, 1, 3, 8), Some(2));
+    assert_eq!(memory.validate(2, &block), Validity::Invalid);
+    assert_eq!(memory.keys_before(b"p", 2), Ok(Vec::new()));
+    // A key written by another transaction too is listed whatever the redone one does.
+    memory.record(&mut local, 0, Vec::new(), Vec::new(), Vec::new(), writing(Some(b"p0")));
+    memory.record(&mut local, 1, Vec::new(), Vec::new(), Vec::new(), writing(Some(b"p0")));
+    memory.mark_estimates(1);
+    assert_eq!(memory.keys_before(b"p", 2), Ok(vec![b"p0".to_vec()]));
+}
+
+#[test]
+fn a_panic_on_a_state_that_serial_execution_never_gives_is_not_raised() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    /// Transaction 1 reads `a` and asserts that transaction 0 wrote it; transaction 0 writes it
+    /// only once transaction 1's first execution has read it: that execution panics.
+    struct Early {
+        read: AtomicBool,
+    }
+    impl Transactions for Early {
+        type Output = Option<Vec<u8>>;
+        fn len(&self) -> usize {
+            2
+        }
+        fn execute(&self, txn: usize, view: &mut dyn View) -> Self::Output {
+            if txn == 0 {
+                while !self.read.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+                view.write(b"a".to_vec(), Some(vec![1]));
+                return None;
+            }
+            let a = view.read(b"a");
+            self.read.store(true, SeqCst);
+            assert_eq!(a, Some(vec![1]), "transaction 0 wrote `a`");
+            a
+        }
+    }
+    let block = Block { txs: Vec::new(), base: HashMap::new(), hints: Vec::new(), targets: Vec::new() };
+    let reference = execute_serial(&block, &Early { read: AtomicBool::new(true) });
+    let executor = Executor::new(Config { force_parallel: true, ..Config::with_threads(2) }).unwrap();
+    let output = executor.execute(&block, &Early { read: AtomicBool::new(false) });
+    assert_eq!((&output.outputs, &output.changes), (&reference.outputs, &reference.changes));
+    assert_eq!(output.stats.mode, Mode::Serial(SerialReason::Conflicts), "the rest ran serially");
+}
