@@ -23,6 +23,9 @@ enum Op {
     Sub(u8, u32),
     /// Reads the second key; writes the first if it is even, else adds 1 to it.
     WriteIfEven(u8, u8),
+    /// Reads the second key; writes the first only if it is even (a key that a re-execution
+    /// may stop writing, under a group that a `Wipe` may have listed).
+    WriteOnlyIfEven(u8, u8),
     /// Reads the second key and adds an amount that depends on it to the first (a delta that
     /// changes when a re-execution reads something else).
     AddRead(u8, u8),
@@ -128,7 +131,7 @@ impl Arbitrary for Block {
                         4 => Op::Add(pick(g), u32::arbitrary(g)),
                         5 => Op::Sub(pick(g), u32::arbitrary(g) % 1000),
                         6 => Op::WriteIfEven(pick(g), pick(g)),
-                        _ => Op::Work(u16::arbitrary(g) % 2000),
+                        7 => Op::WriteOnlyIfEven(pick(g), pick(g)),
                     })
                     .collect()
             })
@@ -155,7 +158,9 @@ impl Arbitrary for Block {
                 0 => None,
                 1 => Some(u64::arbitrary(g) % 3),
                 _ => ops.iter().find_map(|op| match op {
-                    Op::Write(k) | Op::WriteIfEven(k, _) => Some(100 + u64::from(k >> 4)),
+                    Op::Write(k) | Op::WriteIfEven(k, _) | Op::WriteOnlyIfEven(k, _) => {
+                        Some(100 + u64::from(k >> 4))
+                    }
                     _ => None,
                 }),
             })
@@ -196,6 +201,11 @@ impl Transactions for Block {
                         view.write(key(k), Some(acc.to_le_bytes().to_vec()));
                     } else {
                         view.add(key(k), Delta::add(&U128, 1));
+                    }
+                }
+                Op::WriteOnlyIfEven(k, condition) => {
+                    if number(view.read(&key(condition)).as_deref()).is_multiple_of(2) {
+                        view.write(key(k), Some(acc.to_le_bytes().to_vec()));
                     }
                 }
                 Op::AddRead(k, source) => {
