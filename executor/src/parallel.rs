@@ -200,8 +200,14 @@ impl View for ParallelView<'_> {
             || self.scheduler.pending_before(self.txn);
         if holds {
             self.assumed.push((id, assumption));
+            return true;
         }
-        holds
+        // Not holding: the caller reads the key next. It is read here, as a read (validated),
+        // and answered from that value, so that the answer and the caller's read agree. Else an
+        // earlier transaction redone in between could make the caller read a value on which
+        // the assumption holds after being told that it does not: a path that serial execution,
+        // which answers from the value, never takes (an Ethereum transfer's events differ).
+        assumption.holds(self.read(key).as_deref())
     }
 }
 
@@ -651,6 +657,60 @@ mod tests {
     fn picky(value: Option<&[u8]>, add: u128, sub: u128) -> Vec<u8> {
         assert_ne!(value, Some([100].as_slice()), "100 is not a value of this key");
         vec![value.map_or(0, |v| v[0]).wrapping_add(add as u8).wrapping_sub(sub as u8)]
+    }
+
+    /// At least `a` in a little-endian byte.
+    static AT_LEAST: crate::Condition =
+        crate::Condition { name: "at least", holds: |value, a, _| value.map_or(0, |v| v[0]) as u128 >= a };
+
+    #[test]
+    fn a_re_execution_told_that_its_assumption_does_not_hold_has_read_the_value() {
+        struct Two;
+        impl Transactions for Two {
+            type Output = ();
+            fn len(&self) -> usize {
+                2
+            }
+            fn execute(&self, _: usize, _: &mut dyn View) {}
+        }
+        struct Empty;
+        impl Storage for Empty {
+            fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
+                None
+            }
+        }
+        let give_up = GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 };
+        let run = Run::new(&Empty, &Two, give_up, 1, MvMemory::new(0, 1));
+        let mut local = run.memory.local(0, 2);
+        // Transaction 0 has executed and left 3 in `k`.
+        assert_eq!(run.scheduler.next_task(), Some(Task::Execute(0, 0)));
+        let mut writes = Writes::default();
+        writes.write(b"k".to_vec(), Some(vec![3]));
+        run.memory.record(&mut local, 0, Vec::new(), Vec::new(), Vec::new(), writes);
+        run.scheduler.finish_execution(0, 0, None);
+        // Transaction 1, executed again, assumes at least 5: it does not hold.
+        let mut view = ParallelView {
+            txn: 1,
+            incarnation: 1,
+            memory: &run.memory,
+            scheduler: &run.scheduler,
+            waits: run.waits(),
+            storage: run.storage,
+            reads: Reads::new(&mut local),
+            listings: Vec::new(),
+            assumed: Vec::new(),
+            writes: Writes::default(),
+        };
+        assert!(!view.assume(b"k", Assumption::new(&AT_LEAST, 5, 0)));
+        let ParallelView { reads, listings, assumed, writes, .. } = view;
+        assert!(assumed.is_empty());
+        run.memory.record(reads.local, 1, reads.seen, listings, assumed, writes);
+        assert_eq!(run.memory.validate(1, run.storage), Validity::Valid);
+        // Transaction 0, redone, leaves 7: the answer no longer stands.
+        let mut writes = Writes::default();
+        writes.write(b"k".to_vec(), Some(vec![7]));
+        run.memory.record(&mut local, 0, Vec::new(), Vec::new(), Vec::new(), writes);
+        assert_eq!(run.memory.validate(1, run.storage), Validity::Invalid);
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub trait View {
     /// does not read the key, and changes it only through deltas (a transfer's sender: one
     /// more nonce, the cost taken off the balance, whatever the balance). The executor keeps
     /// such an execution only once the assumption holds on the value it would have read. On
-    /// `false` the assumption does not hold, or may not yet: the caller reads the key.
+    /// `false` the assumption does not hold on the value the caller reads next (the key is
+    /// read for the answer, as a read: the answer and the value agree, and a change of the
+    /// value makes the execution run again).
     ///
     /// Serial execution reads the key and answers (the default); parallel execution answers
     /// `true` at a transaction's first execution without reading anything, so that a sender's
