@@ -659,28 +659,36 @@ mod tests {
         vec![value.map_or(0, |v| v[0]).wrapping_add(add as u8).wrapping_sub(sub as u8)]
     }
 
+    /// `.0` transactions that do nothing (their memory is filled by hand).
+    struct Noops(usize);
+
+    impl Transactions for Noops {
+        type Output = ();
+        fn len(&self) -> usize {
+            self.0
+        }
+        fn execute(&self, _: usize, _: &mut dyn View) {}
+    }
+
+    struct Empty;
+
+    impl Storage for Empty {
+        fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    fn never_give_up() -> GiveUp {
+        GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 }
+    }
+
     /// At least `a` in a little-endian byte.
     static AT_LEAST: crate::Condition =
         crate::Condition { name: "at least", holds: |value, a, _| value.map_or(0, |v| v[0]) as u128 >= a };
 
     #[test]
     fn a_re_execution_told_that_its_assumption_does_not_hold_has_read_the_value() {
-        struct Two;
-        impl Transactions for Two {
-            type Output = ();
-            fn len(&self) -> usize {
-                2
-            }
-            fn execute(&self, _: usize, _: &mut dyn View) {}
-        }
-        struct Empty;
-        impl Storage for Empty {
-            fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
-                None
-            }
-        }
-        let give_up = GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 };
-        let run = Run::new(&Empty, &Two, give_up, 1, MvMemory::new(0, 1));
+        let run = Run::new(&Empty, &Noops(2), never_give_up(), 1, MvMemory::new(0, 1));
         let mut local = run.memory.local(0, 2);
         // Transaction 0 has executed and left 3 in `k`.
         assert_eq!(run.scheduler.next_task(), Some(Task::Execute(0, 0)));
@@ -715,22 +723,7 @@ mod tests {
 
     #[test]
     fn a_panic_in_a_validation_stops_the_run_instead_of_leaving_it_waiting() {
-        struct Three;
-        impl Transactions for Three {
-            type Output = ();
-            fn len(&self) -> usize {
-                3
-            }
-            fn execute(&self, _: usize, _: &mut dyn View) {}
-        }
-        struct Empty;
-        impl Storage for Empty {
-            fn get(&self, _: &[u8]) -> Option<Vec<u8>> {
-                None
-            }
-        }
-        let give_up = GiveUp { min_executions: u64::MAX, max_aborts_per_100: 100 };
-        let run = Run::new(&Empty, &Three, give_up, 1, MvMemory::new(0, 1));
+        let run = Run::new(&Empty, &Noops(3), never_give_up(), 1, MvMemory::new(0, 1));
         let mut local = run.memory.local(0, 3);
         // Transaction 0 left 100 in `k` (an execution to be redone), transaction 1 adds to it.
         let mut writes = Writes::default();
